@@ -1,0 +1,205 @@
+// Every actor interface of qmesh, and the one type-ID block.
+//
+// Read this file to know the whole in-process protocol. Each interface lists
+// its handlers with one comment line each; handlers marked (internal) are sent
+// only by qmesh's own actors.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/message.hpp"
+#include "actors/queue_attrs.hpp"
+#include "actors/reason.hpp"
+#include "actors/requests.hpp"
+
+// -- atoms --------------------------------------------------------------------
+
+namespace qmesh::atom {
+
+// Re-exported from CAF.
+using close = caf::close_atom;
+using delete_ = caf::delete_atom;
+using get = caf::get_atom;
+using ok = caf::ok_atom;
+using open = caf::open_atom;
+using publish = caf::publish_atom;
+using put = caf::put_atom;
+using subscribe = caf::subscribe_atom;
+using timeout = caf::timeout_atom;
+using unsubscribe = caf::unsubscribe_atom;
+constexpr auto close_v = close::value;
+constexpr auto delete_v = delete_::value;
+constexpr auto get_v = get::value;
+constexpr auto ok_v = ok::value;
+constexpr auto open_v = open::value;
+constexpr auto publish_v = publish::value;
+constexpr auto put_v = put::value;
+constexpr auto subscribe_v = subscribe::value;
+constexpr auto timeout_v = timeout::value;
+constexpr auto unsubscribe_v = unsubscribe::value;
+
+} // namespace qmesh::atom
+
+// -- administration --
+CAF_ADD_ATOM(qmesh, qmesh::atom, define, "define")
+CAF_ADD_ATOM(qmesh, qmesh::atom, alter, "alter")
+CAF_ADD_ATOM(qmesh, qmesh::atom, purge, "purge")
+CAF_ADD_ATOM(qmesh, qmesh::atom, list, "list")
+CAF_ADD_ATOM(qmesh, qmesh::atom, inquire, "inquire")
+CAF_ADD_ATOM(qmesh, qmesh::atom, status, "status")
+CAF_ADD_ATOM(qmesh, qmesh::atom, subs, "subs")
+// -- consumers --
+CAF_ADD_ATOM(qmesh, qmesh::atom, consume, "consume")
+CAF_ADD_ATOM(qmesh, qmesh::atom, deliver, "deliver")
+CAF_ADD_ATOM(qmesh, qmesh::atom, credit, "credit")
+CAF_ADD_ATOM(qmesh, qmesh::atom, ack, "ack")
+CAF_ADD_ATOM(qmesh, qmesh::atom, nack, "nack")
+CAF_ADD_ATOM(qmesh, qmesh::atom, cancel, "cancel")
+// -- units of work --
+CAF_ADD_ATOM(qmesh, qmesh::atom, begin, "begin")
+CAF_ADD_ATOM(qmesh, qmesh::atom, commit, "commit")
+CAF_ADD_ATOM(qmesh, qmesh::atom, backout, "backout")
+// -- internal --
+CAF_ADD_ATOM(qmesh, qmesh::atom, sweep, "sweep")
+CAF_ADD_ATOM(qmesh, qmesh::atom, dead_letter, "deadletter")
+
+namespace qmesh {
+
+// -- actor interfaces ---------------------------------------------------------
+
+/// The CONSUMER interface: anything that takes pushed deliveries.
+using consumer_actor = caf::typed_actor<
+  // Up to the consumer's window of messages from one queue.
+  caf::reacts_to<atom::deliver, delivery_batch>>;
+
+/// The QUEUE interface: one actor per queue (actors/queue.hpp).
+using queue_actor = caf::typed_actor<
+  // Put one message outside any unit of work; replies its msg_id.
+  caf::replies_to<atom::put, message>::with<msg_id>,
+  // Put a batch, all or nothing; replies how many were put.
+  caf::replies_to<atom::put, std::vector<message>>::with<uint64_t>,
+  // Put under a unit of work (internal: the queue manager owns UoWs).
+  caf::replies_to<atom::put, message, uint64_t>::with<msg_id>,
+  // Get or browse one message, waiting as the options say.
+  caf::replies_to<atom::get, get_options>::with<message>,
+  // Register a consumer with a prefetch window and ack mode; replies its id.
+  caf::replies_to<atom::consume, consumer_actor, uint32_t,
+                  ack_mode>::with<uint64_t>,
+  // Reopen an automatic-ack consumer's window by n messages.
+  caf::reacts_to<atom::credit, uint64_t, uint32_t>,
+  // Ack tags [first, last] of a consumer; replies how many were settled.
+  caf::replies_to<atom::ack, uint64_t, uint64_t, uint64_t>::with<uint64_t>,
+  // Nack tags [first, last]; requeue (true) or dead-letter; replies count.
+  caf::replies_to<atom::nack, uint64_t, uint64_t, uint64_t,
+                  bool>::with<uint64_t>,
+  // End a consumer; its unacked deliveries return to the queue.
+  caf::replies_to<atom::cancel, uint64_t>::with<atom::ok>,
+  // Make a unit of work's puts visible and its gets final (internal).
+  caf::replies_to<atom::commit, uint64_t>::with<atom::ok>,
+  // Drop a unit of work's puts and return its gets (internal).
+  caf::replies_to<atom::backout, uint64_t>::with<atom::ok>,
+  // Count an open by `owner` (monitored; its opens end with it).
+  caf::replies_to<atom::open, open_mode, caf::actor_addr>::with<atom::ok>,
+  // Undo one open by `owner`.
+  caf::replies_to<atom::close, open_mode, caf::actor_addr>::with<atom::ok>,
+  // Attributes and statistics.
+  caf::replies_to<atom::inquire>::with<queue_status>,
+  // Change attributes, all or nothing.
+  caf::replies_to<atom::alter, attr_map>::with<queue_status>,
+  // Remove every ready message; replies how many.
+  caf::replies_to<atom::purge>::with<uint64_t>,
+  // Prepare deletion: fails with 2055 unless empty or purge, 2042 if open;
+  // on success replies how many messages were purged and stops.
+  caf::replies_to<atom::delete_, bool>::with<uint64_t>,
+  // Accept a dead-lettered message regardless of limits (internal).
+  caf::reacts_to<atom::dead_letter, message>,
+  // A get's wait elapsed (internal).
+  caf::reacts_to<atom::timeout, uint64_t>,
+  // Drop expired messages (internal timer).
+  caf::reacts_to<atom::sweep>>;
+
+/// The SUBSCRIPTION interface: one actor per subscription.
+using subscription_actor = caf::typed_actor<
+  // A matching publication (topic, message) to put on the target queue.
+  caf::reacts_to<atom::publish, std::string, message>,
+  // Its description and counters.
+  caf::replies_to<atom::inquire>::with<subscription_info>>;
+
+/// The QUEUE MANAGER interface: one per node (actors/queue_manager.hpp).
+using queue_manager_actor = caf::typed_actor<
+  // Define a queue with attributes; 2100 if it exists.
+  caf::replies_to<atom::define, std::string, attr_map>::with<queue_status>,
+  // Change a queue's attributes.
+  caf::replies_to<atom::alter, std::string, attr_map>::with<queue_status>,
+  // Delete a queue (purging first if the flag is set); replies purged count.
+  caf::replies_to<atom::delete_, std::string, bool>::with<uint64_t>,
+  // Remove every ready message of a queue; replies how many.
+  caf::replies_to<atom::purge, std::string>::with<uint64_t>,
+  // Queues whose names match a pattern (`*` at the end = prefix).
+  caf::replies_to<atom::list, std::string>::with<std::vector<queue_status>>,
+  // One queue's attributes and statistics.
+  caf::replies_to<atom::inquire, std::string>::with<queue_status>,
+  // Open a queue for the sender; replies the queue's handle.
+  caf::replies_to<atom::open, std::string, open_mode>::with<queue_actor>,
+  // Close a queue the sender opened.
+  caf::replies_to<atom::close, std::string, open_mode>::with<atom::ok>,
+  // Put to an address (`Q` or `QM/Q`).
+  caf::replies_to<atom::put, std::string, message>::with<msg_id>,
+  // Put to an address under a unit of work of the sender.
+  caf::replies_to<atom::put, std::string, message, uint64_t>::with<msg_id>,
+  // Get from a queue (options may name a unit of work of the sender).
+  caf::replies_to<atom::get, std::string, get_options>::with<message>,
+  // Start a consumer on a queue; replies the queue and the consumer id.
+  caf::replies_to<atom::consume, std::string, consumer_actor, uint32_t,
+                  ack_mode>::with<queue_actor, uint64_t>,
+  // Start a unit of work owned by the sender; replies its id.
+  caf::replies_to<atom::begin>::with<uint64_t>,
+  // Commit a unit of work.
+  caf::replies_to<atom::commit, uint64_t>::with<atom::ok>,
+  // Back out a unit of work.
+  caf::replies_to<atom::backout, uint64_t>::with<atom::ok>,
+  // Publish on a topic, optionally retained; replies matching subscriptions.
+  caf::replies_to<atom::publish, std::string, message, bool>::with<uint64_t>,
+  // Create a subscription owned by the sender (durable ones outlive it).
+  caf::replies_to<atom::subscribe, subscription_spec>::with<subscription_info>,
+  // End a subscription by name.
+  caf::replies_to<atom::unsubscribe, std::string>::with<atom::ok>,
+  // Every subscription.
+  caf::replies_to<atom::list, atom::subs>::with<std::vector<subscription_info>>,
+  // Queue-manager status.
+  caf::replies_to<atom::status>::with<qm_status>,
+  // Move a message to the named queue, else the dead-letter queue (internal).
+  caf::reacts_to<atom::dead_letter, std::string, message>>;
+
+} // namespace qmesh
+
+// -- type IDs -----------------------------------------------------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(qmesh, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::msg_id))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::message))
+  CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::message>))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::attr_map))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_attrs))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_status))
+  CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::queue_status>))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::get_options))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::delivery_batch))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::open_mode))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::ack_mode))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::subscription_spec))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::subscription_info))
+  CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::subscription_info>))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::qm_status))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::consumer_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::subscription_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_manager_actor))
+CAF_END_TYPE_ID_BLOCK(qmesh)

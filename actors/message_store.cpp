@@ -1,0 +1,183 @@
+#include "actors/message_store.hpp"
+
+#include <algorithm>
+
+namespace qmesh {
+
+struct message_store::indexes {
+  std::unordered_map<msg_id, std::set<uint64_t>, msg_id_hash> by_id;
+  std::unordered_map<std::string, std::set<uint64_t>> by_correl;
+
+  void add(const stored_message& e) {
+    by_id[e.msg.id].insert(e.key);
+    if (!e.msg.correl_id.empty())
+      by_correl[e.msg.correl_id].insert(e.key);
+  }
+
+  template <class Map, class Key>
+  static void remove_from(Map& map, const Key& k, uint64_t key) {
+    auto it = map.find(k);
+    if (it == map.end())
+      return;
+    it->second.erase(key);
+    if (it->second.empty())
+      map.erase(it);
+  }
+
+  void remove(const stored_message& e) {
+    remove_from(by_id, e.msg.id, e.key);
+    if (!e.msg.correl_id.empty())
+      remove_from(by_correl, e.msg.correl_id, e.key);
+  }
+};
+
+message_store::message_store() = default;
+message_store::~message_store() = default;
+message_store::message_store(message_store&&) noexcept = default;
+message_store& message_store::operator=(message_store&&) noexcept = default;
+
+void message_store::push(message&& msg, int64_t expires_at) {
+  stored_message entry;
+  entry.key = make_key(msg.priority, next_seq_++);
+  entry.expires_at = expires_at;
+  entry.msg = std::move(msg);
+  insert(std::move(entry));
+}
+
+void message_store::restore(stored_message&& entry) {
+  insert(std::move(entry));
+}
+
+void message_store::insert(stored_message&& entry) {
+  if (entry.expires_at != 0)
+    expiries_.emplace(entry.expires_at, entry.key);
+  if (indexes_)
+    indexes_->add(entry);
+  auto key = entry.key;
+  // New messages go to the back of their priority: hint the position before
+  // the first key of the next lower priority.
+  auto hint = entries_.lower_bound(key);
+  entries_.emplace_hint(hint, key, std::move(entry));
+}
+
+stored_message message_store::extract(map_type::iterator it) {
+  auto entry = std::move(it->second);
+  entries_.erase(it);
+  if (entry.expires_at != 0)
+    expiries_.erase({entry.expires_at, entry.key});
+  if (indexes_)
+    indexes_->remove(entry);
+  return entry;
+}
+
+void message_store::build_indexes() {
+  indexes_ = std::make_unique<indexes>();
+  for (const auto& kvp : entries_)
+    indexes_->add(kvp.second);
+}
+
+message_store::map_type::const_iterator
+message_store::find_match(const match_spec& spec, uint64_t after) const {
+  if (spec.any())
+    return entries_.upper_bound(after);
+  // Candidates come from the more selective index, in queue order.
+  const std::set<uint64_t>* keys = nullptr;
+  if (!spec.id.empty()) {
+    auto it = indexes_->by_id.find(spec.id);
+    if (it != indexes_->by_id.end())
+      keys = &it->second;
+  } else {
+    auto it = indexes_->by_correl.find(spec.correl_id);
+    if (it != indexes_->by_correl.end())
+      keys = &it->second;
+  }
+  if (keys == nullptr)
+    return entries_.end();
+  for (auto k = keys->upper_bound(after); k != keys->end(); ++k) {
+    auto it = entries_.find(*k);
+    if (it != entries_.end() && spec.matches(it->second.msg))
+      return it;
+  }
+  return entries_.end();
+}
+
+std::optional<stored_message>
+message_store::take(const match_spec& spec, int64_t now, uint64_t& expired) {
+  if (!spec.any() && !indexes_)
+    build_indexes();
+  uint64_t after = 0;
+  for (;;) {
+    auto cit = find_match(spec, after);
+    if (cit == entries_.end())
+      return std::nullopt;
+    auto it = entries_.erase(cit, cit); // const_iterator -> iterator
+    if (!it->second.expired(now))
+      return extract(it);
+    after = it->first;
+    extract(it);
+    ++expired;
+  }
+}
+
+std::optional<message> message_store::browse(const match_spec& spec,
+                                             uint64_t cursor,
+                                             int64_t now) const {
+  if (!spec.any() && !indexes_)
+    const_cast<message_store*>(this)->build_indexes();
+  for (;;) {
+    auto it = find_match(spec, cursor);
+    if (it == entries_.end())
+      return std::nullopt;
+    if (!it->second.expired(now)) {
+      auto copy = it->second.msg;
+      copy.tag = it->first;
+      return copy;
+    }
+    cursor = it->first;
+  }
+}
+
+uint64_t message_store::drop_expired(int64_t now) {
+  uint64_t n = 0;
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    auto key = expiries_.begin()->second;
+    auto it = entries_.find(key);
+    if (it == entries_.end()) { // cannot happen; keep the set consistent
+      expiries_.erase(expiries_.begin());
+      continue;
+    }
+    extract(it);
+    ++n;
+  }
+  return n;
+}
+
+int64_t message_store::next_expiry() const noexcept {
+  return expiries_.empty() ? 0 : expiries_.begin()->first;
+}
+
+uint64_t message_store::clear() {
+  auto n = entries_.size();
+  entries_.clear();
+  expiries_.clear();
+  indexes_.reset();
+  return n;
+}
+
+int64_t message_store::oldest_put_time() const noexcept {
+  // The oldest message is the first of some priority: check each priority's
+  // first entry (at most 10 lookups).
+  int64_t oldest = 0;
+  for (int prio = 9; prio >= 0; --prio) {
+    auto it = entries_.lower_bound(make_key(prio, 0));
+    if (it == entries_.end())
+      break;
+    if (it->first >= make_key(prio - 1, 0) && prio > 0)
+      continue;
+    if (oldest == 0 || it->second.msg.put_time < oldest)
+      oldest = it->second.msg.put_time;
+  }
+  return oldest;
+}
+
+} // namespace qmesh

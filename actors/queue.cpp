@@ -1,0 +1,612 @@
+#include "actors/queue.hpp"
+
+#include <chrono>
+#include <limits>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+
+namespace qmesh {
+
+namespace {
+
+/// Largest total of descriptor strings (ids, reply-to, properties, ...).
+constexpr size_t max_descriptor_bytes = 64 * 1024;
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+size_t descriptor_bytes(const message& msg) {
+  size_t n = msg.correl_id.size() + msg.reply_to_queue.size()
+             + msg.reply_to_qmgr.size() + msg.content_type.size()
+             + msg.origin_qmgr.size();
+  for (const auto& [k, v] : msg.properties)
+    n += k.size() + v.size();
+  return n;
+}
+
+caf::error err(ec code, std::string text) {
+  return caf::make_error(code, std::move(text));
+}
+
+} // namespace
+
+// -- helpers ------------------------------------------------------------------
+
+int64_t queue_state::now() const {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(self->clock().now().time_since_epoch())
+    .count();
+}
+
+caf::error queue_state::check_put(const message& msg, size_t n) const {
+  const auto& a = cfg.attrs;
+  if (a.put_inhibited)
+    return err(ec::put_inhibited, cfg.name);
+  if (msg.body.size() > a.max_msg_length)
+    return err(ec::msg_too_big_for_q,
+               cfg.name + ": body of " + std::to_string(msg.body.size())
+                 + " bytes exceeds max_msg_length "
+                 + std::to_string(a.max_msg_length));
+  if (descriptor_bytes(msg) > max_descriptor_bytes)
+    return err(ec::msg_too_big_for_q,
+               cfg.name + ": descriptor exceeds "
+                 + std::to_string(max_descriptor_bytes) + " bytes");
+  if (msg.priority != priority_as_queue
+      && (msg.priority < 0 || msg.priority > 9))
+    return err(ec::priority_error,
+               "priority " + std::to_string(msg.priority) + " not in 0..9");
+  if (msg.expiry < 0)
+    return err(ec::expiry_error, "expiry must be >= 0 ms");
+  if (depth() + n > a.max_depth)
+    return err(ec::q_full, cfg.name + ": max_depth "
+                             + std::to_string(a.max_depth) + " reached");
+  return {};
+}
+
+void queue_state::stamp(message& msg) const {
+  if (msg.priority == priority_as_queue)
+    msg.priority = cfg.attrs.default_priority;
+  if (msg.persistent < 0)
+    msg.persistent = cfg.attrs.default_persistence ? 1 : 0;
+  if (msg.id.empty())
+    msg.id = msg_id::next();
+  msg.put_time = wall_ms();
+  msg.origin_qmgr = cfg.qmgr;
+  msg.delivery_count = 0;
+  msg.tag = 0;
+}
+
+int64_t queue_state::expires_at(const message& msg) const noexcept {
+  if (msg.expiry <= 0)
+    return 0;
+  constexpr int64_t max = std::numeric_limits<int64_t>::max();
+  auto t = now();
+  if (msg.expiry > (max - t) / 1'000'000)
+    return 0; // beyond the clock's range: never
+  return t + msg.expiry * 1'000'000;
+}
+
+void queue_state::schedule_sweep(int64_t at) {
+  if (at == 0 || (sweep_at != 0 && sweep_at <= at))
+    return;
+  sweep_at = at;
+  auto delay = std::chrono::nanoseconds{std::max<int64_t>(at - now(), 0)};
+  self->delayed_send(self, delay, atom::sweep_v);
+}
+
+void queue_state::enqueue(message&& msg, int64_t exp) {
+  store.push(std::move(msg), exp);
+  ++enqueued_total;
+  schedule_sweep(exp);
+}
+
+std::optional<message> queue_state::try_get(const get_options& opts) {
+  match_spec spec{opts.match_msg_id, opts.match_correl_id};
+  auto t = now();
+  if (opts.browse != static_cast<uint8_t>(browse_mode::none)) {
+    auto cursor = opts.browse == static_cast<uint8_t>(browse_mode::next)
+                    ? opts.browse_cursor
+                    : 0;
+    return store.browse(spec, cursor, t);
+  }
+  auto entry = store.take(spec, t, expired_total);
+  if (!entry)
+    return std::nullopt;
+  if (opts.uow != 0) {
+    auto copy = entry->msg;
+    uows[opts.uow].gets.push_back(std::move(*entry));
+    ++uncommitted_total;
+    return copy;
+  }
+  ++dequeued_total;
+  return std::move(entry->msg);
+}
+
+void queue_state::serve() {
+  if (!waiters.empty())
+    serve_waiters();
+  if (!consumers.empty())
+    dispatch();
+}
+
+void queue_state::serve_waiters() {
+  for (auto i = waiters.begin(); i != waiters.end() && !store.empty();) {
+    if (auto msg = try_get(i->second.opts)) {
+      i->second.rp.deliver(std::move(*msg));
+      i = waiters.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void queue_state::dispatch() {
+  // Round robin over consumers with an open window; each gets a fair share
+  // of the ready messages per round, all of it in one delivery_batch.
+  std::map<uint64_t, delivery_batch> batches;
+  auto t = now();
+  while (!store.empty()) {
+    size_t active = 0;
+    for (auto& kvp : consumers)
+      if (kvp.second.window() > 0)
+        ++active;
+    if (active == 0)
+      break;
+    size_t share = std::max<size_t>(1, store.size() / active);
+    // Start after the consumer served last.
+    auto start = consumers.upper_bound(last_served);
+    bool progress = false;
+    for (size_t visited = 0; visited < consumers.size() && !store.empty();
+         ++visited) {
+      if (start == consumers.end())
+        start = consumers.begin();
+      auto& [id, c] = *start;
+      auto n = std::min<size_t>(c.window(), share);
+      for (size_t k = 0; k < n; ++k) {
+        auto entry = store.take(match_spec{}, t, expired_total);
+        if (!entry)
+          break;
+        auto& batch = batches[id];
+        batch.consumer_id = id;
+        entry->msg.tag = c.next_tag++;
+        ++c.in_flight;
+        progress = true;
+        last_served = id;
+        if (c.mode == ack_mode::client) {
+          batch.messages.push_back(entry->msg);
+          c.unacked.emplace_back(std::move(*entry));
+          ++unacked_total;
+        } else {
+          batch.messages.push_back(std::move(entry->msg));
+          ++dequeued_total;
+        }
+      }
+      ++start;
+    }
+    if (!progress)
+      break;
+  }
+  for (auto& [id, batch] : batches)
+    self->send(consumers[id].hdl, atom::deliver_v, std::move(batch));
+}
+
+void queue_state::roll_back(stored_message&& entry) {
+  entry.msg.tag = 0;
+  ++entry.msg.delivery_count;
+  auto threshold = cfg.attrs.backout_threshold;
+  if (threshold > 0 && entry.msg.delivery_count >= threshold) {
+    ++dequeued_total;
+    dead_letter(std::move(entry.msg), cfg.attrs.backout_queue,
+                dlq_reason::backout);
+    return;
+  }
+  store.restore(std::move(entry));
+}
+
+void queue_state::dead_letter(message&& msg, const std::string& target,
+                              const char* reason) {
+  if (!cfg.qm) {
+    log::queue().error("{}: no queue manager to dead-letter to; message kept",
+                       cfg.name);
+    store.push(std::move(msg), 0);
+    return;
+  }
+  msg.properties[std::string{dead_letter_reason_property}] = reason;
+  msg.properties[std::string{dead_letter_source_property}] = cfg.name;
+  msg.tag = 0;
+  self->send(cfg.qm, atom::dead_letter_v, target, std::move(msg));
+}
+
+template <class Pred>
+void queue_state::fail_waiters(Pred pred, const caf::error& e) {
+  for (auto i = waiters.begin(); i != waiters.end();) {
+    if (pred(i->second)) {
+      i->second.rp.deliver(e);
+      i = waiters.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void queue_state::drop_consumer(std::map<uint64_t, consumer>::iterator it) {
+  auto& c = it->second;
+  for (auto& slot : c.unacked) {
+    if (slot) {
+      --unacked_total;
+      roll_back(std::move(*slot));
+    }
+  }
+  consumers.erase(it);
+}
+
+// -- operations ---------------------------------------------------------------
+
+caf::result<msg_id> queue_state::put(message& msg) {
+  if (auto e = check_put(msg))
+    return e;
+  stamp(msg);
+  auto id = msg.id;
+  auto exp = expires_at(msg);
+  enqueue(std::move(msg), exp);
+  serve();
+  return id;
+}
+
+caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
+  // All or nothing: check every message before accepting any.
+  for (const auto& msg : msgs)
+    if (auto e = check_put(msg, msgs.size()))
+      return e;
+  for (auto& msg : msgs) {
+    stamp(msg);
+    auto exp = expires_at(msg);
+    enqueue(std::move(msg), exp);
+  }
+  serve();
+  return static_cast<uint64_t>(msgs.size());
+}
+
+caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
+  if (auto e = check_put(msg))
+    return e;
+  stamp(msg);
+  auto id = msg.id;
+  stored_message entry;
+  entry.expires_at = expires_at(msg);
+  entry.msg = std::move(msg);
+  uows[uow].puts.push_back(std::move(entry));
+  ++uncommitted_total;
+  return id;
+}
+
+caf::result<message> queue_state::get(get_options& opts) {
+  if (cfg.attrs.get_inhibited)
+    return err(ec::get_inhibited, cfg.name);
+  if (opts.wait_ms < wait_unlimited)
+    return err(ec::options_error, "wait must be >= 0 ms or unlimited");
+  if (opts.browse > static_cast<uint8_t>(browse_mode::next))
+    return err(ec::options_error, "unknown browse mode");
+  if (opts.browse != 0 && opts.uow != 0)
+    return err(ec::options_error, "browse under a unit of work");
+  if (auto msg = try_get(opts))
+    return std::move(*msg);
+  if (opts.wait_ms == 0)
+    return err(ec::no_msg_available, cfg.name);
+  auto id = next_waiter_id++;
+  auto& w = waiters[id];
+  w.rp = self->make_response_promise<message>();
+  w.opts = std::move(opts);
+  if (w.opts.wait_ms > 0)
+    self->delayed_send(self, std::chrono::milliseconds{w.opts.wait_ms},
+                       atom::timeout_v, id);
+  return w.rp;
+}
+
+caf::result<uint64_t> queue_state::consume(consumer_actor hdl,
+                                           uint32_t prefetch, ack_mode mode) {
+  if (!hdl)
+    return err(ec::options_error, "consumer handle is invalid");
+  if (prefetch == 0)
+    return err(ec::options_error, "prefetch must be at least 1");
+  if (mode != ack_mode::automatic && mode != ack_mode::client)
+    return err(ec::options_error, "unknown ack mode");
+  if (cfg.attrs.get_inhibited)
+    return err(ec::get_inhibited, cfg.name);
+  auto id = next_consumer_id++;
+  auto& c = consumers[id];
+  c.hdl = hdl;
+  c.prefetch = prefetch;
+  c.mode = mode;
+  self->monitor(hdl);
+  serve();
+  return id;
+}
+
+void queue_state::credit(uint64_t consumer_id, uint32_t n) {
+  auto it = consumers.find(consumer_id);
+  if (it == consumers.end() || it->second.mode != ack_mode::automatic)
+    return;
+  auto& c = it->second;
+  c.in_flight -= std::min(c.in_flight, n);
+  dispatch();
+}
+
+template <class F>
+caf::result<uint64_t> queue_state::settle(uint64_t consumer_id, uint64_t first,
+                                          uint64_t last, F f) {
+  auto it = consumers.find(consumer_id);
+  if (it == consumers.end())
+    return err(ec::hobj_error, "no consumer " + std::to_string(consumer_id));
+  auto& c = it->second;
+  if (c.mode != ack_mode::client)
+    return err(ec::options_error, "consumer uses automatic acknowledgement");
+  if (first > last)
+    return err(ec::options_error, "empty tag range");
+  if (last >= c.next_tag)
+    return err(ec::hobj_error,
+               "tag " + std::to_string(last) + " was never delivered");
+  uint64_t n = 0;
+  for (auto tag = std::max(first, c.unacked_base); tag <= last; ++tag) {
+    auto& slot = c.unacked[tag - c.unacked_base];
+    if (!slot)
+      continue;
+    --c.in_flight;
+    --unacked_total;
+    auto entry = std::move(*slot);
+    slot.reset();
+    f(std::move(entry));
+    ++n;
+  }
+  while (!c.unacked.empty() && !c.unacked.front()) {
+    c.unacked.pop_front();
+    ++c.unacked_base;
+  }
+  serve();
+  return n;
+}
+
+caf::result<uint64_t> queue_state::ack(uint64_t consumer_id, uint64_t first,
+                                       uint64_t last) {
+  return settle(consumer_id, first, last,
+                [this](stored_message&&) { ++dequeued_total; });
+}
+
+caf::result<uint64_t> queue_state::nack(uint64_t consumer_id, uint64_t first,
+                                        uint64_t last, bool requeue) {
+  if (requeue)
+    return settle(consumer_id, first, last, [this](stored_message&& entry) {
+      roll_back(std::move(entry));
+    });
+  return settle(consumer_id, first, last, [this](stored_message&& entry) {
+    ++dequeued_total;
+    dead_letter(std::move(entry.msg), {}, dlq_reason::nacked);
+  });
+}
+
+caf::result<atom::ok> queue_state::cancel(uint64_t consumer_id) {
+  auto it = consumers.find(consumer_id);
+  if (it == consumers.end())
+    return err(ec::hobj_error, "no consumer " + std::to_string(consumer_id));
+  drop_consumer(it);
+  serve();
+  return atom::ok_v;
+}
+
+caf::result<atom::ok> queue_state::commit(uint64_t uow) {
+  fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
+               err(ec::uow_not_available, "unit of work ended"));
+  auto it = uows.find(uow);
+  if (it == uows.end())
+    return atom::ok_v;
+  auto& work = it->second;
+  uncommitted_total -= work.puts.size() + work.gets.size();
+  dequeued_total += work.gets.size();
+  for (auto& entry : work.puts)
+    enqueue(std::move(entry.msg), entry.expires_at);
+  uows.erase(it);
+  serve();
+  return atom::ok_v;
+}
+
+caf::result<atom::ok> queue_state::backout(uint64_t uow) {
+  fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
+               err(ec::uow_not_available, "unit of work ended"));
+  auto it = uows.find(uow);
+  if (it == uows.end())
+    return atom::ok_v;
+  auto work = std::move(it->second);
+  uows.erase(it);
+  uncommitted_total -= work.puts.size() + work.gets.size();
+  for (auto& entry : work.gets)
+    roll_back(std::move(entry));
+  serve();
+  return atom::ok_v;
+}
+
+caf::result<atom::ok> queue_state::open(open_mode mode,
+                                        const caf::actor_addr& owner) {
+  if (!owner)
+    return err(ec::options_error, "open without an owner");
+  auto [it, added] = openers.try_emplace(owner);
+  if (added)
+    self->monitor(owner);
+  if (mode == open_mode::output) {
+    ++it->second.output;
+    ++open_output;
+  } else {
+    ++it->second.input;
+    ++open_input;
+  }
+  return atom::ok_v;
+}
+
+caf::result<atom::ok> queue_state::close(open_mode mode,
+                                         const caf::actor_addr& owner) {
+  auto it = openers.find(owner);
+  if (it == openers.end())
+    return err(ec::hobj_error, cfg.name + " is not open by the caller");
+  auto& count = mode == open_mode::output ? it->second.output
+                                          : it->second.input;
+  if (count == 0)
+    return err(ec::hobj_error, cfg.name + " is not open in that mode");
+  --count;
+  --(mode == open_mode::output ? open_output : open_input);
+  if (it->second.input == 0 && it->second.output == 0)
+    openers.erase(it);
+  return atom::ok_v;
+}
+
+queue_status queue_state::inquire() const {
+  queue_status s;
+  s.name = cfg.name;
+  s.attrs = cfg.attrs;
+  s.current_depth = depth();
+  s.unacked_count = unacked_total;
+  s.uncommitted_count = uncommitted_total;
+  s.open_input_count = open_input;
+  s.open_output_count = open_output;
+  s.consumer_count = static_cast<uint32_t>(consumers.size());
+  s.enqueued_total = enqueued_total;
+  s.dequeued_total = dequeued_total;
+  s.expired_total = expired_total;
+  if (auto oldest = store.oldest_put_time(); oldest > 0)
+    s.oldest_msg_age = std::max<int64_t>(0, wall_ms() - oldest);
+  return s;
+}
+
+caf::result<queue_status> queue_state::alter(const attr_map& changes) {
+  if (auto e = apply_attrs(cfg.attrs, changes, cfg.limits))
+    return e;
+  if (cfg.attrs.get_inhibited)
+    fail_waiters([](const waiter&) { return true; },
+                 err(ec::get_inhibited, cfg.name));
+  else
+    serve();
+  return inquire();
+}
+
+uint64_t queue_state::purge() {
+  return store.clear();
+}
+
+caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
+  if (open_input + open_output > 0 || !consumers.empty())
+    return err(ec::object_in_use, cfg.name + " is open or has consumers");
+  if (uncommitted_total > 0)
+    return err(ec::object_in_use, cfg.name + " has uncommitted work");
+  if (depth() > 0 && !purge_first)
+    return err(ec::q_not_empty, cfg.name + " holds "
+                                  + std::to_string(depth()) + " messages");
+  auto purged = purge();
+  fail_waiters([](const waiter&) { return true; },
+               err(ec::unknown_object_name, cfg.name + " was deleted"));
+  self->quit();
+  return purged;
+}
+
+void queue_state::accept_dead_letter(message& msg) {
+  msg.tag = 0;
+  store.push(std::move(msg), 0);
+  ++enqueued_total;
+  serve();
+}
+
+void queue_state::on_timeout(uint64_t waiter_id) {
+  auto it = waiters.find(waiter_id);
+  if (it == waiters.end())
+    return;
+  it->second.rp.deliver(err(ec::no_msg_available, cfg.name));
+  waiters.erase(it);
+}
+
+void queue_state::sweep() {
+  auto t = now();
+  if (sweep_at != 0 && sweep_at <= t)
+    sweep_at = 0;
+  expired_total += store.drop_expired(t);
+  schedule_sweep(store.next_expiry());
+}
+
+void queue_state::on_down(const caf::down_msg& dm) {
+  if (auto it = openers.find(dm.source); it != openers.end()) {
+    open_input -= it->second.input;
+    open_output -= it->second.output;
+    openers.erase(it);
+  }
+  bool dropped = false;
+  for (auto it = consumers.begin(); it != consumers.end();) {
+    if (it->second.hdl.address() == dm.source) {
+      auto next = std::next(it);
+      drop_consumer(it);
+      it = next;
+      dropped = true;
+    } else {
+      ++it;
+    }
+  }
+  if (dropped)
+    serve();
+}
+
+// -- behavior -----------------------------------------------------------------
+
+queue_actor::behavior_type
+queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
+  auto& st = self->state;
+  st.self = self;
+  st.cfg = std::move(cfg);
+  self->set_down_handler(
+    [self](caf::down_msg& dm) { self->state.on_down(dm); });
+  return {
+    [self](atom::put, message& msg) { return self->state.put(msg); },
+    [self](atom::put, std::vector<message>& msgs) {
+      return self->state.put_batch(msgs);
+    },
+    [self](atom::put, message& msg, uint64_t uow) {
+      return self->state.put_in_uow(msg, uow);
+    },
+    [self](atom::get, get_options& opts) { return self->state.get(opts); },
+    [self](atom::consume, consumer_actor& hdl, uint32_t prefetch,
+           ack_mode mode) {
+      return self->state.consume(std::move(hdl), prefetch, mode);
+    },
+    [self](atom::credit, uint64_t id, uint32_t n) {
+      self->state.credit(id, n);
+    },
+    [self](atom::ack, uint64_t id, uint64_t first, uint64_t last) {
+      return self->state.ack(id, first, last);
+    },
+    [self](atom::nack, uint64_t id, uint64_t first, uint64_t last,
+           bool requeue) { return self->state.nack(id, first, last, requeue); },
+    [self](atom::cancel, uint64_t id) { return self->state.cancel(id); },
+    [self](atom::commit, uint64_t uow) { return self->state.commit(uow); },
+    [self](atom::backout, uint64_t uow) { return self->state.backout(uow); },
+    [self](atom::open, open_mode mode, caf::actor_addr& owner) {
+      return self->state.open(mode, owner);
+    },
+    [self](atom::close, open_mode mode, caf::actor_addr& owner) {
+      return self->state.close(mode, owner);
+    },
+    [self](atom::inquire) { return self->state.inquire(); },
+    [self](atom::alter, const attr_map& changes) {
+      return self->state.alter(changes);
+    },
+    [self](atom::purge) { return self->state.purge(); },
+    [self](atom::delete_, bool purge_first) {
+      return self->state.delete_queue(purge_first);
+    },
+    [self](atom::dead_letter, message& msg) {
+      self->state.accept_dead_letter(msg);
+    },
+    [self](atom::timeout, uint64_t id) { self->state.on_timeout(id); },
+    [self](atom::sweep) { self->state.sweep(); },
+  };
+}
+
+} // namespace qmesh

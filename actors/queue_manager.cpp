@@ -1,0 +1,600 @@
+#include "actors/queue_manager.hpp"
+
+#include <memory>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+#include "actors/names.hpp"
+#include "actors/queue.hpp"
+#include "actors/subscription.hpp"
+
+namespace qmesh {
+
+namespace {
+
+caf::error err(ec code, std::string text) {
+  return caf::make_error(code, std::move(text));
+}
+
+caf::error bad_name(const std::string& name) {
+  return err(ec::object_name_error,
+             "'" + name.substr(0, 64) + "': " + std::string{name_rule});
+}
+
+bool matches_pattern(const std::string& pattern, const std::string& name) {
+  if (pattern.empty() || pattern == "*")
+    return true;
+  if (pattern.back() == '*')
+    return name.compare(0, pattern.size() - 1, pattern, 0,
+                        pattern.size() - 1)
+           == 0;
+  return name == pattern;
+}
+
+/// Collects one reply per handle and delivers the lot, in handle order.
+template <class Reply, class Handle, class... Ts>
+void gather(queue_manager_actor::pointer self, std::vector<Handle> handles,
+            caf::typed_response_promise<std::vector<Reply>> rp, Ts... xs) {
+  if (handles.empty()) {
+    rp.deliver(std::vector<Reply>{});
+    return;
+  }
+  struct pending {
+    std::vector<std::optional<Reply>> replies;
+    size_t outstanding;
+  };
+  auto acc = std::make_shared<pending>();
+  acc->replies.resize(handles.size());
+  acc->outstanding = handles.size();
+  auto finish = [acc, rp]() mutable {
+    if (--acc->outstanding > 0)
+      return;
+    std::vector<Reply> result;
+    for (auto& r : acc->replies)
+      if (r)
+        result.push_back(std::move(*r));
+    rp.deliver(std::move(result));
+  };
+  for (size_t i = 0; i < handles.size(); ++i)
+    self->request(handles[i], caf::infinite, xs...)
+      .then(
+        [acc, i, finish](Reply& r) mutable {
+          acc->replies[i] = std::move(r);
+          finish();
+        },
+        [finish](caf::error&) mutable { finish(); }); // gone meanwhile
+}
+
+} // namespace
+
+queue_manager_state::~queue_manager_state() {
+  for (auto& [name, entry] : queues)
+    caf::anon_send_exit(entry.hdl, caf::exit_reason::user_shutdown);
+  for (auto& [id, entry] : subs)
+    caf::anon_send_exit(entry.hdl, caf::exit_reason::user_shutdown);
+}
+
+// -- helpers ------------------------------------------------------------------
+
+caf::actor_addr queue_manager_state::sender() const {
+  return caf::actor_cast<caf::actor_addr>(self->current_sender());
+}
+
+queue_manager_state::owner_entry&
+queue_manager_state::owner(const caf::actor_addr& who) {
+  auto [it, added] = owners.try_emplace(who);
+  if (added)
+    self->monitor(who);
+  return it->second;
+}
+
+queue_actor queue_manager_state::spawn_queue(const std::string& name,
+                                             queue_attrs attrs, bool system) {
+  queue_config qc;
+  qc.name = name;
+  qc.qmgr = cfg.name;
+  qc.attrs = std::move(attrs);
+  qc.limits = cfg.limits;
+  qc.qm = self;
+  auto hdl = self->spawn(queue_impl, std::move(qc));
+  queues[name] = queue_entry{hdl, system};
+  log::qm().info("{}: queue {} defined", cfg.name, name);
+  return hdl;
+}
+
+caf::expected<queue_actor>
+queue_manager_state::resolve(const std::string& text, bool may_define) {
+  address addr;
+  if (!parse_address(text, addr))
+    return bad_name(text);
+  if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
+    return err(ec::unknown_remote_qmgr, std::string{addr.qmgr});
+  std::string name{addr.queue};
+  if (auto it = queues.find(name); it != queues.end())
+    return it->second.hdl;
+  if (!may_define || !cfg.auto_define)
+    return err(ec::unknown_object_name, name);
+  return spawn_queue(name, cfg.queue_defaults, false);
+}
+
+caf::expected<queue_manager_state::uow_entry*>
+queue_manager_state::own_uow(uint64_t uow) {
+  auto it = uows.find(uow);
+  if (it == uows.end() || it->second.owner != sender())
+    return err(ec::uow_not_available,
+               "no unit of work " + std::to_string(uow) + " of the caller");
+  return &it->second;
+}
+
+void queue_manager_state::join(uow_entry& entry, const queue_actor& q) {
+  for (const auto& p : entry.participants)
+    if (p == q)
+      return;
+  entry.participants.push_back(q);
+}
+
+void queue_manager_state::finish_uow(uow_entry entry, uint64_t uow,
+                                     bool commit, std::function<void()> done) {
+  if (entry.participants.empty()) {
+    done();
+    return;
+  }
+  auto outstanding = std::make_shared<size_t>(entry.participants.size());
+  auto one = [outstanding, done] {
+    if (--*outstanding == 0)
+      done();
+  };
+  for (auto& q : entry.participants) {
+    auto req = commit ? self->request(q, caf::infinite, atom::commit_v, uow)
+                      : self->request(q, caf::infinite, atom::backout_v, uow);
+    req.then([one](atom::ok) { one(); }, [one](caf::error&) { one(); });
+  }
+}
+
+void queue_manager_state::remove_subscription(uint64_t id) {
+  auto it = subs.find(id);
+  if (it == subs.end())
+    return;
+  auto& entry = it->second;
+  tree.erase(entry.info.filter, id);
+  sub_names.erase(entry.info.name);
+  caf::anon_send_exit(entry.hdl, caf::exit_reason::user_shutdown);
+  if (entry.info.managed_queue) {
+    if (auto q = queues.find(entry.info.queue); q != queues.end()) {
+      caf::anon_send_exit(q->second.hdl, caf::exit_reason::user_shutdown);
+      queues.erase(q);
+    }
+  }
+  log::pubsub().info("{}: subscription {} ended", cfg.name, entry.info.name);
+  subs.erase(it);
+}
+
+// -- queue administration -----------------------------------------------------
+
+caf::result<queue_status>
+queue_manager_state::define(const std::string& name, const attr_map& attrs) {
+  if (!is_valid_name(name))
+    return bad_name(name);
+  if (queues.count(name) > 0)
+    return err(ec::object_already_exists, name);
+  auto qa = cfg.queue_defaults;
+  if (auto e = apply_attrs(qa, attrs, cfg.limits))
+    return e;
+  spawn_queue(name, qa, false);
+  queue_status s;
+  s.name = name;
+  s.attrs = std::move(qa);
+  return s;
+}
+
+caf::result<queue_status>
+queue_manager_state::alter(const std::string& name, const attr_map& changes) {
+  auto it = queues.find(name);
+  if (it == queues.end())
+    return err(ec::unknown_object_name, name);
+  return self->delegate(it->second.hdl, atom::alter_v, changes);
+}
+
+caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
+                                                        bool purge) {
+  auto it = queues.find(name);
+  if (it == queues.end())
+    return err(ec::unknown_object_name, name);
+  if (it->second.system)
+    return err(ec::not_authorized, name + " is a system queue");
+  for (const auto& [id, sub] : subs)
+    if (sub.info.queue == name)
+      return err(ec::object_in_use,
+                 name + " receives subscription " + sub.info.name);
+  auto rp = self->make_response_promise<uint64_t>();
+  auto hdl = it->second.hdl;
+  self->request(hdl, caf::infinite, atom::delete_v, purge)
+    .then(
+      [this, rp, name, hdl](uint64_t purged) mutable {
+        if (auto i = queues.find(name); i != queues.end() && i->second.hdl == hdl)
+          queues.erase(i);
+        log::qm().info("{}: queue {} deleted", cfg.name, name);
+        rp.deliver(purged);
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<uint64_t> queue_manager_state::purge(const std::string& name) {
+  auto it = queues.find(name);
+  if (it == queues.end())
+    return err(ec::unknown_object_name, name);
+  return self->delegate(it->second.hdl, atom::purge_v);
+}
+
+caf::result<std::vector<queue_status>>
+queue_manager_state::list(const std::string& pattern) {
+  std::vector<queue_actor> hdls;
+  for (const auto& [name, entry] : queues)
+    if (matches_pattern(pattern, name))
+      hdls.push_back(entry.hdl);
+  auto rp = self->make_response_promise<std::vector<queue_status>>();
+  gather<queue_status>(self, std::move(hdls), rp, atom::inquire_v);
+  return rp;
+}
+
+caf::result<queue_status>
+queue_manager_state::inquire(const std::string& name) {
+  auto it = queues.find(name);
+  if (it == queues.end())
+    return err(ec::unknown_object_name, name);
+  return self->delegate(it->second.hdl, atom::inquire_v);
+}
+
+// -- point to point -----------------------------------------------------------
+
+caf::result<queue_actor> queue_manager_state::open(const std::string& name,
+                                                   open_mode mode) {
+  auto q = resolve(name, true);
+  if (!q)
+    return std::move(q.error());
+  auto rp = self->make_response_promise<queue_actor>();
+  auto hdl = *q;
+  self->request(hdl, caf::infinite, atom::open_v, mode, sender())
+    .then([rp, hdl](atom::ok) mutable { rp.deliver(hdl); },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<atom::ok> queue_manager_state::close(const std::string& name,
+                                                 open_mode mode) {
+  auto q = resolve(name, false);
+  if (!q)
+    return std::move(q.error());
+  return self->delegate(*q, atom::close_v, mode, sender());
+}
+
+caf::result<msg_id> queue_manager_state::put(const std::string& address,
+                                             message& msg) {
+  auto q = resolve(address, true);
+  if (!q)
+    return std::move(q.error());
+  return self->delegate(*q, atom::put_v, std::move(msg));
+}
+
+caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
+                                                    message& msg,
+                                                    uint64_t uow) {
+  auto entry = own_uow(uow);
+  if (!entry)
+    return std::move(entry.error());
+  if ((*entry)->count >= cfg.max_uncommitted)
+    return err(ec::syncpoint_limit_reached,
+               std::to_string(cfg.max_uncommitted) + " uncommitted messages");
+  auto q = resolve(address, true);
+  if (!q)
+    return std::move(q.error());
+  join(**entry, *q);
+  ++(*entry)->count;
+  auto rp = self->make_response_promise<msg_id>();
+  self->request(*q, caf::infinite, atom::put_v, std::move(msg), uow)
+    .then([rp](msg_id id) mutable { rp.deliver(id); },
+          [this, rp, uow](caf::error& e) mutable {
+            if (auto i = uows.find(uow); i != uows.end() && i->second.count > 0)
+              --i->second.count;
+            rp.deliver(std::move(e));
+          });
+  return rp;
+}
+
+caf::result<message> queue_manager_state::get(const std::string& name,
+                                              get_options& opts) {
+  auto q = resolve(name, true);
+  if (!q)
+    return std::move(q.error());
+  if (opts.uow == 0)
+    return self->delegate(*q, atom::get_v, std::move(opts));
+  auto entry = own_uow(opts.uow);
+  if (!entry)
+    return std::move(entry.error());
+  if ((*entry)->count >= cfg.max_uncommitted)
+    return err(ec::syncpoint_limit_reached,
+               std::to_string(cfg.max_uncommitted) + " uncommitted messages");
+  join(**entry, *q);
+  auto uow = opts.uow;
+  auto rp = self->make_response_promise<message>();
+  self->request(*q, caf::infinite, atom::get_v, std::move(opts))
+    .then(
+      [this, rp, uow](message& msg) mutable {
+        if (auto i = uows.find(uow); i != uows.end())
+          ++i->second.count;
+        rp.deliver(std::move(msg));
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+caf::result<queue_actor, uint64_t>
+queue_manager_state::consume(const std::string& name, consumer_actor hdl,
+                             uint32_t prefetch, ack_mode mode) {
+  auto q = resolve(name, true);
+  if (!q)
+    return std::move(q.error());
+  auto rp = self->make_response_promise<queue_actor, uint64_t>();
+  auto qh = *q;
+  self->request(qh, caf::infinite, atom::consume_v, std::move(hdl), prefetch,
+                mode)
+    .then([rp, qh](uint64_t id) mutable { rp.deliver(qh, id); },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+// -- units of work ------------------------------------------------------------
+
+uint64_t queue_manager_state::begin() {
+  auto who = sender();
+  auto id = next_uow++;
+  uows[id].owner = who;
+  owner(who).uows.push_back(id);
+  return id;
+}
+
+caf::result<atom::ok> queue_manager_state::end_uow(uint64_t uow, bool commit) {
+  auto entry = own_uow(uow);
+  if (!entry)
+    return std::move(entry.error());
+  auto work = std::move(**entry);
+  uows.erase(uow);
+  if (auto o = owners.find(work.owner); o != owners.end())
+    std::erase(o->second.uows, uow);
+  auto rp = self->make_response_promise<atom::ok>();
+  finish_uow(std::move(work), uow, commit,
+             [rp]() mutable { rp.deliver(atom::ok_v); });
+  return rp;
+}
+
+// -- publish / subscribe ------------------------------------------------------
+
+caf::result<uint64_t> queue_manager_state::publish(const std::string& topic,
+                                                   message& msg, bool retain) {
+  if (!is_valid_topic(topic))
+    return err(ec::topic_string_error,
+               "'" + topic.substr(0, 64) + "' is not a valid topic");
+  if (retain) {
+    if (msg.body.empty())
+      retained.erase(topic);
+    else
+      retained[topic] = msg;
+  }
+  std::vector<uint64_t> ids;
+  tree.match(topic, ids);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto& entry = subs[ids[i]];
+    if (i + 1 == ids.size())
+      self->send(entry.hdl, atom::publish_v, topic, std::move(msg));
+    else
+      self->send(entry.hdl, atom::publish_v, topic, msg);
+  }
+  return static_cast<uint64_t>(ids.size());
+}
+
+caf::result<subscription_info>
+queue_manager_state::subscribe(subscription_spec& spec) {
+  if (!is_valid_filter(spec.filter))
+    return err(ec::topic_string_error,
+               "'" + spec.filter.substr(0, 64) + "' is not a valid filter");
+  bool durable = !spec.durable_name.empty();
+  if (durable) {
+    if (!is_valid_name(spec.durable_name))
+      return bad_name(spec.durable_name);
+    if (auto it = sub_names.find(spec.durable_name); it != sub_names.end()) {
+      const auto& existing = subs[it->second].info;
+      if (existing.filter == spec.filter
+          && (spec.queue.empty() || spec.queue == existing.queue))
+        return existing; // resume
+      return err(ec::object_already_exists,
+                 "subscription " + spec.durable_name
+                   + " exists with another filter or queue");
+    }
+  }
+  auto id = next_sub++;
+  subscription_info info;
+  info.id = id;
+  info.name = durable ? spec.durable_name
+                      : std::string{managed_queue_prefix} + std::to_string(id);
+  info.filter = spec.filter;
+  info.durable = durable;
+  queue_actor target;
+  if (spec.queue.empty()) {
+    info.queue = std::string{managed_queue_prefix} + std::to_string(id);
+    info.managed_queue = true;
+    target = spawn_queue(info.queue, cfg.queue_defaults, true);
+  } else {
+    auto q = resolve(spec.queue, true);
+    if (!q)
+      return std::move(q.error());
+    info.queue = spec.queue;
+    target = *q;
+  }
+  auto hdl = self->spawn(subscription_impl, info, target, self);
+  auto& entry = subs[id];
+  entry.info = info;
+  entry.hdl = hdl;
+  if (!durable) {
+    entry.owner = sender();
+    owner(entry.owner).subs.push_back(id);
+  }
+  sub_names[info.name] = id;
+  tree.insert(info.filter, id);
+  // Retained publications go first: they are sent before any publication
+  // this actor handles later.
+  for (const auto& [topic, msg] : retained)
+    if (topic_matches(info.filter, topic))
+      self->send(hdl, atom::publish_v, topic, msg);
+  log::pubsub().info("{}: subscription {} on '{}' -> {}", cfg.name, info.name,
+                     info.filter, info.queue);
+  return info;
+}
+
+caf::result<atom::ok>
+queue_manager_state::unsubscribe(const std::string& name) {
+  auto it = sub_names.find(name);
+  if (it == sub_names.end())
+    return err(ec::unknown_object_name, "subscription " + name.substr(0, 64));
+  auto id = it->second;
+  if (auto& owner_addr = subs[id].owner; owner_addr) {
+    if (auto o = owners.find(owner_addr); o != owners.end())
+      std::erase(o->second.subs, id);
+  }
+  remove_subscription(id);
+  return atom::ok_v;
+}
+
+caf::result<std::vector<subscription_info>>
+queue_manager_state::list_subscriptions() {
+  std::vector<subscription_actor> hdls;
+  for (const auto& [id, entry] : subs)
+    hdls.push_back(entry.hdl);
+  auto rp = self->make_response_promise<std::vector<subscription_info>>();
+  gather<subscription_info>(self, std::move(hdls), rp, atom::inquire_v);
+  return rp;
+}
+
+// -- misc ---------------------------------------------------------------------
+
+qm_status queue_manager_state::status() const {
+  qm_status s;
+  s.name = cfg.name;
+  s.version = QMESH_VERSION;
+  s.queue_count = queues.size();
+  s.subscription_count = subs.size();
+  s.open_uow_count = uows.size();
+  s.retained_count = retained.size();
+  return s;
+}
+
+void queue_manager_state::dead_letter(const std::string& target,
+                                      message& msg) {
+  auto it = target.empty() ? queues.end() : queues.find(target);
+  if (it == queues.end())
+    it = queues.find(dead_letter_queue_name);
+  if (it == queues.end()) { // cannot happen: the DLQ is never deleted
+    log::qm().error("{}: no dead-letter queue; message {} lost", cfg.name,
+                    to_string(msg.id));
+    return;
+  }
+  self->send(it->second.hdl, atom::dead_letter_v, std::move(msg));
+}
+
+void queue_manager_state::on_down(const caf::down_msg& dm) {
+  auto it = owners.find(dm.source);
+  if (it == owners.end())
+    return;
+  auto entry = std::move(it->second);
+  owners.erase(it);
+  for (auto id : entry.uows) {
+    auto u = uows.find(id);
+    if (u == uows.end())
+      continue;
+    auto work = std::move(u->second);
+    uows.erase(u);
+    finish_uow(std::move(work), id, false, [] {});
+  }
+  for (auto id : entry.subs)
+    remove_subscription(id);
+}
+
+// -- behavior -----------------------------------------------------------------
+
+queue_manager_actor::behavior_type
+queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
+                     self,
+                   qm_config cfg) {
+  auto& st = self->state;
+  st.self = self;
+  st.cfg = std::move(cfg);
+  auto dlq_attrs = st.cfg.queue_defaults;
+  dlq_attrs.max_depth = attr_limits::max_depth_cap;
+  dlq_attrs.description = "undeliverable messages";
+  st.spawn_queue(dead_letter_queue_name, dlq_attrs, true);
+  self->set_down_handler(
+    [self](caf::down_msg& dm) { self->state.on_down(dm); });
+  return {
+    [self](atom::define, const std::string& name, const attr_map& attrs) {
+      return self->state.define(name, attrs);
+    },
+    [self](atom::alter, const std::string& name, const attr_map& changes) {
+      return self->state.alter(name, changes);
+    },
+    [self](atom::delete_, const std::string& name, bool purge) {
+      return self->state.delete_queue(name, purge);
+    },
+    [self](atom::purge, const std::string& name) {
+      return self->state.purge(name);
+    },
+    [self](atom::list, const std::string& pattern) {
+      return self->state.list(pattern);
+    },
+    [self](atom::inquire, const std::string& name) {
+      return self->state.inquire(name);
+    },
+    [self](atom::open, const std::string& name, open_mode mode) {
+      return self->state.open(name, mode);
+    },
+    [self](atom::close, const std::string& name, open_mode mode) {
+      return self->state.close(name, mode);
+    },
+    [self](atom::put, const std::string& address, message& msg) {
+      return self->state.put(address, msg);
+    },
+    [self](atom::put, const std::string& address, message& msg,
+           uint64_t uow) { return self->state.put_in_uow(address, msg, uow); },
+    [self](atom::get, const std::string& name, get_options& opts) {
+      return self->state.get(name, opts);
+    },
+    [self](atom::consume, const std::string& name, consumer_actor& hdl,
+           uint32_t prefetch, ack_mode mode) {
+      return self->state.consume(name, std::move(hdl), prefetch, mode);
+    },
+    [self](atom::begin) { return self->state.begin(); },
+    [self](atom::commit, uint64_t uow) {
+      return self->state.end_uow(uow, true);
+    },
+    [self](atom::backout, uint64_t uow) {
+      return self->state.end_uow(uow, false);
+    },
+    [self](atom::publish, const std::string& topic, message& msg,
+           bool retain) { return self->state.publish(topic, msg, retain); },
+    [self](atom::subscribe, subscription_spec& spec) {
+      return self->state.subscribe(spec);
+    },
+    [self](atom::unsubscribe, const std::string& name) {
+      return self->state.unsubscribe(name);
+    },
+    [self](atom::list, atom::subs) {
+      return self->state.list_subscriptions();
+    },
+    [self](atom::status) { return self->state.status(); },
+    [self](atom::dead_letter, const std::string& target, message& msg) {
+      self->state.dead_letter(target, msg);
+    },
+  };
+}
+
+} // namespace qmesh

@@ -1,0 +1,156 @@
+// The queue-manager actor: one per node.
+//
+// Owns the name → queue table, the topic tree, the subscription table,
+// retained publications and units of work. Routes open / put / get / define
+// / publish by name; point-to-point traffic after an open goes straight to
+// the queue actor. Everything here runs on the actor's thread.
+//
+// Ownership: the sender of begin, subscribe (non-durable) is monitored; when
+// it goes, its units of work are backed out and its non-durable
+// subscriptions end. Queue actors and subscription actors live until deleted
+// or until the queue manager ends, which ends them too.
+#pragma once
+
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/actors.hpp"
+#include "actors/topic_tree.hpp"
+
+namespace qmesh {
+
+/// Name of the dead-letter queue every queue manager has.
+constexpr const char* dead_letter_queue_name = "SYSTEM.DEAD.LETTER.QUEUE";
+
+/// Prefix of the managed queues of subscriptions.
+constexpr const char* managed_queue_prefix = "SYSTEM.SUB.";
+
+/// What a queue manager starts with.
+struct qm_config {
+  std::string name = "QM1";
+  /// Define missing local queues on put / get / open / subscribe.
+  bool auto_define = true;
+  /// Attributes of queues defined without explicit values.
+  queue_attrs queue_defaults;
+  attr_limits limits;
+  /// Most uncommitted messages (puts + gets) in one unit of work.
+  uint64_t max_uncommitted = 10'000;
+};
+
+struct queue_manager_state {
+  static inline const char* name = "qmesh.qm";
+
+  // -- member types -----------------------------------------------------------
+
+  struct queue_entry {
+    queue_actor hdl;
+    /// System queues (dead-letter, managed) cannot be deleted by users.
+    bool system = false;
+  };
+
+  struct sub_entry {
+    subscription_info info;
+    subscription_actor hdl;
+    /// Owner of a non-durable subscription; empty for durable ones.
+    caf::actor_addr owner;
+  };
+
+  struct uow_entry {
+    caf::actor_addr owner;
+    std::vector<queue_actor> participants;
+    uint64_t count = 0;
+  };
+
+  struct owner_entry {
+    std::vector<uint64_t> uows;
+    std::vector<uint64_t> subs;
+  };
+
+  // -- state ------------------------------------------------------------------
+
+  queue_manager_actor::pointer self = nullptr;
+  qm_config cfg;
+  std::map<std::string, queue_entry> queues;
+  topic_tree tree;
+  std::map<uint64_t, sub_entry> subs;
+  std::unordered_map<std::string, uint64_t> sub_names;
+  std::map<std::string, message> retained;
+  std::unordered_map<uint64_t, uow_entry> uows;
+  std::unordered_map<caf::actor_addr, owner_entry> owners;
+  uint64_t next_uow = 1;
+  uint64_t next_sub = 1;
+
+  ~queue_manager_state();
+
+  // -- operations (one per handler) -------------------------------------------
+
+  caf::result<queue_status> define(const std::string& name,
+                                   const attr_map& attrs);
+  caf::result<queue_status> alter(const std::string& name,
+                                  const attr_map& changes);
+  caf::result<uint64_t> delete_queue(const std::string& name, bool purge);
+  caf::result<uint64_t> purge(const std::string& name);
+  caf::result<std::vector<queue_status>> list(const std::string& pattern);
+  caf::result<queue_status> inquire(const std::string& name);
+  caf::result<queue_actor> open(const std::string& name, open_mode mode);
+  caf::result<atom::ok> close(const std::string& name, open_mode mode);
+  caf::result<msg_id> put(const std::string& address, message& msg);
+  caf::result<msg_id> put_in_uow(const std::string& address, message& msg,
+                                 uint64_t uow);
+  caf::result<message> get(const std::string& name, get_options& opts);
+  caf::result<queue_actor, uint64_t> consume(const std::string& name,
+                                             consumer_actor hdl,
+                                             uint32_t prefetch, ack_mode mode);
+  uint64_t begin();
+  caf::result<atom::ok> end_uow(uint64_t uow, bool commit);
+  caf::result<uint64_t> publish(const std::string& topic, message& msg,
+                                bool retain);
+  caf::result<subscription_info> subscribe(subscription_spec& spec);
+  caf::result<atom::ok> unsubscribe(const std::string& name);
+  caf::result<std::vector<subscription_info>> list_subscriptions();
+  qm_status status() const;
+  void dead_letter(const std::string& target, message& msg);
+  void on_down(const caf::down_msg& dm);
+
+  // -- helpers ----------------------------------------------------------------
+
+  /// Creates the queue actor for a validated name.
+  queue_actor spawn_queue(const std::string& name, queue_attrs attrs,
+                          bool system);
+
+  /// Finds a queue by address (`Q` or `QM/Q`), defining it when allowed.
+  caf::expected<queue_actor> resolve(const std::string& address,
+                                     bool may_define);
+
+  /// The sender of the current message, as an owner.
+  caf::actor_addr sender() const;
+
+  /// Registers an owner (monitored once).
+  owner_entry& owner(const caf::actor_addr& who);
+
+  /// Checks that `uow` exists and belongs to the sender.
+  caf::expected<uow_entry*> own_uow(uint64_t uow);
+
+  /// Records `q` as a participant of `entry`.
+  static void join(uow_entry& entry, const queue_actor& q);
+
+  /// Sends commit or backout to every participant; calls done() when all
+  /// replied.
+  void finish_uow(uow_entry entry, uint64_t uow, bool commit,
+                  std::function<void()> done);
+
+  /// Ends a subscription and its managed queue.
+  void remove_subscription(uint64_t id);
+};
+
+queue_manager_actor::behavior_type
+queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
+                     self,
+                   qm_config cfg);
+
+} // namespace qmesh

@@ -1,0 +1,116 @@
+// Request and reply payloads of the actor interfaces (actors/actors.hpp).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "actors/message.hpp"
+
+namespace qmesh {
+
+/// Wait value meaning "wait until a message arrives".
+constexpr int64_t wait_unlimited = -1;
+
+/// How a queue is opened; counts show in inquire.
+enum class open_mode : uint8_t { input = 1, output = 2, browse = 3 };
+
+/// Browse position of a get.
+enum class browse_mode : uint8_t { none = 0, first = 1, next = 2 };
+
+/// Options of a get (MQGMO): wait, browse, match, unit of work.
+struct get_options {
+  /// Milliseconds to wait for a message; 0 = no wait; wait_unlimited.
+  int64_t wait_ms = 0;
+  uint8_t browse = static_cast<uint8_t>(browse_mode::none);
+  /// For browse next: the `tag` of the previously browsed message.
+  uint64_t browse_cursor = 0;
+  /// Match by msg_id (empty = any) and correl_id (empty = any).
+  msg_id match_msg_id;
+  std::string match_correl_id;
+  /// Unit of work (0 = none); set by the queue manager, which owns UoWs.
+  uint64_t uow = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, get_options& x) {
+  return f(caf::meta::type_name("qmesh::get_options"), x.wait_ms, x.browse,
+           x.browse_cursor, x.match_msg_id, x.match_correl_id, x.uow);
+}
+
+/// Messages pushed to a consumer in one actor message. Delivery tags are
+/// `first_tag`, `first_tag + 1`, ... (also in each message's `tag`).
+struct delivery_batch {
+  uint64_t consumer_id = 0;
+  std::vector<message> messages;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_batch& x) {
+  return f(caf::meta::type_name("qmesh::delivery_batch"), x.consumer_id,
+           x.messages);
+}
+
+/// How a consumer settles its deliveries.
+enum class ack_mode : uint8_t {
+  /// Delivered = consumed; the window reopens through `credit`.
+  automatic = 0,
+  /// Each delivery is acked or nacked; acks reopen the window.
+  client = 1,
+};
+
+/// A subscription request.
+struct subscription_spec {
+  std::string filter;
+  /// Non-empty: durable subscription of that name, outlives its creator.
+  std::string durable_name;
+  /// Non-empty: publications go to this queue (created if auto-define is
+  /// on); empty: to a managed queue the subscription owns.
+  std::string queue;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subscription_spec& x) {
+  return f(caf::meta::type_name("qmesh::subscription_spec"), x.filter,
+           x.durable_name, x.queue);
+}
+
+/// A subscription as the queue manager reports it.
+struct subscription_info {
+  uint64_t id = 0;
+  /// Durable name, or `SYSTEM.SUB.<id>` for a non-durable one.
+  std::string name;
+  std::string filter;
+  /// Queue its publications land on.
+  std::string queue;
+  bool durable = false;
+  bool managed_queue = false;
+  uint64_t delivered_total = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, subscription_info& x) {
+  return f(caf::meta::type_name("qmesh::subscription_info"), x.id, x.name,
+           x.filter, x.queue, x.durable, x.managed_queue, x.delivered_total);
+}
+
+/// Queue-manager status.
+struct qm_status {
+  std::string name;
+  std::string version;
+  uint64_t queue_count = 0;
+  uint64_t subscription_count = 0;
+  uint64_t open_uow_count = 0;
+  uint64_t retained_count = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, qm_status& x) {
+  return f(caf::meta::type_name("qmesh::qm_status"), x.name, x.version,
+           x.queue_count, x.subscription_count, x.open_uow_count,
+           x.retained_count);
+}
+
+} // namespace qmesh
