@@ -254,9 +254,12 @@ caf::result<queue_actor> queue_manager_state::open(const std::string& name,
   auto q = resolve(name, true);
   if (!q)
     return std::move(q.error());
+  // Read the sender first: make_response_promise() moves it out of the
+  // current message.
+  auto who = sender();
   auto rp = self->make_response_promise<queue_actor>();
   auto hdl = *q;
-  self->request(hdl, caf::infinite, atom::open_v, mode, sender())
+  self->request(hdl, caf::infinite, atom::open_v, mode, std::move(who))
     .then([rp, hdl](atom::ok) mutable { rp.deliver(hdl); },
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -399,13 +402,23 @@ queue_manager_state::subscribe(subscription_spec& spec) {
   if (!is_valid_filter(spec.filter))
     return err(ec::topic_string_error,
                "'" + spec.filter.substr(0, 64) + "' is not a valid filter");
+  if (!spec.queue.empty()) {
+    // Record the target by its queue name, so `QM1/Q` and `Q` are the same
+    // queue for resume and for the in-use check of delete.
+    address addr;
+    if (!parse_address(spec.queue, addr))
+      return bad_name(spec.queue);
+    if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
+      return err(ec::unknown_remote_qmgr, std::string{addr.qmgr});
+    spec.queue = std::string{addr.queue};
+  }
   bool durable = !spec.durable_name.empty();
   if (durable) {
     if (!is_valid_name(spec.durable_name))
       return bad_name(spec.durable_name);
     if (auto it = sub_names.find(spec.durable_name); it != sub_names.end()) {
       const auto& existing = subs[it->second].info;
-      if (existing.filter == spec.filter
+      if (existing.durable && existing.filter == spec.filter
           && (spec.queue.empty() || spec.queue == existing.queue))
         return existing; // resume
       return err(ec::object_already_exists,
@@ -413,7 +426,14 @@ queue_manager_state::subscribe(subscription_spec& spec) {
                    + " exists with another filter or queue");
     }
   }
+  // Skip ids whose generated name or managed queue name is already taken
+  // (by a user queue or a durable subscription named SYSTEM.SUB.<n>).
   auto id = next_sub++;
+  auto generated = [](uint64_t n) {
+    return std::string{managed_queue_prefix} + std::to_string(n);
+  };
+  while (queues.count(generated(id)) > 0 || sub_names.count(generated(id)) > 0)
+    id = next_sub++;
   subscription_info info;
   info.id = id;
   info.name = durable ? spec.durable_name

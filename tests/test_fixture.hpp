@@ -46,12 +46,32 @@ inline message text(std::string body, int8_t priority = priority_as_queue) {
   return msg;
 }
 
+/// A reply: the value or the error, plus value_or() for terse checks.
+template <class T>
+struct reply : caf::expected<T> {
+  using caf::expected<T>::expected;
+  reply(caf::expected<T> x) : caf::expected<T>(std::move(x)) {}
+  T value_or(T fallback) const {
+    return *this ? **this : fallback;
+  }
+};
+
 struct qm_fixture : test_coordinator_fixture<test_config> {
   queue_manager_actor qm;
 
   explicit qm_fixture(qm_config cfg = {}) {
     qm = sys.spawn(queue_manager_impl, std::move(cfg));
     run();
+  }
+
+  /// Delivers every pending message, but fires no timer: time moves only
+  /// through advance_time(). (The base run() also fires timers, moving the
+  /// clock to each one, which would make every wait time out at once.)
+  size_t run() {
+    size_t n = 0;
+    while (consume_message())
+      ++n;
+    return n;
   }
 
   ~qm_fixture() {
@@ -61,8 +81,8 @@ struct qm_fixture : test_coordinator_fixture<test_config> {
 
   /// Sends a request, runs everything, returns the reply or the error.
   template <class T, class Handle, class... Ts>
-  caf::expected<T> ask(const Handle& hdl, Ts&&... xs) {
-    caf::expected<T> result{caf::sec::request_timeout};
+  reply<T> ask(const Handle& hdl, Ts&&... xs) {
+    reply<T> result{caf::sec::request_timeout};
     auto rp = self->request(hdl, caf::infinite, std::forward<Ts>(xs)...);
     run();
     rp.receive([&](T& x) { result = std::move(x); },
