@@ -25,6 +25,7 @@ namespace qmesh::atom {
 
 // Re-exported from CAF.
 using close = caf::close_atom;
+using connect = caf::connect_atom;
 using delete_ = caf::delete_atom;
 using get = caf::get_atom;
 using ok = caf::ok_atom;
@@ -35,6 +36,7 @@ using subscribe = caf::subscribe_atom;
 using timeout = caf::timeout_atom;
 using unsubscribe = caf::unsubscribe_atom;
 constexpr auto close_v = close::value;
+constexpr auto connect_v = connect::value;
 constexpr auto delete_v = delete_::value;
 constexpr auto get_v = get::value;
 constexpr auto ok_v = ok::value;
@@ -154,6 +156,9 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::put, std::string, message>::with<msg_id>,
   // Put to an address under a unit of work of the sender.
   caf::replies_to<atom::put, std::string, message, uint64_t>::with<msg_id>,
+  // Put a batch to an address, all or nothing; replies how many.
+  caf::replies_to<atom::put, std::string,
+                  std::vector<message>>::with<uint64_t>,
   // Get from a queue (options may name a unit of work of the sender).
   caf::replies_to<atom::get, std::string, get_options>::with<message>,
   // Start a consumer on a queue; replies the queue and the consumer id.
@@ -177,6 +182,59 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::status>::with<qm_status>,
   // Move a message to the named queue, else the dead-letter queue (internal).
   caf::reacts_to<atom::dead_letter, std::string, message>>;
+
+/// The SESSION interface: one actor per client connection (actors/session.hpp).
+/// It owns what its client opened, consumed, subscribed or left uncommitted,
+/// and releases all of it when the client goes.
+using session_actor = caf::typed_actor<
+  // -- administration, as the queue manager --
+  caf::replies_to<atom::define, std::string, attr_map>::with<queue_status>,
+  caf::replies_to<atom::alter, std::string, attr_map>::with<queue_status>,
+  caf::replies_to<atom::delete_, std::string, bool>::with<uint64_t>,
+  caf::replies_to<atom::purge, std::string>::with<uint64_t>,
+  caf::replies_to<atom::list, std::string>::with<std::vector<queue_status>>,
+  caf::replies_to<atom::inquire, std::string>::with<queue_status>,
+  caf::replies_to<atom::status>::with<qm_status>,
+  // -- point to point --
+  // Open for the session; replies the queue handle (puts may go straight
+  // to it).
+  caf::replies_to<atom::open, std::string, open_mode>::with<queue_actor>,
+  caf::replies_to<atom::close, std::string, open_mode>::with<atom::ok>,
+  caf::replies_to<atom::put, std::string, message>::with<msg_id>,
+  caf::replies_to<atom::put, std::string, message, uint64_t>::with<msg_id>,
+  // Put a batch to one address, all or nothing; replies how many.
+  caf::replies_to<atom::put, std::string,
+                  std::vector<message>>::with<uint64_t>,
+  caf::replies_to<atom::get, std::string, get_options>::with<message>,
+  // Start a consumer; deliveries go to the session's client with the
+  // returned session-wide consumer id.
+  caf::replies_to<atom::consume, std::string, uint32_t,
+                  ack_mode>::with<uint64_t>,
+  caf::reacts_to<atom::credit, uint64_t, uint32_t>,
+  caf::replies_to<atom::ack, uint64_t, uint64_t, uint64_t>::with<uint64_t>,
+  caf::replies_to<atom::nack, uint64_t, uint64_t, uint64_t,
+                  bool>::with<uint64_t>,
+  caf::replies_to<atom::cancel, uint64_t>::with<atom::ok>,
+  // -- units of work --
+  caf::replies_to<atom::begin>::with<uint64_t>,
+  caf::replies_to<atom::commit, uint64_t>::with<atom::ok>,
+  caf::replies_to<atom::backout, uint64_t>::with<atom::ok>,
+  // -- publish / subscribe --
+  caf::replies_to<atom::publish, std::string, message, bool>::with<uint64_t>,
+  caf::replies_to<atom::subscribe, subscription_spec>::with<subscription_info>,
+  caf::replies_to<atom::unsubscribe, std::string>::with<atom::ok>,
+  caf::replies_to<atom::list, atom::subs>::with<std::vector<subscription_info>>,
+  // -- internal --
+  // Deliveries from a queue to one of the session's consumers.
+  caf::reacts_to<atom::deliver, delivery_batch>>;
+
+/// The FRONT DOOR interface: the actor a node publishes for clients.
+using front_door_actor = caf::typed_actor<
+  // Open a session for a client; deliveries go to the given consumer actor
+  // and the session ends when that actor goes. Replies the session and the
+  // queue manager's status.
+  caf::replies_to<atom::connect, consumer_actor>::with<session_actor,
+                                                        qm_status>>;
 
 } // namespace qmesh
 
@@ -202,4 +260,6 @@ CAF_BEGIN_TYPE_ID_BLOCK(qmesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_actor))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::subscription_actor))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_manager_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::session_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::front_door_actor))
 CAF_END_TYPE_ID_BLOCK(qmesh)

@@ -209,8 +209,11 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
                  name + " receives subscription " + sub.info.name);
   auto rp = self->make_response_promise<uint64_t>();
   auto hdl = it->second.hdl;
+  // await, not then: nothing may be routed to the queue between its reply
+  // (after which it stops) and the erase below, or that request would fail
+  // with a CAF system error instead of reaching a queue.
   self->request(hdl, caf::infinite, atom::delete_v, purge)
-    .then(
+    .await(
       [this, rp, name, hdl](uint64_t purged) mutable {
         if (auto i = queues.find(name); i != queues.end() && i->second.hdl == hdl)
           queues.erase(i);
@@ -279,6 +282,15 @@ caf::result<msg_id> queue_manager_state::put(const std::string& address,
   if (!q)
     return std::move(q.error());
   return self->delegate(*q, atom::put_v, std::move(msg));
+}
+
+caf::result<uint64_t>
+queue_manager_state::put_batch(const std::string& address,
+                               std::vector<message>& msgs) {
+  auto q = resolve(address, true);
+  if (!q)
+    return std::move(q.error());
+  return self->delegate(*q, atom::put_v, std::move(msgs));
 }
 
 caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
@@ -411,6 +423,11 @@ queue_manager_state::subscribe(subscription_spec& spec) {
     if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
       return err(ec::unknown_remote_qmgr, std::string{addr.qmgr});
     spec.queue = std::string{addr.queue};
+    // A managed queue belongs to its subscription and ends with it.
+    if (auto it = queues.find(spec.queue);
+        it != queues.end() && it->second.system)
+      return err(ec::not_authorized,
+                 spec.queue + " is a system queue; name a queue of your own");
   }
   bool durable = !spec.durable_name.empty();
   if (durable) {
@@ -582,6 +599,10 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     },
     [self](atom::put, const std::string& address, message& msg) {
       return self->state.put(address, msg);
+    },
+    [self](atom::put, const std::string& address,
+           std::vector<message>& msgs) {
+      return self->state.put_batch(address, msgs);
     },
     [self](atom::put, const std::string& address, message& msg,
            uint64_t uow) { return self->state.put_in_uow(address, msg, uow); },

@@ -100,6 +100,8 @@ struct queue_manager_state {
   caf::result<queue_actor> open(const std::string& name, open_mode mode);
   caf::result<atom::ok> close(const std::string& name, open_mode mode);
   caf::result<msg_id> put(const std::string& address, message& msg);
+  caf::result<uint64_t> put_batch(const std::string& address,
+                                  std::vector<message>& msgs);
   caf::result<msg_id> put_in_uow(const std::string& address, message& msg,
                                  uint64_t uow);
   caf::result<message> get(const std::string& name, get_options& opts);

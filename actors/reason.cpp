@@ -57,7 +57,8 @@ std::string to_string(ec code) {
 }
 
 std::string render(const caf::error& err) {
-  if (err.category() != caf::atom("qmesh"))
+  // category() and code() require a non-empty error.
+  if (!err || err.category() != caf::atom("qmesh"))
     return caf::to_string(err);
   return render(static_cast<ec>(err.code()), err.context());
 }
@@ -84,7 +85,7 @@ std::string render(ec code, const caf::message& ctx) {
 }
 
 bool is(const caf::error& err, ec code) noexcept {
-  return err.category() == caf::atom("qmesh")
+  return err && err.category() == caf::atom("qmesh")
          && err.code() == static_cast<uint8_t>(code);
 }
 

@@ -20,6 +20,8 @@ void subscription_state::on_publication(const std::string& topic,
                                info.name, info.queue, render(e));
             copy.properties[std::string{dead_letter_reason_property}]
               = render(e);
+            copy.properties[std::string{dead_letter_source_property}]
+              = info.queue;
             self->send(qm, atom::dead_letter_v, std::string{},
                        std::move(copy));
           });

@@ -379,7 +379,7 @@ CAF_TEST(a durable subscription survives its creator) {
   CAF_CHECK_EQUAL(subs[0].name, "DUR1");
 }
 
-CAF_TEST(a non durable subscription of the test ends on unsubscribe only) {
+CAF_TEST(managed queues are system queues) {
   auto info = subscribe("x");
   CAF_CHECK_EQUAL(info.name, info.queue);
   // Managed queues are system queues.
@@ -526,6 +526,16 @@ CAF_TEST(an empty retained publication clears the topic) {
 
 // -- refused publications -----------------------------------------------------
 
+CAF_TEST(a managed queue cannot be the named target of another subscription) {
+  auto first = subscribe("a/#");
+  subscription_spec spec;
+  spec.filter = "b/#";
+  spec.queue = first.queue;
+  CAF_CHECK_EQUAL(reason(ask<subscription_info>(qm, atom::subscribe_v, spec)),
+                  2035);
+  CAF_CHECK_EQUAL(qm_state().subs.size(), 1u);
+}
+
 CAF_TEST(a publication a full queue refuses is dead lettered) {
   define("SMALL", {{"max_depth", "1"}});
   auto info = subscribe("alerts/#", "", "SMALL");
@@ -540,6 +550,8 @@ CAF_TEST(a publication a full queue refuses is dead lettered) {
   auto why = dead->properties[std::string{dead_letter_reason_property}];
   CAF_CHECK_EQUAL(why.rfind("2053", 0), 0u);
   CAF_MESSAGE("reason: " << why);
+  CAF_CHECK_EQUAL(dead->properties[std::string{dead_letter_source_property}],
+                  "SMALL");
   CAF_CHECK_EQUAL(bodies("SMALL"), strings{"fits"});
   // Only accepted publications count as delivered.
   auto subs = list_subs();

@@ -364,6 +364,33 @@ CAF_TEST(delete of a non-empty queue is 2055 and keeps the messages) {
   CAF_CHECK_EQUAL(reason(get("Q")), 2033);
 }
 
+CAF_TEST(a put racing a delete gets a queue not a system error) {
+  define("Q");
+  // Delete, then put, with nothing run in between: the put must not be
+  // routed to the queue actor that is about to stop.
+  auto h1 = self->request(qm, caf::infinite, atom::delete_v,
+                          std::string{"Q"}, false);
+  auto h2 = self->request(qm, caf::infinite, atom::put_v, std::string{"Q"},
+                          text("after delete"));
+  run();
+  caf::expected<uint64_t> deleted{caf::sec::request_timeout};
+  caf::expected<msg_id> put_result{caf::sec::request_timeout};
+  h1.receive([&](uint64_t n) { deleted = n; },
+             [&](caf::error& e) { deleted = std::move(e); });
+  h2.receive([&](msg_id& id) { put_result = id; },
+             [&](caf::error& e) { put_result = std::move(e); });
+  CAF_REQUIRE(deleted);
+  CAF_CHECK_EQUAL(*deleted, 0u);
+  if (!put_result)
+    CAF_MESSAGE("put: " << render(put_result.error()));
+  // With auto-define on, the put defines the queue afresh.
+  CAF_REQUIRE(put_result);
+  CAF_CHECK_EQUAL(inquire("Q").current_depth, 1u);
+  auto m = get("Q");
+  CAF_REQUIRE(m);
+  CAF_CHECK_EQUAL(m->body, "after delete");
+}
+
 CAF_TEST(delete of an empty queue needs no purge) {
   define("Q");
   auto n = del("Q", false);

@@ -1,0 +1,219 @@
+#include "actors/session.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+
+namespace qmesh {
+
+namespace {
+
+/// Sends a request to `dest` as the session (so the session owns what it
+/// creates) and relays the reply.
+template <class... Rs, class Self, class Dest, class... Ts>
+caf::result<Rs...> relay(Self* self, const Dest& dest, Ts&&... xs) {
+  auto rp = self->template make_response_promise<Rs...>();
+  self->request(dest, caf::infinite, std::forward<Ts>(xs)...)
+    .then([rp](Rs&... rs) mutable { rp.deliver(std::move(rs)...); },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+} // namespace
+
+caf::result<uint64_t> session_state::consume(const std::string& name,
+                                             uint32_t prefetch,
+                                             ack_mode mode) {
+  auto rp = self->make_response_promise<uint64_t>();
+  auto me = caf::actor_cast<consumer_actor>(self);
+  self
+    ->request(qm, caf::infinite, atom::consume_v, name, me, prefetch, mode)
+    .then(
+      [this, rp](queue_actor& q, uint64_t qcid) mutable {
+        auto id = next_consumer_id++;
+        auto key = std::make_pair(q.address(), qcid);
+        by_queue[key] = id;
+        consumers[id] = consumer_link{std::move(q), qcid};
+        rp.deliver(id);
+        if (auto i = early.find(key); i != early.end()) {
+          for (auto& batch : i->second) {
+            batch.consumer_id = id;
+            self->send(client, atom::deliver_v, std::move(batch));
+          }
+          early.erase(i);
+        }
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
+void session_state::deliver(delivery_batch& batch) {
+  auto src = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  auto key = std::make_pair(src, batch.consumer_id);
+  auto it = by_queue.find(key);
+  if (it == by_queue.end()) {
+    early[key].push_back(std::move(batch));
+    return;
+  }
+  batch.consumer_id = it->second;
+  self->send(client, atom::deliver_v, std::move(batch));
+}
+
+caf::expected<session_state::consumer_link>
+session_state::link(uint64_t id) const {
+  auto it = consumers.find(id);
+  if (it == consumers.end())
+    return caf::make_error(ec::hobj_error,
+                           "no consumer " + std::to_string(id));
+  return it->second;
+}
+
+caf::result<atom::ok> session_state::cancel(uint64_t id) {
+  auto it = consumers.find(id);
+  if (it == consumers.end())
+    return caf::make_error(ec::hobj_error,
+                           "no consumer " + std::to_string(id));
+  auto link = it->second;
+  consumers.erase(it);
+  auto rp = self->make_response_promise<atom::ok>();
+  self->request(link.queue, caf::infinite, atom::cancel_v, link.queue_consumer_id)
+    .then(
+      [this, rp, link](atom::ok) mutable {
+        by_queue.erase({link.queue.address(), link.queue_consumer_id});
+        rp.deliver(atom::ok_v);
+      },
+      [this, rp, link](caf::error& e) mutable {
+        by_queue.erase({link.queue.address(), link.queue_consumer_id});
+        rp.deliver(std::move(e));
+      });
+  return rp;
+}
+
+session_actor::behavior_type
+session_impl(session_actor::stateful_pointer<session_state> self,
+             queue_manager_actor qm, consumer_actor client) {
+  auto& st = self->state;
+  st.self = self;
+  st.qm = std::move(qm);
+  st.client = std::move(client);
+  self->monitor(st.client);
+  self->set_down_handler([self](caf::down_msg& dm) {
+    if (dm.source == self->state.client.address()) {
+      log::qm().info("session {}: client left ({})", self->id(),
+                     caf::to_string(dm.reason));
+      self->quit();
+    }
+  });
+  log::qm().info("session {}: client connected from node {}", self->id(),
+                 caf::to_string(st.client.node()));
+  auto qm_hdl = st.qm;
+  return {
+    // -- administration: no ownership, replies go straight to the client --
+    [self, qm_hdl](atom::define, std::string& name, attr_map& attrs) {
+      return self->delegate(qm_hdl, atom::define_v, std::move(name),
+                            std::move(attrs));
+    },
+    [self, qm_hdl](atom::alter, std::string& name, attr_map& attrs) {
+      return self->delegate(qm_hdl, atom::alter_v, std::move(name),
+                            std::move(attrs));
+    },
+    [self, qm_hdl](atom::delete_, std::string& name, bool purge) {
+      return self->delegate(qm_hdl, atom::delete_v, std::move(name), purge);
+    },
+    [self, qm_hdl](atom::purge, std::string& name) {
+      return self->delegate(qm_hdl, atom::purge_v, std::move(name));
+    },
+    [self, qm_hdl](atom::list, std::string& pattern) {
+      return self->delegate(qm_hdl, atom::list_v, std::move(pattern));
+    },
+    [self, qm_hdl](atom::inquire, std::string& name) {
+      return self->delegate(qm_hdl, atom::inquire_v, std::move(name));
+    },
+    [self, qm_hdl](atom::status) {
+      return self->delegate(qm_hdl, atom::status_v);
+    },
+    // -- point to point --
+    [self, qm_hdl](atom::open, std::string& name, open_mode mode) {
+      return relay<queue_actor>(self, qm_hdl, atom::open_v, std::move(name),
+                                mode);
+    },
+    [self, qm_hdl](atom::close, std::string& name, open_mode mode) {
+      return relay<atom::ok>(self, qm_hdl, atom::close_v, std::move(name),
+                             mode);
+    },
+    [self, qm_hdl](atom::put, std::string& address, message& msg) {
+      return self->delegate(qm_hdl, atom::put_v, std::move(address),
+                            std::move(msg));
+    },
+    [self, qm_hdl](atom::put, std::string& address, message& msg,
+                   uint64_t uow) {
+      return relay<msg_id>(self, qm_hdl, atom::put_v, std::move(address),
+                           std::move(msg), uow);
+    },
+    [self, qm_hdl](atom::put, std::string& address,
+                   std::vector<message>& msgs) {
+      return self->delegate(qm_hdl, atom::put_v, std::move(address),
+                            std::move(msgs));
+    },
+    [self, qm_hdl](atom::get, std::string& name, get_options& opts) {
+      return relay<message>(self, qm_hdl, atom::get_v, std::move(name),
+                            std::move(opts));
+    },
+    [self](atom::consume, std::string& name, uint32_t prefetch,
+           ack_mode mode) { return self->state.consume(name, prefetch, mode); },
+    [self](atom::credit, uint64_t id, uint32_t n) {
+      if (auto l = self->state.link(id))
+        self->send(l->queue, atom::credit_v, l->queue_consumer_id, n);
+    },
+    [self](atom::ack, uint64_t id, uint64_t first,
+           uint64_t last) -> caf::result<uint64_t> {
+      auto l = self->state.link(id);
+      if (!l)
+        return std::move(l.error());
+      return self->delegate(l->queue, atom::ack_v, l->queue_consumer_id,
+                            first, last);
+    },
+    [self](atom::nack, uint64_t id, uint64_t first, uint64_t last,
+           bool requeue) -> caf::result<uint64_t> {
+      auto l = self->state.link(id);
+      if (!l)
+        return std::move(l.error());
+      return self->delegate(l->queue, atom::nack_v, l->queue_consumer_id,
+                            first, last, requeue);
+    },
+    [self](atom::cancel, uint64_t id) { return self->state.cancel(id); },
+    // -- units of work: owned by the session --
+    [self, qm_hdl](atom::begin) {
+      return relay<uint64_t>(self, qm_hdl, atom::begin_v);
+    },
+    [self, qm_hdl](atom::commit, uint64_t uow) {
+      return relay<atom::ok>(self, qm_hdl, atom::commit_v, uow);
+    },
+    [self, qm_hdl](atom::backout, uint64_t uow) {
+      return relay<atom::ok>(self, qm_hdl, atom::backout_v, uow);
+    },
+    // -- publish / subscribe --
+    [self, qm_hdl](atom::publish, std::string& topic, message& msg,
+                   bool retain) {
+      return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
+                            std::move(msg), retain);
+    },
+    [self, qm_hdl](atom::subscribe, subscription_spec& spec) {
+      return relay<subscription_info>(self, qm_hdl, atom::subscribe_v,
+                                      std::move(spec));
+    },
+    [self, qm_hdl](atom::unsubscribe, std::string& name) {
+      return relay<atom::ok>(self, qm_hdl, atom::unsubscribe_v,
+                             std::move(name));
+    },
+    [self, qm_hdl](atom::list, atom::subs) {
+      return self->delegate(qm_hdl, atom::list_v, atom::subs_v);
+    },
+    // -- internal --
+    [self](atom::deliver, delivery_batch& batch) {
+      self->state.deliver(batch);
+    },
+  };
+}
+
+} // namespace qmesh

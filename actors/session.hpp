@@ -1,0 +1,65 @@
+// The session actor: one per client connection, whatever the protocol.
+//
+// Everything a client does goes through its session, so the session is the
+// owner the queue manager and the queues see: opens, consumers, units of
+// work and non-durable subscriptions belong to it. The session monitors its
+// client and ends when the client goes (disconnect, crash, network loss);
+// the monitors on the session then close the opens, return unacked
+// deliveries (redelivered), back out uncommitted work and end non-durable
+// subscriptions.
+//
+// Consumers get session-wide ids: deliveries from any queue reach the client
+// tagged with that id, and the client acks through the session.
+#pragma once
+
+#include <map>
+#include <unordered_map>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/actors.hpp"
+
+namespace qmesh {
+
+struct session_state {
+  static inline const char* name = "qmesh.session";
+
+  struct consumer_link {
+    queue_actor queue;
+    uint64_t queue_consumer_id = 0;
+  };
+
+  session_actor::pointer self = nullptr;
+  queue_manager_actor qm;
+  /// Receives this session's deliveries; its end ends the session.
+  consumer_actor client;
+  std::unordered_map<uint64_t, consumer_link> consumers;
+  /// (queue, queue's consumer id) → session consumer id.
+  std::map<std::pair<caf::actor_addr, uint64_t>, uint64_t> by_queue;
+  uint64_t next_consumer_id = 1;
+  /// Deliveries that overtook the reply to their consume request (the queue
+  /// delivers at once, the reply travels through the queue manager).
+  std::map<std::pair<caf::actor_addr, uint64_t>, std::vector<delivery_batch>>
+    early;
+
+  /// Starts a consumer on `name` with this session as the queue's consumer.
+  caf::result<uint64_t> consume(const std::string& name, uint32_t prefetch,
+                                ack_mode mode);
+
+  /// Forwards a queue's delivery to the client under the session id.
+  void deliver(delivery_batch& batch);
+
+  /// The link of a session consumer id, or 2019.
+  caf::expected<consumer_link> link(uint64_t id) const;
+
+  /// Cancels a consumer; it stays known until the queue confirms, so
+  /// deliveries already on their way still reach the client.
+  caf::result<atom::ok> cancel(uint64_t id);
+};
+
+session_actor::behavior_type
+session_impl(session_actor::stateful_pointer<session_state> self,
+             queue_manager_actor qm, consumer_actor client);
+
+} // namespace qmesh
