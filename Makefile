@@ -34,9 +34,9 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 run: build
-	@echo "qmesh: no network front-end yet; the node arrives with the next milestone."
-	@echo "qmesh: running the in-process core benchmark instead."
-	$(BUILD_DIR)/qmesh-bench-core
+	@echo "qmesh: starting queue manager QM1 on 127.0.0.1:7700 (Ctrl-C stops it)"
+	@echo "qmesh: try  $(BUILD_DIR)/qmesh status  or  $(BUILD_DIR)/qmesh put ORDERS hello"
+	$(BUILD_DIR)/qmesh-node --config config/qm1.ini
 
 bench: build
 	$(BUILD_DIR)/qmesh-bench-core

@@ -1,0 +1,95 @@
+#include "node/node.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include "actors/front_door.hpp"
+#include "actors/log.hpp"
+#include "actors/queue_manager.hpp"
+#include "actors/system_config.hpp"
+
+namespace qmesh::node {
+
+namespace {
+
+struct node_config : system_config {
+  explicit node_config(const options& opts) {
+    load<caf::io::middleman>();
+    if (opts.threads > 0)
+      set("scheduler.max-threads", opts.threads);
+    // No CAF log files next to the node.
+    set("logger.file-name", "");
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+spdlog::logger& node_log() {
+  static auto l = log::get("qmesh.node");
+  return *l;
+}
+
+} // namespace
+
+int run(const options& opts) {
+  // Stop signals are taken by sigwait below; block them before CAF starts
+  // its threads so that none of them receives one.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  try {
+    if (!log::configure(opts.log_level, opts.log_file)) {
+      std::cerr << "qmesh-node: bad log level " << opts.log_level << '\n';
+      return exit_usage;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "qmesh-node: --log-file '" << opts.log_file
+              << "': " << e.what() << '\n';
+    return exit_usage;
+  }
+  std::error_code fs_err;
+  std::filesystem::create_directories(opts.data_dir, fs_err);
+  if (fs_err) {
+    std::cerr << "qmesh-node: --data-dir '" << opts.data_dir
+              << "': " << fs_err.message() << '\n';
+    return exit_usage;
+  }
+  node_config cfg{opts};
+  caf::actor_system sys{cfg};
+  auto qm = sys.spawn(queue_manager_impl, opts.qm);
+  auto door = sys.spawn(front_door_impl, qm);
+  auto stop_actors = [&] {
+    caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(qm, caf::exit_reason::user_shutdown);
+  };
+  auto port = sys.middleman().publish(door, opts.listen.port,
+                                      opts.listen.host.c_str(), true);
+  if (!port) {
+    std::cerr << "qmesh-node: cannot listen on " << to_string(opts.listen)
+              << ": " << sys.render(port.error()) << '\n';
+    stop_actors();
+    return exit_usage;
+  }
+  node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
+                  "data dir {}",
+                  QMESH_VERSION, opts.qm.name, to_string(opts.listen),
+                  opts.data_dir);
+  // Also on stdout, flushed, so scripts can wait for readiness.
+  std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
+            << opts.qm.name << " listening on " << to_string(opts.listen)
+            << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  node_log().info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  sys.middleman().unpublish(door, *port);
+  stop_actors();
+  // The actor system's destructor waits for every actor to finish.
+  return exit_ok;
+}
+
+} // namespace qmesh::node

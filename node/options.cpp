@@ -1,0 +1,205 @@
+#include "node/options.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "actors/log.hpp"
+#include "actors/names.hpp"
+
+namespace po = boost::program_options;
+
+namespace qmesh::node {
+
+std::string to_string(const endpoint& x) {
+  return x.host + ":" + std::to_string(x.port);
+}
+
+bool parse_endpoint(const std::string& text, endpoint& out) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return false;
+  auto host = text.substr(0, colon);
+  auto port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto res = std::from_chars(port_text.data(),
+                             port_text.data() + port_text.size(), port);
+  if (res.ec != std::errc{} || res.ptr != port_text.data() + port_text.size()
+      || port == 0 || port > 65535)
+    return false;
+  if (host.size() > 255 || host.find_first_of(" \t/") != std::string::npos)
+    return false;
+  out = endpoint{host, static_cast<uint16_t>(port)};
+  return true;
+}
+
+namespace {
+
+struct raw_options {
+  std::string config;
+  std::string qmgr;
+  std::string data_dir;
+  std::string listen;
+  std::string log_level;
+  std::string log_file;
+  bool auto_define = true;
+  uint64_t max_depth = 0;
+  uint64_t max_msg_length = 0;
+  uint64_t max_msg_length_cap = 0;
+  bool default_persistent = false;
+  int default_priority = 0;
+  uint64_t max_uncommitted = 0;
+  size_t threads = 0;
+};
+
+po::options_description describe(raw_options& r) {
+  qm_config defaults;
+  po::options_description general{"General"};
+  general.add_options()
+    ("help,h", "print this help and exit")
+    ("version", "print the version and exit")
+    ("config", po::value(&r.config)->value_name("FILE"),
+     "read options from an INI file (key = value, same names as the long "
+     "options; the command line wins)");
+  po::options_description node{"Node (all settable in the config file)"};
+  node.add_options()
+    ("qmgr", po::value(&r.qmgr)->default_value("QM1")->value_name("NAME"),
+     "queue-manager name, [A-Za-z0-9._%]{1,48}")
+    ("data-dir", po::value(&r.data_dir)->value_name("DIR"),
+     "data directory (default ./data/<qmgr>)")
+    ("listen",
+     po::value(&r.listen)->default_value("127.0.0.1:7700")->value_name(
+       "HOST:PORT"),
+     "address for native clients")
+    ("log-level",
+     po::value(&r.log_level)->default_value("info")->value_name("LEVEL"),
+     "trace, debug, info, warn, error, critical or off")
+    ("log-file", po::value(&r.log_file)->value_name("FILE"),
+     "log to this file instead of stderr")
+    ("threads", po::value(&r.threads)->default_value(0)->value_name("N"),
+     "scheduler threads (0 = one per core)");
+  po::options_description queues{"Queues"};
+  queues.add_options()
+    ("auto-define-queues",
+     po::value(&r.auto_define)->default_value(true)->value_name("BOOL"),
+     "define missing local queues on put, get, open and subscribe")
+    ("default-max-depth",
+     po::value(&r.max_depth)
+       ->default_value(defaults.queue_defaults.max_depth)
+       ->value_name("N"),
+     "max_depth of queues defined without one")
+    ("default-max-msg-length",
+     po::value(&r.max_msg_length)
+       ->default_value(defaults.queue_defaults.max_msg_length)
+       ->value_name("BYTES"),
+     "max_msg_length of queues defined without one")
+    ("max-msg-length-cap",
+     po::value(&r.max_msg_length_cap)
+       ->default_value(defaults.limits.max_msg_length_cap)
+       ->value_name("BYTES"),
+     "hard upper bound for any queue's max_msg_length")
+    ("default-persistence",
+     po::value(&r.default_persistent)->default_value(false)->value_name(
+       "BOOL"),
+     "default_persistence of queues defined without one")
+    ("default-priority",
+     po::value(&r.default_priority)->default_value(0)->value_name("0-9"),
+     "default_priority of queues defined without one")
+    ("max-uncommitted",
+     po::value(&r.max_uncommitted)
+       ->default_value(defaults.max_uncommitted)
+       ->value_name("N"),
+     "most uncommitted messages in one unit of work");
+  po::options_description all;
+  all.add(general).add(node).add(queues);
+  return all;
+}
+
+std::string validate(const raw_options& r, options& out) {
+  if (!is_valid_name(r.qmgr))
+    return "--qmgr '" + r.qmgr.substr(0, 64) + "': " + std::string{name_rule};
+  out.qm.name = r.qmgr;
+  if (!parse_endpoint(r.listen, out.listen))
+    return "--listen '" + r.listen.substr(0, 64)
+           + "': expected HOST:PORT with a port in 1-65535";
+  if (spdlog::level::from_str(r.log_level) == spdlog::level::off
+      && r.log_level != "off")
+    return "--log-level '" + r.log_level.substr(0, 32)
+           + "': expected trace, debug, info, warn, error, critical or off";
+  out.log_level = r.log_level;
+  out.log_file = r.log_file;
+  out.data_dir = r.data_dir.empty() ? "./data/" + r.qmgr : r.data_dir;
+  out.threads = r.threads;
+  if (r.threads > 1024)
+    return "--threads: at most 1024";
+  out.qm.auto_define = r.auto_define;
+  out.qm.max_uncommitted = r.max_uncommitted;
+  if (r.max_uncommitted == 0)
+    return "--max-uncommitted: at least 1";
+  out.qm.limits.max_msg_length_cap = r.max_msg_length_cap;
+  if (r.max_msg_length_cap == 0)
+    return "--max-msg-length-cap: at least 1";
+  // Queue defaults go through the same validation as a define.
+  attr_map defaults{
+    {"max_depth", std::to_string(r.max_depth)},
+    {"max_msg_length", std::to_string(r.max_msg_length)},
+    {"default_persistence", r.default_persistent ? "true" : "false"},
+    {"default_priority", std::to_string(r.default_priority)},
+  };
+  if (r.default_priority < 0 || r.default_priority > 9)
+    return "--default-priority: expected 0-9";
+  if (auto err = apply_attrs(out.qm.queue_defaults, defaults, out.qm.limits))
+    return "queue defaults: " + render(err);
+  return {};
+}
+
+} // namespace
+
+parse_result parse(int argc, char** argv) {
+  parse_result result;
+  raw_options raw;
+  auto desc = describe(raw);
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::ostringstream os;
+      os << "usage: qmesh-node [options]\n\n"
+            "Runs one qmesh queue manager.\n"
+         << desc;
+      result.out = os.str();
+      return result;
+    }
+    if (vm.count("version")) {
+      result.out = std::string{"qmesh-node "} + QMESH_VERSION + "\n";
+      return result;
+    }
+    if (vm.count("config")) {
+      auto file = vm["config"].as<std::string>();
+      std::ifstream in{file};
+      if (!in) {
+        result.error = "--config '" + file + "': cannot open file";
+        return result;
+      }
+      po::store(po::parse_config_file(in, desc, false), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    result.error = e.what();
+    return result;
+  } catch (const std::exception& e) {
+    result.error = e.what();
+    return result;
+  }
+  options opts;
+  if (auto err = validate(raw, opts); !err.empty()) {
+    result.error = err;
+    return result;
+  }
+  result.opts = std::move(opts);
+  return result;
+}
+
+} // namespace qmesh::node

@@ -1,0 +1,48 @@
+// qmesh-node options: command line and INI file, both through
+// Boost.Program_options. Every option can be set in the file; the command
+// line wins.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "actors/queue_manager.hpp"
+
+namespace qmesh::node {
+
+/// Host and port of a listener.
+struct endpoint {
+  std::string host;
+  uint16_t port = 0;
+};
+
+std::string to_string(const endpoint& x);
+
+struct options {
+  qm_config qm;
+  std::string data_dir;
+  endpoint listen{"127.0.0.1", 7700};
+  std::string log_level = "info";
+  std::string log_file;
+  /// Scheduler threads; 0 = one per core.
+  size_t threads = 0;
+};
+
+/// What parsing decided.
+struct parse_result {
+  /// Set when the node should run.
+  std::optional<options> opts;
+  /// Text for stdout (help, version) when the node should exit 0.
+  std::string out;
+  /// One-line error for stderr when the node should exit 2.
+  std::string error;
+};
+
+/// Parses argv (and the file named by --config). Never throws.
+parse_result parse(int argc, char** argv);
+
+/// Parses `HOST:PORT`; false if malformed or the port is not 1-65535.
+bool parse_endpoint(const std::string& text, endpoint& out);
+
+} // namespace qmesh::node
