@@ -8,7 +8,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
-  libboost-program-options-dev nlohmann-json3-dev libssl-dev
+  libboost-program-options-dev nlohmann-json3-dev libssl-dev python3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -29,6 +29,9 @@ std::shared_ptr<spdlog::logger> get(const std::string& subsystem) {
     return existing;
   auto result = std::make_shared<spdlog::logger>(subsystem, r.sink);
   result->set_level(r.level);
+  // Log lines are significant events, few per second: flush each one so a
+  // crash or kill never loses the last lines.
+  result->flush_on(spdlog::level::trace);
   spdlog::register_logger(result);
   return result;
 }

@@ -1,0 +1,124 @@
+"""qmesh-node as a process: options, config files, listeners, signals."""
+import os
+import signal
+import subprocess
+import unittest
+
+import harness
+from harness import NODE, Node, free_port
+
+
+def run_node(*args, timeout=20):
+    return subprocess.run([NODE, *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class OptionTests(unittest.TestCase):
+    def test_help_lists_every_option(self):
+        r = run_node("--help")
+        self.assertEqual(r.returncode, 0)
+        for opt in ["--config", "--qmgr", "--data-dir", "--listen",
+                    "--log-level", "--log-file", "--auto-define-queues",
+                    "--default-max-depth", "--default-max-msg-length",
+                    "--default-persistence", "--default-priority",
+                    "--max-uncommitted", "--version"]:
+            self.assertIn(opt, r.stdout)
+
+    def test_version(self):
+        r = run_node("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^qmesh-node \d+\.\d+\.\d+\n$")
+
+    def assert_usage_error(self, *args, mentions=None):
+        r = run_node(*args)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("qmesh-node: "), r.stderr)
+        self.assertNotIn("terminate", r.stderr)
+        if mentions:
+            self.assertIn(mentions, r.stderr)
+
+    def test_bad_options_exit_2_with_one_line(self):
+        self.assert_usage_error("--bogus", mentions="--bogus")
+        self.assert_usage_error("--qmgr", "bad/name", mentions="--qmgr")
+        self.assert_usage_error("--qmgr", "x" * 49, mentions="--qmgr")
+        self.assert_usage_error("--qmgr", "", mentions="--qmgr")
+        self.assert_usage_error("--listen", "nohostport", mentions="--listen")
+        self.assert_usage_error("--listen", "127.0.0.1:0", mentions="--listen")
+        self.assert_usage_error("--listen", "127.0.0.1:70000",
+                                mentions="--listen")
+        self.assert_usage_error("--listen", "127.0.0.1:12ab",
+                                mentions="--listen")
+        self.assert_usage_error("--log-level", "loud", mentions="--log-level")
+        self.assert_usage_error("--default-priority", "10")
+        self.assert_usage_error("--default-max-depth", "0")
+        self.assert_usage_error("--default-max-depth", "-5")
+        self.assert_usage_error("--default-max-depth", "many")
+        self.assert_usage_error("--auto-define-queues", "maybe")
+        self.assert_usage_error("--config", "/nonexistent/qmesh.ini",
+                                mentions="--config")
+        self.assert_usage_error("--qmgr")  # missing value
+
+    def test_unknown_key_in_config_file_is_a_usage_error(self):
+        path = os.path.join(self.tmp(), "bad.ini")
+        with open(path, "w") as f:
+            f.write("qmgr = QM1\nno-such-option = 1\n")
+        self.assert_usage_error("--config", path, mentions="no-such-option")
+
+    def test_garbage_config_file_is_a_usage_error(self):
+        path = os.path.join(self.tmp(), "garbage.ini")
+        with open(path, "wb") as f:
+            f.write(b"\x00\xff[[[ = = =\n" * 100)
+        self.assert_usage_error("--config", path)
+
+    def test_port_in_use_exits_2(self):
+        with Node() as node:
+            r = run_node("--listen", node.address, "--data-dir",
+                         os.path.join(node.dir, "other"))
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("cannot listen on " + node.address, r.stderr)
+            # The first node is unaffected.
+            self.assertIsNone(node.proc.poll())
+
+    def tmp(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="qmesh-opt-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(d, True))
+        return d
+
+
+class LifecycleTests(unittest.TestCase):
+    def test_startup_line_names_qmgr_version_and_listener(self):
+        with Node(qmgr="ALPHA") as node:
+            log = harness.wait_for(
+                lambda: "started" in node.log_text() and node.log_text())
+            self.assertIn("queue manager ALPHA", log)
+            self.assertIn(node.address, log)
+            self.assertRegex(log, r"qmesh-node \d+\.\d+\.\d+")
+
+    def test_sigterm_and_sigint_exit_0(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with Node() as node:
+                self.assertEqual(node.terminate(sig, timeout=10), 0)
+                self.assertIn("stopping", node.log_text())
+
+    def test_example_configs_start(self):
+        for name in sorted(os.listdir(os.path.join(harness.SOURCE_DIR,
+                                                   "config"))):
+            if not name.endswith(".ini"):
+                continue
+            with self.subTest(config=name):
+                path = os.path.join(harness.SOURCE_DIR, "config", name)
+                # The file's own listen address and data dir are overridden
+                # so tests never collide with a running node.
+                with Node(config=path) as node:
+                    expected = name[:-4].upper()
+                    log = harness.wait_for(lambda: "started" in node.log_text()
+                                           and node.log_text())
+                    self.assertIn("queue manager " + expected, log)
+                    self.assertEqual(node.terminate(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
