@@ -8,11 +8,17 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
-  libboost-program-options-dev nlohmann-json3-dev libssl-dev python3
+  libboost-program-options-dev nlohmann-json3-dev libssl-dev python3 \
+  clang libclang-rt-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test run bench clean
+# `make fuzz`: the STOMP codec under libFuzzer (clang, ASan, UBSan), built in
+# its own directory, for FUZZ_SECONDS; `make test` runs it for 20 s.
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 600
+
+.PHONY: deps build test run bench fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -40,6 +46,9 @@ run: build
 
 bench: build
 	$(BUILD_DIR)/qmesh-bench-core
+
+fuzz: deps
+	sh tests/fuzz/run_fuzz.sh clang++ $(CURDIR) $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -181,7 +181,9 @@ using queue_manager_actor = caf::typed_actor<
   // Queue-manager status.
   caf::replies_to<atom::status>::with<qm_status>,
   // Move a message to the named queue, else the dead-letter queue (internal).
-  caf::reacts_to<atom::dead_letter, std::string, message>>;
+  caf::reacts_to<atom::dead_letter, std::string, message>,
+  // Count a client session until it ends (internal, from the front door).
+  caf::reacts_to<atom::connect, caf::actor_addr>>;
 
 /// The SESSION interface: one actor per client connection (actors/session.hpp).
 /// It owns what its client opened, consumed, subscribed or left uncommitted,

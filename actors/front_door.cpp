@@ -8,12 +8,24 @@ namespace qmesh {
 
 front_door_actor::behavior_type
 front_door_impl(front_door_actor::pointer self, queue_manager_actor qm) {
+  // A session that ends, however it ends, concerns only its client; only an
+  // exit sent to the front door itself (anon_send_exit: the node stopping)
+  // stops it.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (msg.source == self->address())
+      self->quit(msg.reason);
+  });
   return {
     [self, qm](atom::connect, consumer_actor& client)
       -> caf::result<session_actor, qm_status> {
       if (!client)
         return caf::make_error(ec::options_error, "no client actor");
-      auto session = self->spawn(session_impl, qm, std::move(client));
+      // Linked: when the front door stops (node shutdown), its sessions
+      // stop too, and their clients see the connection end at once.
+      auto session = self->spawn<caf::linked>(session_impl, qm,
+                                              std::move(client));
+      self->send(qm, atom::connect_v,
+                 caf::actor_cast<caf::actor_addr>(session));
       auto rp = self->make_response_promise<session_actor, qm_status>();
       self->request(qm, caf::infinite, atom::status_v)
         .then([rp, session](qm_status& st) mutable {

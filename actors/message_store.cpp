@@ -78,8 +78,8 @@ void message_store::build_indexes() {
 
 message_store::map_type::const_iterator
 message_store::find_match(const match_spec& spec, uint64_t after) const {
-  if (spec.any())
-    return entries_.upper_bound(after);
+  if (spec.any()) // key 0 is never used: from the start means begin()
+    return after == 0 ? entries_.begin() : entries_.upper_bound(after);
   // Candidates come from the more selective index, in queue order.
   const std::set<uint64_t>* keys = nullptr;
   if (!spec.id.empty()) {

@@ -68,14 +68,14 @@ caf::error queue_state::check_put(const message& msg, size_t n) const {
   return {};
 }
 
-void queue_state::stamp(message& msg) const {
+void queue_state::stamp(message& msg, int64_t put_time) const {
   if (msg.priority == priority_as_queue)
     msg.priority = cfg.attrs.default_priority;
   if (msg.persistent < 0)
     msg.persistent = cfg.attrs.default_persistence ? 1 : 0;
   if (msg.id.empty())
     msg.id = msg_id::next();
-  msg.put_time = wall_ms();
+  msg.put_time = put_time;
   msg.origin_qmgr = cfg.qmgr;
   msg.delivery_count = 0;
   msg.tag = 0;
@@ -172,7 +172,10 @@ void queue_state::dispatch() {
         if (!entry)
           break;
         auto& batch = batches[id];
-        batch.consumer_id = id;
+        if (batch.messages.empty()) {
+          batch.consumer_id = id;
+          batch.messages.reserve(std::min(n, store.size() + 1));
+        }
         entry->msg.tag = c.next_tag++;
         ++c.in_flight;
         progress = true;
@@ -250,7 +253,7 @@ void queue_state::drop_consumer(std::map<uint64_t, consumer>::iterator it) {
 caf::result<msg_id> queue_state::put(message& msg) {
   if (auto e = check_put(msg))
     return e;
-  stamp(msg);
+  stamp(msg, wall_ms());
   auto id = msg.id;
   auto exp = expires_at(msg);
   enqueue(std::move(msg), exp);
@@ -263,8 +266,9 @@ caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
   for (const auto& msg : msgs)
     if (auto e = check_put(msg, msgs.size()))
       return e;
+  auto put_time = wall_ms();
   for (auto& msg : msgs) {
-    stamp(msg);
+    stamp(msg, put_time);
     auto exp = expires_at(msg);
     enqueue(std::move(msg), exp);
   }
@@ -275,7 +279,7 @@ caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
 caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
   if (auto e = check_put(msg))
     return e;
-  stamp(msg);
+  stamp(msg, wall_ms());
   auto id = msg.id;
   stored_message entry;
   entry.expires_at = expires_at(msg);

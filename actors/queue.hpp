@@ -148,8 +148,9 @@ struct queue_state {
   /// Checks a put of `n` messages against the queue's limits.
   caf::error check_put(const message& msg, size_t n = 1) const;
 
-  /// Resolves priority and persistence and stamps the QM fields.
-  void stamp(message& msg) const;
+  /// Resolves priority and persistence and stamps the QM fields;
+  /// `put_time` is milliseconds since the epoch (one clock read per batch).
+  void stamp(message& msg, int64_t put_time) const;
 
   /// Absolute expiry on the actor clock (0 = never).
   int64_t expires_at(const message& msg) const noexcept;

@@ -523,6 +523,10 @@ qm_status queue_manager_state::status() const {
   s.subscription_count = subs.size();
   s.open_uow_count = uows.size();
   s.retained_count = retained.size();
+  s.uptime_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  self->clock().now() - started)
+                  .count();
+  s.connection_count = sessions.size();
   return s;
 }
 
@@ -540,6 +544,7 @@ void queue_manager_state::dead_letter(const std::string& target,
 }
 
 void queue_manager_state::on_down(const caf::down_msg& dm) {
+  sessions.erase(dm.source);
   auto it = owners.find(dm.source);
   if (it == owners.end())
     return;
@@ -566,6 +571,7 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
   auto& st = self->state;
   st.self = self;
   st.cfg = std::move(cfg);
+  st.started = self->clock().now();
   auto dlq_attrs = st.cfg.queue_defaults;
   dlq_attrs.max_depth = attr_limits::max_depth_cap;
   dlq_attrs.description = "undeliverable messages";
@@ -634,6 +640,10 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     [self](atom::status) { return self->state.status(); },
     [self](atom::dead_letter, const std::string& target, message& msg) {
       self->state.dead_letter(target, msg);
+    },
+    [self](atom::connect, const caf::actor_addr& session) {
+      if (session && self->state.sessions.insert(session).second)
+        self->monitor(session);
     },
   };
 }

@@ -14,6 +14,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/stateful_actor.hpp>
@@ -84,6 +85,10 @@ struct queue_manager_state {
   std::unordered_map<caf::actor_addr, owner_entry> owners;
   uint64_t next_uow = 1;
   uint64_t next_sub = 1;
+  /// Client sessions (monitored; counted in status).
+  std::unordered_set<caf::actor_addr> sessions;
+  /// Actor-clock time of the start, for uptime.
+  caf::actor_clock::time_point started;
 
   ~queue_manager_state();
 

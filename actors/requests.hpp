@@ -104,13 +104,17 @@ struct qm_status {
   uint64_t subscription_count = 0;
   uint64_t open_uow_count = 0;
   uint64_t retained_count = 0;
+  /// Milliseconds since the queue manager started.
+  int64_t uptime_ms = 0;
+  /// Client sessions currently connected.
+  uint64_t connection_count = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, qm_status& x) {
   return f(caf::meta::type_name("qmesh::qm_status"), x.name, x.version,
            x.queue_count, x.subscription_count, x.open_uow_count,
-           x.retained_count);
+           x.retained_count, x.uptime_ms, x.connection_count);
 }
 
 } // namespace qmesh

@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,13 +60,14 @@ struct options {
   uint64_t producers = 0;           // fanout: producers (0 = one per queue)
   uint64_t idle_queues = 1'000'000; // idle: queues
   uint32_t batch = 64;              // messages per put request
-  uint32_t window = 32;             // put: outstanding batch requests
+  uint32_t window = 16;             // put: outstanding batch requests
   uint32_t fan_window = 4;          // fanout: outstanding batches per queue
   uint32_t prefetch = 1'000;        // consumer window
   uint32_t define_window = 256;     // idle: outstanding define requests
   size_t body = 100;                // body bytes
   size_t threads = 0;               // scheduler.max-threads (0 = CAF default)
   uint64_t timeout_s = 600;         // per run
+  uint32_t runs = 1;                // put, fanout: runs per figure (median)
   std::string only;                 // put | put-auto | put-client | fanout | idle
 };
 
@@ -87,13 +90,14 @@ options:
                       queues/N queues                     (default: one per queue)
   --idle-queues N     queues of the idle run              (default 1000000)
   --batch N           messages per put request            (default 64)
-  --window N          put: outstanding batch requests     (default 32)
+  --window N          put: outstanding batch requests     (default 16)
   --fanout-window N   fanout: outstanding batches per queue (default 4)
   --prefetch N        consumer prefetch window            (default 1000)
-  --define-window N   idle: outstanding define requests   (default 256)
+  --define-window N   idle: outstanding define/delete requests (default 256)
   --body N            body bytes                          (default 100)
   --threads N         CAF scheduler threads               (default: CAF's,
-                      the number of cores)
+                      max(cores, 4))
+  --runs R            put, fanout: run R times, report the median (default 1)
   --timeout S         give up a run after S seconds       (default 600)
   --only SECTION      put | put-auto | put-client | fanout | idle
                       (default: every section, each in a child process)
@@ -174,6 +178,8 @@ int parse_args(int argc, char** argv, options& o) {
       rc = number(o.body, 0, 4 * 1024 * 1024);
     else if (name == "--threads")
       rc = number(o.threads, 1, 1024);
+    else if (name == "--runs")
+      rc = number(o.runs, 1, 1000);
     else if (name == "--timeout")
       rc = number(o.timeout_s, 1, 86'400);
     else if (name == "--only") {
@@ -205,6 +211,12 @@ uint64_t rss_bytes() {
     if (line.rfind("VmRSS:", 0) == 0)
       return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
   return 0;
+}
+
+/// Bytes the C heap has handed out (all arenas).
+uint64_t heap_bytes() {
+  auto mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
 }
 
 std::string with_commas(uint64_t x) {
@@ -392,21 +404,37 @@ void send_batch(caf::stateful_actor<producer_state>* self, stats_ptr stats,
       });
 }
 
-/// Puts `per_queue` messages on each queue in batches, with at most `window`
-/// batch requests outstanding per queue; starts at once.
+/// Opens each named queue for output through the queue manager, then puts
+/// `per_queue` messages on each in batches, with at most `window` batch
+/// requests outstanding per queue.
 caf::behavior bench_producer(caf::stateful_actor<producer_state>* self,
-                             stats_ptr stats, std::vector<queue_actor> queues,
+                             stats_ptr stats, queue_manager_actor qm,
+                             std::vector<std::string> names,
                              uint64_t per_queue, uint32_t batch,
                              uint32_t window, size_t body) {
   auto& st = self->state;
-  st.queues = std::move(queues);
-  st.remaining.assign(st.queues.size(), per_queue);
+  st.queues.resize(names.size());
+  st.remaining.assign(names.size(), per_queue);
   st.body.assign(body, 'x');
   st.batch = batch;
-  stats->mark_start();
-  for (uint32_t w = 0; w < window; ++w)
-    for (size_t i = 0; i < st.queues.size(); ++i)
-      send_batch(self, stats, i);
+  auto opened = std::make_shared<size_t>(0);
+  for (size_t i = 0; i < names.size(); ++i)
+    self->request(qm, caf::infinite, atom::open_v, names[i], open_mode::output)
+      .then(
+        [self, stats, opened, i, window](queue_actor& q) {
+          auto& st = self->state;
+          st.queues[i] = std::move(q);
+          if (++*opened < st.queues.size())
+            return;
+          stats->mark_start(); // the first put follows
+          for (uint32_t w = 0; w < window; ++w)
+            for (size_t k = 0; k < st.queues.size(); ++k)
+              send_batch(self, stats, k);
+        },
+        [self, stats, name = names[i]](caf::error& e) {
+          stats->fail("open " + name + ": " + self->system().render(e));
+          self->quit();
+        });
   return {
     [](atom::ok) {}, // nothing to do: replies drive the producer
   };
@@ -417,27 +445,43 @@ caf::behavior bench_producer(caf::stateful_actor<producer_state>* self,
 struct bench_system {
   system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
+  /// For blocking requests from main; must end before the actor system
+  /// (it counts as a running actor, so ~actor_system would wait for it).
+  std::unique_ptr<caf::scoped_actor> self;
   queue_manager_actor qm;
 
   explicit bench_system(const options& o) {
     if (o.threads > 0)
       cfg.set("scheduler.max-threads", o.threads);
     sys = std::make_unique<caf::actor_system>(cfg);
+    self = std::make_unique<caf::scoped_actor>(*sys);
     qm_config qc;
     qc.name = "BENCH";
     qm = sys->spawn(queue_manager_impl, std::move(qc));
   }
 
+  bench_system(const bench_system&) = delete;
+  bench_system& operator=(const bench_system&) = delete;
+
+  ~bench_system() {
+    shutdown({});
+  }
+
   size_t threads() const { return sys->scheduler().num_workers(); }
 
-  /// Ends every actor we started (the queue manager ends its queues), then
-  /// the actor system; prints nothing.
+  /// Ends every actor we started (the queue manager ends its queues), the
+  /// scoped actor, then the actor system (whose destructor waits for every
+  /// actor to finish).
   void shutdown(const std::vector<caf::actor_addr>& extra) {
+    if (!sys)
+      return;
     for (const auto& a : extra)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(qm, caf::exit_reason::user_shutdown);
+    if (qm)
+      caf::anon_send_exit(qm, caf::exit_reason::user_shutdown);
     qm = nullptr;
-    sys.reset(); // waits for every actor
+    self.reset();
+    sys.reset();
   }
 };
 
@@ -455,18 +499,16 @@ void define_queue(caf::scoped_actor& self, const queue_manager_actor& qm,
              });
 }
 
-std::pair<queue_actor, uint64_t>
-start_consumer(caf::scoped_actor& self, const queue_manager_actor& qm,
-               const std::string& name, const consumer_actor& c,
-               uint32_t prefetch, ack_mode mode) {
-  std::pair<queue_actor, uint64_t> result;
+/// Registers consumer `c` on queue `name` through the queue manager.
+void start_consumer(caf::scoped_actor& self, const queue_manager_actor& qm,
+                    const std::string& name, const consumer_actor& c,
+                    uint32_t prefetch, ack_mode mode) {
   self
     ->request(qm, caf::infinite, atom::consume_v, name, c, prefetch, mode)
-    .receive([&](queue_actor& q, uint64_t id) { result = {q, id}; },
+    .receive([](queue_actor&, uint64_t) {},
              [&](caf::error& e) {
                die("consume " + name + ": " + self->system().render(e));
              });
-  return result;
 }
 
 /// Waits for a throughput run; dies on error or timeout.
@@ -491,44 +533,109 @@ attr_map big_queue() {
   return {{"max_depth", "10000000"}};
 }
 
+/// What one throughput run measured.
+struct run_result {
+  uint64_t messages = 0;
+  double seconds = 0;
+  double cpu_seconds = 0; // process CPU time (user + system) during the run
+  uint64_t deliveries = 0;
+  uint64_t peak_backlog = 0;
+  uint64_t rss = 0;
+  size_t threads = 0;
+
+  double rate() const { return static_cast<double>(messages) / seconds; }
+};
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec)
+           + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+std::string describe(const run_result& r) {
+  return with_commas(r.messages) + " msgs in " + fixed(r.seconds, 3)
+         + " s, CPU " + fixed(r.cpu_seconds, 2) + " s = "
+         + fixed(r.cpu_seconds / r.seconds, 2) + " cores, "
+         + fixed(r.cpu_seconds * 1e9 / static_cast<double>(r.messages), 0)
+         + " ns CPU/msg; avg delivery "
+         + fixed(static_cast<double>(r.messages)
+                   / static_cast<double>(std::max<uint64_t>(r.deliveries, 1)),
+                 1)
+         + " msgs; peak backlog " + with_commas(r.peak_backlog) + "; RSS "
+         + mib(r.rss);
+}
+
+/// Runs `one` `o.runs` times, prints each run when there are several, and
+/// returns the run with the median rate.
+template <class F>
+run_result repeat(const options& o, F one) {
+  std::vector<run_result> results;
+  for (uint32_t i = 0; i < o.runs; ++i) {
+    results.push_back(one());
+    if (o.runs > 1)
+      std::cout << "  run " << (i + 1) << ": "
+                << with_commas(static_cast<uint64_t>(results.back().rate()))
+                << " msg/s  (" << describe(results.back()) << ")"
+                << std::endl;
+  }
+  std::sort(results.begin(), results.end(),
+            [](const auto& x, const auto& y) { return x.rate() < y.rate(); });
+  return results[results.size() / 2];
+}
+
+std::string median_note(const options& o) {
+  return o.runs > 1 ? "median of " + std::to_string(o.runs) + " runs; " : "";
+}
+
 // -- section: put ---------------------------------------------------------------
 
-int run_put(const options& o, ack_mode mode) {
+run_result put_once(const options& o, ack_mode mode) {
   bench_system bs{o};
-  caf::scoped_actor self{*bs.sys};
+  auto& self = *bs.self;
   auto name = std::string{"BENCH.PUT."} + mode_name(mode);
   define_queue(self, bs.qm, name, big_queue());
   auto stats = std::make_shared<run_stats>();
   stats->expected = o.messages;
   auto c = bs.sys->spawn(bench_consumer, stats, mode);
-  // The producer puts straight to the queue actor whose handle the queue
-  // manager returned for the consume request.
-  auto q = start_consumer(self, bs.qm, name, c, o.prefetch, mode).first;
-  auto p = bs.sys->spawn(bench_producer, stats, std::vector<queue_actor>{q},
-                         o.messages, o.batch, o.window, o.body);
+  start_consumer(self, bs.qm, name, c, o.prefetch, mode);
+  auto cpu0 = cpu_seconds();
+  // The producer opens the queue through the queue manager and then puts
+  // straight to the queue actor.
+  auto p = bs.sys->spawn(bench_producer, stats, bs.qm,
+                         std::vector<std::string>{name}, o.messages, o.batch,
+                         o.window, o.body);
   await_run(*stats, o, "put");
-  auto secs = stats->seconds();
-  auto rate = static_cast<double>(o.messages) / secs;
-  std::cout << "put-to-consume, 1 queue, ack " << mode_name(mode) << ": "
-            << with_commas(static_cast<uint64_t>(rate)) << " msg/s  ("
-            << with_commas(o.messages) << " msgs of " << o.body << " B in "
-            << fixed(secs, 3) << " s; batch " << o.batch << ", window "
-            << o.window << ", prefetch " << o.prefetch << ", "
-            << bs.threads() << " threads; avg delivery "
-            << fixed(static_cast<double>(o.messages)
-                       / static_cast<double>(stats->deliveries.load()),
-                     1)
-            << " msgs; peak backlog " << with_commas(stats->peak_backlog)
-            << "; peak RSS " << mib(rss_bytes()) << ")" << std::endl;
+  run_result r;
+  r.cpu_seconds = cpu_seconds() - cpu0;
+  r.messages = o.messages;
+  r.seconds = stats->seconds();
+  r.deliveries = stats->deliveries.load();
+  r.peak_backlog = stats->peak_backlog.load();
+  r.rss = rss_bytes();
+  r.threads = bs.threads();
   bs.shutdown({p.address(), c.address()});
+  return r;
+}
+
+int run_put(const options& o, ack_mode mode) {
+  auto r = repeat(o, [&] { return put_once(o, mode); });
+  std::cout << "put-to-consume, 1 queue, ack " << mode_name(mode) << ": "
+            << with_commas(static_cast<uint64_t>(r.rate())) << " msg/s  ("
+            << median_note(o) << o.body << " B bodies, batch " << o.batch
+            << ", window " << o.window << ", prefetch " << o.prefetch << ", "
+            << r.threads << " threads; " << describe(r) << ")" << std::endl;
   return 0;
 }
 
 // -- section: fanout --------------------------------------------------------------
 
-int run_fanout(const options& o) {
+run_result fanout_once(const options& o) {
   bench_system bs{o};
-  caf::scoped_actor self{*bs.sys};
+  auto& self = *bs.self;
   auto nq = o.queues;
   auto per_queue = o.fan_messages / nq;
   if (per_queue == 0)
@@ -536,53 +643,58 @@ int run_fanout(const options& o) {
   auto stats = std::make_shared<run_stats>();
   stats->expected = per_queue * nq;
   std::vector<caf::actor_addr> actors;
-  std::vector<queue_actor> handles;
-  auto t0 = steady::now();
+  std::vector<std::string> names;
   for (uint64_t i = 0; i < nq; ++i) {
     auto name = queue_name("BENCH.FAN", i);
     define_queue(self, bs.qm, name, big_queue());
     auto c = bs.sys->spawn(bench_consumer, stats, ack_mode::automatic);
     actors.push_back(c.address());
-    handles.push_back(
-      start_consumer(self, bs.qm, name, c, o.prefetch, ack_mode::automatic)
-        .first);
+    start_consumer(self, bs.qm, name, c, o.prefetch, ack_mode::automatic);
+    names.push_back(std::move(name));
   }
-  auto setup = seconds_since(t0);
   // Producer k feeds queues k, k + P, k + 2P, ...
-  std::vector<std::vector<queue_actor>> feeds(o.producers);
+  std::vector<std::vector<std::string>> feeds(o.producers);
   for (uint64_t i = 0; i < nq; ++i)
-    feeds[i % o.producers].push_back(handles[i]);
+    feeds[i % o.producers].push_back(names[i]);
+  auto cpu0 = cpu_seconds();
   for (auto& feed : feeds) {
-    auto p = bs.sys->spawn(bench_producer, stats, std::move(feed), per_queue,
-                           o.batch, o.fan_window, o.body);
+    auto p = bs.sys->spawn(bench_producer, stats, bs.qm, std::move(feed),
+                           per_queue, o.batch, o.fan_window, o.body);
     actors.push_back(p.address());
   }
   await_run(*stats, o, "fanout");
-  auto secs = stats->seconds();
-  auto rate = static_cast<double>(stats->expected) / secs;
-  std::cout << "put-to-consume, " << with_commas(nq) << " queues, ack "
-            << "automatic: " << with_commas(static_cast<uint64_t>(rate))
-            << " msg/s total  (" << with_commas(stats->expected)
-            << " msgs of " << o.body << " B in " << fixed(secs, 3) << " s; "
-            << with_commas(o.producers) << " producers, " << with_commas(nq)
-            << " consumers; batch " << o.batch << ", window " << o.fan_window
-            << "/queue, prefetch " << o.prefetch << ", " << bs.threads()
-            << " threads; avg delivery "
-            << fixed(static_cast<double>(stats->expected)
-                       / static_cast<double>(stats->deliveries.load()),
-                     1)
-            << " msgs; setup " << fixed(setup, 2) << " s; peak RSS "
-            << mib(rss_bytes()) << ")" << std::endl;
+  run_result r;
+  r.cpu_seconds = cpu_seconds() - cpu0;
+  r.messages = stats->expected;
+  r.seconds = stats->seconds();
+  r.deliveries = stats->deliveries.load();
+  r.peak_backlog = stats->peak_backlog.load();
+  r.rss = rss_bytes();
+  r.threads = bs.threads();
   bs.shutdown(actors);
+  return r;
+}
+
+int run_fanout(const options& o) {
+  auto r = repeat(o, [&] { return fanout_once(o); });
+  std::cout << "put-to-consume, " << with_commas(o.queues)
+            << " queues, ack automatic: "
+            << with_commas(static_cast<uint64_t>(r.rate()))
+            << " msg/s total  (" << median_note(o) << with_commas(o.producers)
+            << " producers, " << with_commas(o.queues) << " consumers, "
+            << o.body << " B bodies, batch " << o.batch << ", window "
+            << o.fan_window << "/queue, prefetch " << o.prefetch << ", "
+            << r.threads << " threads; " << describe(r) << ")" << std::endl;
   return 0;
 }
 
 // -- section: idle ------------------------------------------------------------------
 
-struct definer_state {
-  static inline const char* name = "bench.definer";
-  definer_state() = default;
+struct pipeline_state {
+  static inline const char* name = "bench.pipeline";
+  pipeline_state() = default;
   queue_manager_actor qm;
+  bool define = true; // else delete
   uint64_t count = 0;
   uint64_t next = 0;
   uint64_t replied = 0;
@@ -590,69 +702,88 @@ struct definer_state {
   std::shared_ptr<std::promise<std::string>> done;
 };
 
-void define_next(caf::stateful_actor<definer_state>* self) {
+void pipeline_next(caf::stateful_actor<pipeline_state>* self) {
   auto& st = self->state;
   if (st.failed || st.next >= st.count)
     return;
   auto name = queue_name("IDLE", st.next++);
-  self->request(st.qm, caf::infinite, atom::define_v, name, attr_map{})
-    .then(
-      [self](queue_status&) {
-        auto& st = self->state;
-        if (++st.replied == st.count && !st.failed)
-          st.done->set_value({});
-        else
-          define_next(self);
-      },
-      [self](caf::error& e) {
-        auto& st = self->state;
-        if (!st.failed) {
-          st.failed = true;
-          st.done->set_value("define: " + self->system().render(e));
-        }
-      });
+  auto on_reply = [self] {
+    auto& st = self->state;
+    if (++st.replied == st.count && !st.failed)
+      st.done->set_value({});
+    else
+      pipeline_next(self);
+  };
+  auto on_error = [self](caf::error& e) {
+    auto& st = self->state;
+    if (!st.failed) {
+      st.failed = true;
+      st.done->set_value(self->system().render(e));
+    }
+  };
+  if (st.define)
+    self->request(st.qm, caf::infinite, atom::define_v, name, attr_map{})
+      .then([on_reply](queue_status&) { on_reply(); }, on_error);
+  else
+    self->request(st.qm, caf::infinite, atom::delete_v, name, false)
+      .then([on_reply](uint64_t) { on_reply(); }, on_error);
 }
 
-/// Defines queues IDLE.0000000 ... with at most `window` define requests
-/// outstanding; fulfils `done` with the empty string or the first error.
-caf::behavior definer(caf::stateful_actor<definer_state>* self,
-                      queue_manager_actor qm, uint64_t count, uint32_t window,
-                      std::shared_ptr<std::promise<std::string>> done) {
+/// Defines (or deletes) queues IDLE.0000000 ... through the queue manager
+/// with at most `window` requests outstanding; fulfils `done` with the empty
+/// string or the first error.
+caf::behavior pipeline(caf::stateful_actor<pipeline_state>* self,
+                       queue_manager_actor qm, bool define, uint64_t count,
+                       uint32_t window,
+                       std::shared_ptr<std::promise<std::string>> done) {
   auto& st = self->state;
   st.qm = std::move(qm);
+  st.define = define;
   st.count = count;
   st.done = std::move(done);
   for (uint32_t i = 0; i < window; ++i)
-    define_next(self);
+    pipeline_next(self);
   return {
     [](atom::ok) {},
   };
 }
 
-int run_idle(const options& o) {
-  bench_system bs{o};
-  caf::scoped_actor self{*bs.sys};
-  // Let the system and the queue manager settle (its dead-letter queue
-  // exists once status answers).
-  self->request(bs.qm, caf::infinite, atom::status_v)
-    .receive([](qm_status&) {},
-             [&](caf::error& e) { die("status: " + bs.sys->render(e)); });
-  std::this_thread::sleep_for(200ms);
-  auto before = rss_bytes();
+/// Runs a define or delete pipeline to the end; returns its duration.
+double run_pipeline(bench_system& bs, const options& o, bool define) {
   auto t0 = steady::now();
   auto done = std::make_shared<std::promise<std::string>>();
   auto fut = done->get_future();
-  auto d = bs.sys->spawn(definer, bs.qm, o.idle_queues, o.define_window, done);
+  auto p = bs.sys->spawn(pipeline, bs.qm, define, o.idle_queues,
+                         o.define_window, done);
+  const char* what = define ? "define" : "delete";
   if (fut.wait_for(std::chrono::seconds(o.timeout_s))
       != std::future_status::ready)
-    die("idle: defines did not finish in time");
+    die(std::string{"idle: "} + what + " did not finish in time");
   if (auto e = fut.get(); !e.empty())
-    die("idle: " + e);
-  auto define_secs = seconds_since(t0);
+    die(std::string{"idle: "} + what + ": " + e);
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  return seconds_since(t0);
+}
+
+uint64_t queue_count(bench_system& bs) {
   uint64_t count = 0;
-  self->request(bs.qm, caf::infinite, atom::status_v)
+  (*bs.self)
+    ->request(bs.qm, caf::infinite, atom::status_v)
     .receive([&](qm_status& s) { count = s.queue_count; },
              [&](caf::error& e) { die("status: " + bs.sys->render(e)); });
+  return count;
+}
+
+int run_idle(const options& o) {
+  bench_system bs{o};
+  // Let the system and the queue manager settle (its dead-letter queue
+  // exists once status answers).
+  auto base = queue_count(bs);
+  std::this_thread::sleep_for(200ms);
+  auto before = rss_bytes();
+  auto heap_before = heap_bytes();
+  auto define_secs = run_pipeline(bs, o, true);
+  auto count = queue_count(bs) - base;
   // Queue actors initialise on their first run; wait until RSS settles.
   auto after = rss_bytes();
   for (int i = 0; i < 50; ++i) {
@@ -666,19 +797,31 @@ int run_idle(const options& o) {
   auto grown = after > before ? after - before : 0;
   auto per_queue = static_cast<double>(grown)
                    / static_cast<double>(o.idle_queues);
+  auto heap_after = heap_bytes();
+  auto heap_grown = heap_after > heap_before ? heap_after - heap_before : 0;
   std::cout << "idle queues: " << with_commas(o.idle_queues) << " queues, "
             << with_commas(static_cast<uint64_t>(per_queue))
             << " bytes/queue, " << mib(grown) << " total  (VmRSS "
-            << mib(before) << " -> " << mib(after) << "; queue manager holds "
-            << with_commas(count) << " queues incl. the dead-letter queue; "
-            << "defined in " << fixed(define_secs, 2) << " s = "
+            << mib(before) << " -> " << mib(after) << "; malloc'd "
+            << with_commas(heap_grown / o.idle_queues)
+            << " bytes/queue; the queue manager "
+            << "lists " << with_commas(count) << " new queues; defined in "
+            << fixed(define_secs, 2) << " s = "
             << with_commas(static_cast<uint64_t>(
                  static_cast<double>(o.idle_queues) / define_secs))
             << " defines/s, " << bs.threads() << " threads)" << std::endl;
+  // Delete the queues through the queue manager, bounded in flight, rather
+  // than letting the queue manager stop them all at once when it exits: a
+  // million exits at once make CAF 0.17's work stealing quadratic (see
+  // docs/benchmarks.md).
+  auto delete_secs = run_pipeline(bs, o, false);
   auto t1 = steady::now();
-  bs.shutdown({d.address()});
-  std::cout << "  (shutdown of " << with_commas(count) << " queue actors took "
-            << fixed(seconds_since(t1), 2) << " s)" << std::endl;
+  bs.shutdown({});
+  std::cout << "  (then deleted in " << fixed(delete_secs, 2) << " s = "
+            << with_commas(static_cast<uint64_t>(
+                 static_cast<double>(o.idle_queues) / delete_secs))
+            << " deletes/s; shutdown " << fixed(seconds_since(t1), 2)
+            << " s)" << std::endl;
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -19,8 +20,11 @@ namespace {
 struct node_config : system_config {
   explicit node_config(const options& opts) {
     load<caf::io::middleman>();
-    if (opts.threads > 0)
-      set("scheduler.max-threads", opts.threads);
+    // One worker per core: CAF's default of at least 4 oversubscribes small
+    // machines and makes work stealing slow when many actors stop at once.
+    auto threads = opts.threads > 0 ? opts.threads
+                                    : std::max(1u, std::thread::hardware_concurrency());
+    set("scheduler.max-threads", static_cast<size_t>(threads));
     // No CAF log files next to the node.
     set("logger.file-name", "");
     set("logger.verbosity", caf::atom("quiet"));

@@ -1,0 +1,126 @@
+// Incremental STOMP 1.2 frame parser (plain C++, no actors, no I/O).
+// See docs/protocol-stomp-codec.md for the limits and the error texts.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocols/stomp/frame.hpp"
+
+namespace qmesh::stomp {
+
+/// Per-connection limits; each is inclusive (a value equal to the limit
+/// passes, one more fails).
+struct limits {
+  size_t max_command_length = 32;
+  size_t max_headers = 128;           // header lines per frame
+  size_t max_header_line = 16 * 1024; // bytes in one header line (no EOL)
+  size_t max_body = 4 * 1024 * 1024;  // bytes; the node sets it to its max message length
+};
+
+/// Incremental STOMP 1.2 parser: frames split across any number of feed()
+/// calls, several frames in one call; CRLF or LF line ends; EOLs between
+/// frames (heart-beats) are skipped and counted; bodies by content-length
+/// (may contain NULs) or up to the first NUL; header escapes `\r` `\n` `\c`
+/// `\\` decoded (any other escape is an error; no unescaping in CONNECT and
+/// CONNECTED frames — their header values are taken literally); repeated
+/// headers kept (frame::header returns the first).
+///
+/// Limits are checked before memory is taken: a content-length over max_body
+/// fails as soon as the header section ends, without buffering the body; a
+/// line longer than its limit fails as soon as that many bytes arrived
+/// without a LF, so an unterminated header section never holds more than
+/// max_headers * (max_header_line + 2) bytes. A non-numeric, negative or
+/// overflowing content-length is an error; so is a content-length body not
+/// followed by NUL. Unknown commands are the front-end's business, but the
+/// command must be 1 to max_command_length uppercase letters.
+///
+/// Stricter than the letter of the spec (both are malformed input the BNF
+/// does not allow): a CR in a command or header line other than right
+/// before its LF, and a NUL in a header line (usually a frame that forgot
+/// the blank line before its body) are errors. Lenient: a ':' in a header
+/// value is taken literally (only the first ':' separates), as RabbitMQ
+/// and ActiveMQ do.
+///
+/// Memory: no input is copied except an incomplete command or header line;
+/// header lines are decoded straight into the frame under construction and
+/// body bytes are appended to its body as they arrive (each byte is scanned
+/// once, never re-scanned on a later feed()), and complete frames are moved
+/// into `out`.
+class parser {
+public:
+  explicit parser(limits lim = {});
+
+  /// Consumes bytes; appends each complete frame to `out`. Returns false on
+  /// a protocol violation; then error() says what was wrong in one line,
+  /// and error_receipt() holds the `receipt` header of the offending frame
+  /// if it was parsed far enough to have one (else empty). Frames completed
+  /// before the violation in the same call are still appended to `out`.
+  /// After a failure the parser stays failed (further feed() calls return
+  /// false and leave `out` alone).
+  bool feed(const char* data, size_t size, std::vector<frame>& out);
+
+  /// One line, empty while no error occurred.
+  const std::string& error() const noexcept {
+    return error_;
+  }
+
+  const std::string& error_receipt() const noexcept {
+    return receipt_;
+  }
+
+  /// True after a protocol violation.
+  bool failed() const noexcept {
+    return state_ == state::failed;
+  }
+
+  /// Heart-beat EOLs seen since the last call (reset on read).
+  size_t take_heartbeats() noexcept {
+    auto n = heartbeats_;
+    heartbeats_ = 0;
+    return n;
+  }
+
+  /// Bytes buffered but not yet a complete frame (raw wire bytes of the
+  /// partial frame: its command and header lines, body so far, partial line).
+  size_t buffered() const noexcept {
+    return partial_ + line_.size();
+  }
+
+  const limits& limits_in_use() const noexcept {
+    return lim_;
+  }
+
+private:
+  enum class state : unsigned char {
+    command, // between frames: heart-beat EOLs or a command line
+    headers, // header lines until the blank line
+    body_length, // content-length bytes, then a NUL
+    body_nul,    // body up to the first NUL
+    failed,
+  };
+
+  bool on_line(const char* line, size_t size, const char* rest,
+               const char* end);
+  bool on_header(const char* line, size_t size);
+  bool on_headers_done();
+  bool fail(std::string what, const char* rest = nullptr,
+            const char* end = nullptr);
+  bool fail_command(std::string_view text);
+  void emit(std::vector<frame>& out);
+
+  limits lim_;
+  state state_ = state::command;
+  bool escapes_ = true;      // the current frame decodes header escapes
+  frame frame_;              // the frame being parsed
+  std::string line_;         // an incomplete line (no LF yet)
+  size_t partial_ = 0;       // raw bytes of the current frame outside line_
+  size_t body_length_ = 0;   // content-length of the current frame
+  size_t heartbeats_ = 0;
+  std::string error_;
+  std::string receipt_;
+};
+
+} // namespace qmesh::stomp

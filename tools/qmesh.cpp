@@ -1,0 +1,1020 @@
+// qmesh — the command-line client: administration and messaging.
+//
+//   qmesh [--node HOST:PORT] COMMAND [ARGS] [OPTIONS]
+//
+// Exit codes: 0 success; 1 a reason code from the node or the client
+// (printed on stderr as `qmesh: 2033 no_msg_available: Q1`), including an
+// unreachable node; 2 a usage error (unknown command or option, bad or
+// missing value). See docs/client.md.
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "client/client.hpp"
+
+namespace po = boost::program_options;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// -- exit codes and errors ----------------------------------------------------
+
+constexpr int exit_ok = 0;
+constexpr int exit_reason = 1;
+constexpr int exit_usage = 2;
+
+/// A usage error: printed as one line, exit code 2.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The command being run, for the help hint of usage errors.
+std::string current_command;
+
+// -- global options -----------------------------------------------------------
+
+struct global_options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7700;
+  int64_t timeout_ms = 30'000;
+};
+
+bool parse_uint(const std::string& text, uint64_t& out) {
+  if (text.empty() || text.size() > 20)
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
+
+bool parse_int(const std::string& text, int64_t& out) {
+  if (text.empty() || text.size() > 20)
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
+
+bool is_bool_word(const std::string& x) {
+  for (auto w : {"true", "false", "yes", "no", "on", "off", "1", "0"})
+    if (x == w)
+      return true;
+  return false;
+}
+
+void parse_node(const std::string& text, global_options& g) {
+  auto colon = text.rfind(':');
+  uint64_t port = 0;
+  if (colon == std::string::npos || colon == 0
+      || !parse_uint(text.substr(colon + 1), port) || port == 0
+      || port > 65535)
+    throw usage_error("--node '" + text
+                      + "': expected HOST:PORT with a port in 1-65535");
+  g.host = text.substr(0, colon);
+  g.port = static_cast<uint16_t>(port);
+}
+
+void parse_timeout(const std::string& text, global_options& g) {
+  int64_t v = 0;
+  if (!parse_int(text, v) || v < 1)
+    throw usage_error("--timeout '" + text
+                      + "': expected milliseconds >= 1");
+  g.timeout_ms = v;
+}
+
+/// Options every command accepts (also before the command).
+po::options_description common_options(std::string& node,
+                                       std::string& timeout) {
+  po::options_description desc{"Common options"};
+  desc.add_options()
+    ("node", po::value(&node)->value_name("HOST:PORT"),
+     "node to talk to (default 127.0.0.1:7700)")
+    ("timeout", po::value(&timeout)->value_name("MS"),
+     "longest wait for a reply from the node (default 30000)")
+    ("help,h", "print this command's help");
+  return desc;
+}
+
+// -- commands: table ----------------------------------------------------------
+
+struct command;
+using runner = std::function<int(const command&, std::vector<std::string>&,
+                                 global_options&)>;
+
+struct command {
+  const char* name;
+  const char* synopsis;
+  const char* summary;
+  runner run;
+};
+
+const std::vector<command>& commands();
+
+std::string top_usage() {
+  std::ostringstream os;
+  os << "usage: qmesh [--node HOST:PORT] [--timeout MS] COMMAND [ARGS] "
+        "[OPTIONS]\n\n"
+        "The qmesh command-line client.\n\nCommands:\n";
+  for (auto& c : commands()) {
+    os << "  " << c.synopsis << "\n      " << c.summary << "\n";
+  }
+  os << "\nGlobal options:\n"
+        "  --node HOST:PORT   node to talk to (default 127.0.0.1:7700)\n"
+        "  --timeout MS       longest wait for a reply (default 30000)\n"
+        "  --help, -h         print this help; `qmesh COMMAND --help` for a "
+        "command's options\n"
+        "  --version          print the version\n\n"
+        "Exit codes: 0 success, 1 reason code (printed on stderr), 2 usage "
+        "error.\n";
+  return os.str();
+}
+
+/// Parses a command's arguments; prints help and returns false on --help.
+bool parse_args(const command& cmd, std::vector<std::string>& args,
+                po::options_description& opts,
+                po::positional_options_description& pos,
+                po::variables_map& vm, global_options& g) {
+  std::string node;
+  std::string timeout;
+  po::options_description all;
+  all.add(opts).add(common_options(node, timeout));
+  try {
+    po::store(po::command_line_parser(args)
+                .options(all)
+                .positional(pos)
+                .style(po::command_line_style::unix_style
+                       ^ po::command_line_style::allow_guessing)
+                .run(),
+              vm);
+    if (vm.count("help")) {
+      // Positional arguments are options inside; the synopsis shows them.
+      std::set<std::string> positional;
+      for (unsigned i = 0; i < std::min(pos.max_total_count(), 8u); ++i)
+        positional.insert(pos.name_for_position(i));
+      po::options_description visible{"Options"};
+      for (const auto& opt : opts.options())
+        if (positional.count(opt->long_name()) == 0)
+          visible.add(opt);
+      std::cout << "usage: qmesh " << cmd.synopsis << "\n\n"
+                << cmd.summary << "\n\n";
+      if (!visible.options().empty())
+        std::cout << visible << '\n';
+      std::cout << common_options(node, timeout);
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::required_option& e) {
+    // Positional arguments are options inside: name them as in the help.
+    auto name = e.get_option_name();
+    name.erase(0, name.find_first_not_of('-'));
+    for (auto& ch : name)
+      ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    throw usage_error(std::string{cmd.name} + ": missing argument " + name);
+  } catch (const po::error& e) {
+    throw usage_error(std::string{cmd.name} + ": " + e.what());
+  }
+  if (!node.empty())
+    parse_node(node, g);
+  if (!timeout.empty())
+    parse_timeout(timeout, g);
+  return true;
+}
+
+qmesh::client connect(const global_options& g) {
+  qmesh::client_options opts;
+  opts.timeout = std::chrono::milliseconds{g.timeout_ms};
+  opts.threads = 1;
+  return qmesh::client::connect(g.host, g.port, opts);
+}
+
+// -- formatting ---------------------------------------------------------------
+
+std::string format_time(int64_t ms_since_epoch) {
+  if (ms_since_epoch <= 0)
+    return "";
+  std::time_t secs = ms_since_epoch / 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf,
+                static_cast<int>(ms_since_epoch % 1000));
+  return out;
+}
+
+json status_json(const qmesh::queue_status& s) {
+  const auto& a = s.attrs;
+  json j;
+  j["name"] = s.name;
+  j["description"] = a.description;
+  j["max_depth"] = a.max_depth;
+  j["max_msg_length"] = a.max_msg_length;
+  j["default_persistence"] = a.default_persistence;
+  j["default_priority"] = static_cast<int>(a.default_priority);
+  j["put_inhibited"] = a.put_inhibited;
+  j["get_inhibited"] = a.get_inhibited;
+  j["backout_threshold"] = a.backout_threshold;
+  j["backout_queue"] = a.backout_queue;
+  j["cluster"] = a.cluster;
+  j["current_depth"] = s.current_depth;
+  j["unacked_count"] = s.unacked_count;
+  j["uncommitted_count"] = s.uncommitted_count;
+  j["open_input_count"] = s.open_input_count;
+  j["open_output_count"] = s.open_output_count;
+  j["consumer_count"] = s.consumer_count;
+  j["enqueued_total"] = s.enqueued_total;
+  j["dequeued_total"] = s.dequeued_total;
+  j["expired_total"] = s.expired_total;
+  j["oldest_msg_age"] = s.oldest_msg_age;
+  return j;
+}
+
+void print_descriptor(const qmesh::message& m) {
+  std::cout << "msg_id: " << qmesh::to_string(m.id) << '\n'
+            << "correl_id: " << m.correl_id << '\n'
+            << "priority: " << static_cast<int>(m.priority) << '\n'
+            << "persistent: " << (m.is_persistent() ? "true" : "false")
+            << '\n'
+            << "expiry: " << m.expiry << '\n'
+            << "reply_to_queue: " << m.reply_to_queue << '\n'
+            << "reply_to_qmgr: " << m.reply_to_qmgr << '\n'
+            << "put_time: " << format_time(m.put_time) << '\n'
+            << "origin_qmgr: " << m.origin_qmgr << '\n'
+            << "delivery_count: " << m.delivery_count << '\n'
+            << "redelivered: " << (m.redelivered() ? "true" : "false")
+            << '\n'
+            << "content_type: " << m.content_type << '\n';
+  for (const auto& [k, v] : m.properties)
+    std::cout << "property " << k << ": " << v << '\n';
+}
+
+void print_message(const qmesh::message& m, bool descriptor) {
+  if (descriptor)
+    print_descriptor(m);
+  std::cout << m.body << '\n';
+  if (descriptor)
+    std::cout << '\n';
+  std::cout.flush();
+}
+
+// -- message options (put, publish) -------------------------------------------
+
+struct message_options {
+  std::string priority;
+  bool persistent = false;
+  bool not_persistent = false;
+  std::string expiry;
+  std::string correl_id;
+  std::string reply_to;
+  std::string content_type;
+  std::vector<std::string> properties;
+
+  void add_to(po::options_description& desc) {
+    desc.add_options()
+      ("priority", po::value(&priority)->value_name("0-9"),
+       "message priority (default: the queue's default_priority)")
+      ("persistent", po::bool_switch(&persistent),
+       "persistent message (default: the queue's default_persistence)")
+      ("non-persistent", po::bool_switch(&not_persistent),
+       "non-persistent message")
+      ("expiry", po::value(&expiry)->value_name("MS"),
+       "milliseconds to live (default: never expires)")
+      ("correl-id", po::value(&correl_id)->value_name("ID"),
+       "correlation id")
+      ("reply-to", po::value(&reply_to)->value_name("[QM/]QUEUE"),
+       "where replies should go")
+      ("content-type", po::value(&content_type)->value_name("TYPE"),
+       "content type of the body")
+      ("property",
+       po::value(&properties)->composing()->value_name("K=V"),
+       "user property (repeatable)");
+  }
+
+  /// A message with these options and no body.
+  qmesh::message make() const {
+    qmesh::message m;
+    if (!priority.empty()) {
+      int64_t p = 0;
+      if (!parse_int(priority, p) || p < 0 || p > 9)
+        throw usage_error("--priority '" + priority + "': expected 0-9");
+      m.priority = static_cast<int8_t>(p);
+    }
+    if (persistent && not_persistent)
+      throw usage_error("--persistent and --non-persistent exclude each "
+                        "other");
+    if (persistent)
+      m.persistent = static_cast<int8_t>(qmesh::persistence::yes);
+    if (not_persistent)
+      m.persistent = static_cast<int8_t>(qmesh::persistence::no);
+    if (!expiry.empty()) {
+      int64_t e = 0;
+      if (!parse_int(expiry, e) || e < 0)
+        throw usage_error("--expiry '" + expiry
+                          + "': expected milliseconds >= 0");
+      m.expiry = e;
+    }
+    m.correl_id = correl_id;
+    if (!reply_to.empty()) {
+      auto slash = reply_to.find('/');
+      if (slash == std::string::npos) {
+        m.reply_to_queue = reply_to;
+      } else {
+        m.reply_to_qmgr = reply_to.substr(0, slash);
+        m.reply_to_queue = reply_to.substr(slash + 1);
+      }
+    }
+    m.content_type = content_type;
+    for (const auto& kv : properties) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw usage_error("--property '" + kv + "': expected KEY=VALUE");
+      m.properties[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    return m;
+  }
+};
+
+// -- queue attributes (define-queue, set) -------------------------------------
+
+enum class attr_kind { uint, boolean, text };
+
+struct attr_spec {
+  const char* option;
+  const char* key;
+  attr_kind kind;
+  const char* value_name;
+  const char* help;
+};
+
+const std::vector<attr_spec>& attr_specs() {
+  static const std::vector<attr_spec> specs{
+    {"max-depth", "max_depth", attr_kind::uint, "N",
+     "most messages the queue holds"},
+    {"max-msg-length", "max_msg_length", attr_kind::uint, "BYTES",
+     "longest message body"},
+    {"default-persistence", "default_persistence", attr_kind::boolean,
+     "BOOL", "persistence of messages put without one"},
+    {"default-priority", "default_priority", attr_kind::uint, "0-9",
+     "priority of messages put without one"},
+    {"put-inhibited", "put_inhibited", attr_kind::boolean, "BOOL",
+     "refuse puts"},
+    {"get-inhibited", "get_inhibited", attr_kind::boolean, "BOOL",
+     "refuse gets"},
+    {"backout-threshold", "backout_threshold", attr_kind::uint, "N",
+     "rollbacks after which a message moves to the backout queue (0 = "
+     "never)"},
+    {"backout-queue", "backout_queue", attr_kind::text, "QUEUE",
+     "where backed-out messages go (default SYSTEM.DEAD.LETTER.QUEUE)"},
+    {"cluster", "cluster", attr_kind::boolean, "BOOL",
+     "advertise the queue to the cluster"},
+    {"description", "description", attr_kind::text, "TEXT",
+     "free text, at most 64 bytes"},
+  };
+  return specs;
+}
+
+struct attr_options {
+  std::map<std::string, std::string> values;
+  bool persistent = false;
+
+  void add_to(po::options_description& desc) {
+    for (const auto& s : attr_specs())
+      desc.add_options()(s.option,
+                         po::value(&values[s.option])->value_name(s.value_name),
+                         s.help);
+    desc.add_options()("persistent", po::bool_switch(&persistent),
+                       "same as --default-persistence true");
+  }
+
+  qmesh::attr_map make(const po::variables_map& vm) const {
+    qmesh::attr_map result;
+    for (const auto& s : attr_specs()) {
+      if (!vm.count(s.option))
+        continue;
+      const auto& v = values.at(s.option);
+      uint64_t n = 0;
+      if (s.kind == attr_kind::uint && !parse_uint(v, n))
+        throw usage_error(std::string{"--"} + s.option + " '" + v
+                          + "': expected a non-negative integer");
+      if (s.kind == attr_kind::boolean && !is_bool_word(v))
+        throw usage_error(std::string{"--"} + s.option + " '" + v
+                          + "': expected true or false");
+      result[s.key] = v;
+    }
+    if (persistent) {
+      if (result.count("default_persistence"))
+        throw usage_error("--persistent and --default-persistence exclude "
+                          "each other");
+      result["default_persistence"] = "true";
+    }
+    return result;
+  }
+};
+
+// -- commands -----------------------------------------------------------------
+
+int cmd_define(const command& cmd, std::vector<std::string>& args,
+               global_options& g) {
+  std::string name;
+  attr_options attrs;
+  po::options_description desc{"Options"};
+  desc.add_options()("name", po::value(&name)->required(), "queue name");
+  attrs.add_to(desc);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto changes = attrs.make(vm);
+  auto c = connect(g);
+  auto st = c.define(name, changes);
+  std::cout << "queue " << st.name << " defined\n";
+  return exit_ok;
+}
+
+int cmd_delete(const command& cmd, std::vector<std::string>& args,
+               global_options& g) {
+  std::string name;
+  bool purge = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("name", po::value(&name)->required(), "queue name")(
+    "purge", po::bool_switch(&purge), "delete its messages too");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto n = c.delete_queue(name, purge);
+  std::cout << "queue " << name << " deleted";
+  if (purge)
+    std::cout << " (" << n << " messages purged)";
+  std::cout << '\n';
+  return exit_ok;
+}
+
+int cmd_purge(const command& cmd, std::vector<std::string>& args,
+              global_options& g) {
+  std::string name;
+  po::options_description desc{"Options"};
+  desc.add_options()("name", po::value(&name)->required(), "queue name");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto n = c.purge(name);
+  std::cout << n << " messages purged from " << name << '\n';
+  return exit_ok;
+}
+
+int cmd_list(const command& cmd, std::vector<std::string>& args,
+             global_options& g) {
+  std::string pattern = "*";
+  bool as_json = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("pattern", po::value(&pattern),
+                     "queue names to list (`*` all, `ABC*` prefix)")(
+    "json", po::bool_switch(&as_json), "print a JSON array");
+  po::positional_options_description pos;
+  pos.add("pattern", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto queues = c.list(pattern);
+  if (as_json) {
+    auto arr = json::array();
+    for (const auto& q : queues)
+      arr.push_back(status_json(q));
+    std::cout << arr.dump(2) << '\n';
+    return exit_ok;
+  }
+  size_t width = 5;
+  for (const auto& q : queues)
+    width = std::max(width, q.name.size());
+  auto row = [&](const std::string& a, const std::string& b,
+                 const std::string& c) {
+    std::cout << a << std::string(width - a.size() + 2, ' ');
+    std::cout << std::string(b.size() < 10 ? 10 - b.size() : 0, ' ') << b
+              << "  ";
+    std::cout << std::string(c.size() < 9 ? 9 - c.size() : 0, ' ') << c
+              << '\n';
+  };
+  row("QUEUE", "DEPTH", "CONSUMERS");
+  for (const auto& q : queues)
+    row(q.name, std::to_string(q.current_depth),
+        std::to_string(q.consumer_count));
+  return exit_ok;
+}
+
+int cmd_inquire(const command& cmd, std::vector<std::string>& args,
+                global_options& g) {
+  std::string name;
+  bool as_json = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("name", po::value(&name)->required(), "queue name")(
+    "json", po::bool_switch(&as_json), "print a JSON object");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto st = c.inquire(name);
+  if (as_json) {
+    std::cout << status_json(st).dump(2) << '\n';
+    return exit_ok;
+  }
+  for (const auto& [k, v] : qmesh::to_fields(st))
+    std::cout << k << ": " << v << '\n';
+  return exit_ok;
+}
+
+int cmd_set(const command& cmd, std::vector<std::string>& args,
+            global_options& g) {
+  std::string name;
+  attr_options attrs;
+  po::options_description desc{"Options"};
+  desc.add_options()("name", po::value(&name)->required(), "queue name");
+  attrs.add_to(desc);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto changes = attrs.make(vm);
+  if (changes.empty())
+    throw usage_error("set: nothing to set (give at least one --ATTR VALUE)");
+  auto c = connect(g);
+  c.set(name, changes);
+  std::cout << "queue " << name << " changed\n";
+  return exit_ok;
+}
+
+/// Reads stdin to the end, one message per line, putting what each read
+/// delivers as one batch (so a pipe is batched and a terminal is not).
+void put_stdin(qmesh::client& c, const std::string& address,
+               const message_options& mo) {
+  constexpr size_t max_batch = 1000;
+  constexpr size_t max_batch_bytes = 1 << 20;
+  auto proto = mo.make();
+  std::vector<qmesh::message> batch;
+  size_t batch_bytes = 0;
+  auto flush = [&] {
+    if (batch.empty())
+      return;
+    c.put_many(address, std::move(batch));
+    batch.clear();
+    batch_bytes = 0;
+  };
+  auto add = [&](std::string line) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    auto m = proto;
+    batch_bytes += line.size();
+    m.body = std::move(line);
+    batch.push_back(std::move(m));
+    if (batch.size() >= max_batch || batch_bytes >= max_batch_bytes)
+      flush();
+  };
+  std::string buf;
+  std::vector<char> chunk(64 * 1024);
+  for (;;) {
+    auto n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      throw std::runtime_error(std::string{"reading stdin: "}
+                               + std::strerror(errno));
+    }
+    if (n == 0)
+      break;
+    buf.append(chunk.data(), static_cast<size_t>(n));
+    size_t start = 0;
+    for (auto nl = buf.find('\n', start); nl != std::string::npos;
+         nl = buf.find('\n', start)) {
+      add(buf.substr(start, nl - start));
+      start = nl + 1;
+    }
+    buf.erase(0, start);
+    flush();
+  }
+  if (!buf.empty())
+    add(std::move(buf));
+  flush();
+}
+
+int cmd_put(const command& cmd, std::vector<std::string>& args,
+            global_options& g) {
+  std::string address;
+  std::vector<std::string> texts;
+  message_options mo;
+  po::options_description desc{"Options"};
+  desc.add_options()("address", po::value(&address)->required(),
+                     "queue (QUEUE or QM/QUEUE)")(
+    "text", po::value(&texts), "message bodies (none: one per stdin line)");
+  mo.add_to(desc);
+  po::positional_options_description pos;
+  pos.add("address", 1).add("text", -1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto proto = mo.make(); // usage errors before connecting
+  auto c = connect(g);
+  if (texts.empty()) {
+    put_stdin(c, address, mo);
+    return exit_ok;
+  }
+  if (texts.size() == 1) {
+    proto.body = texts.front();
+    c.put(address, std::move(proto));
+    return exit_ok;
+  }
+  std::vector<qmesh::message> batch;
+  for (auto& t : texts) {
+    auto m = proto;
+    m.body = std::move(t);
+    batch.push_back(std::move(m));
+  }
+  c.put_many(address, std::move(batch));
+  return exit_ok;
+}
+
+/// Parses --wait: milliseconds, or `unlimited` / -1.
+int64_t parse_wait(const std::string& text) {
+  if (text == "unlimited" || text == "-1")
+    return qmesh::wait_unlimited;
+  int64_t v = 0;
+  if (!parse_int(text, v) || v < 0)
+    throw usage_error("--wait '" + text
+                      + "': expected milliseconds >= 0 or unlimited");
+  return v;
+}
+
+int cmd_get(const command& cmd, std::vector<std::string>& args,
+            global_options& g) {
+  std::string address;
+  std::string wait = "0";
+  std::string count_text;
+  bool all = false;
+  bool browse = false;
+  std::string msg_id_text;
+  std::string correl_id;
+  bool show = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("address", po::value(&address)->required(), "queue")(
+    "wait", po::value(&wait)->value_name("MS"),
+    "wait up to MS for each message (`unlimited` waits forever; default 0)")(
+    "count", po::value(&count_text)->value_name("N"),
+    "get N messages (default 1); fewer is reason 2033")(
+    "all", po::bool_switch(&all), "get until the queue is empty")(
+    "browse", po::bool_switch(&browse), "copy, do not remove")(
+    "msg-id", po::value(&msg_id_text)->value_name("ID"),
+    "only the message with this msg_id (32 hex digits)")(
+    "correl-id", po::value(&correl_id)->value_name("ID"),
+    "only messages with this correl_id")(
+    "show-descriptor", po::bool_switch(&show),
+    "print the descriptor fields before each body");
+  po::positional_options_description pos;
+  pos.add("address", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  qmesh::get_options opts;
+  opts.wait_ms = parse_wait(wait);
+  uint64_t count = 1;
+  if (!count_text.empty()) {
+    if (all)
+      throw usage_error("get: --count and --all exclude each other");
+    if (!parse_uint(count_text, count) || count == 0)
+      throw usage_error("--count '" + count_text + "': expected N >= 1");
+  }
+  if (!msg_id_text.empty()) {
+    auto id = qmesh::msg_id::parse(msg_id_text);
+    if (!id)
+      throw usage_error("--msg-id '" + msg_id_text
+                        + "': expected 32 hex digits");
+    opts.match_msg_id = *id;
+  }
+  opts.match_correl_id = correl_id;
+  if (browse)
+    opts.browse = static_cast<uint8_t>(qmesh::browse_mode::first);
+  auto c = connect(g);
+  for (uint64_t n = 0; all || n < count; ++n) {
+    auto msg = c.try_get(address, opts);
+    if (!msg) {
+      if (all)
+        return exit_ok;
+      throw qmesh::client_error{qmesh::client_rc::no_msg_available,
+                                "no_msg_available",
+                                address + ": " + std::to_string(n) + " of "
+                                  + std::to_string(count)
+                                  + " messages got"};
+    }
+    print_message(*msg, show);
+    if (browse) {
+      opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
+      opts.browse_cursor = msg->tag;
+    }
+  }
+  return exit_ok;
+}
+
+int cmd_publish(const command& cmd, std::vector<std::string>& args,
+                global_options& g) {
+  std::string topic;
+  std::string text;
+  bool retain = false;
+  message_options mo;
+  po::options_description desc{"Options"};
+  desc.add_options()("topic", po::value(&topic)->required(), "topic")(
+    "text", po::value(&text)->required(), "publication text")(
+    "retain", po::bool_switch(&retain),
+    "keep it for future subscribers (an empty TEXT clears it)");
+  mo.add_to(desc);
+  po::positional_options_description pos;
+  pos.add("topic", 1).add("text", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto msg = mo.make();
+  msg.body = text;
+  auto c = connect(g);
+  auto n = c.publish(topic, std::move(msg), retain);
+  std::cout << "published to " << n << " subscription" << (n == 1 ? "" : "s")
+            << '\n';
+  return exit_ok;
+}
+
+int cmd_subscribe(const command& cmd, std::vector<std::string>& args,
+                  global_options& g) {
+  std::string filter;
+  std::string durable;
+  std::string queue;
+  std::string count_text;
+  std::string wait = "unlimited";
+  bool show = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("filter", po::value(&filter)->required(),
+                     "topic filter (`+` one level, `#` the rest)")(
+    "durable", po::value(&durable)->value_name("NAME"),
+    "durable subscription of that name (outlives this command; "
+    "subscribing again resumes it)")(
+    "queue", po::value(&queue)->value_name("QUEUE"),
+    "put publications on this queue (default: a managed queue)")(
+    "count", po::value(&count_text)->value_name("N"),
+    "end after N publications; fewer within --wait is reason 2033")(
+    "wait", po::value(&wait)->value_name("MS"),
+    "end when no publication arrives for MS (default unlimited)")(
+    "show-descriptor", po::bool_switch(&show),
+    "print the descriptor fields before each body");
+  po::positional_options_description pos;
+  pos.add("filter", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  uint64_t count = 0;
+  if (!count_text.empty()
+      && (!parse_uint(count_text, count) || count == 0))
+    throw usage_error("--count '" + count_text + "': expected N >= 1");
+  qmesh::get_options opts;
+  opts.wait_ms = parse_wait(wait);
+  auto c = connect(g);
+  auto info = c.subscribe(filter, durable, queue);
+  // On stderr, so scripts can wait for it and stdout holds only bodies.
+  std::cerr << "qmesh: subscribed to " << info.filter << " as " << info.name
+            << " (queue " << info.queue << ")" << std::endl;
+  for (uint64_t n = 0; count == 0 || n < count; ++n) {
+    auto msg = c.try_get(info.queue, opts);
+    if (!msg) {
+      if (count == 0)
+        return exit_ok;
+      throw qmesh::client_error{qmesh::client_rc::no_msg_available,
+                                "no_msg_available",
+                                filter + ": " + std::to_string(n) + " of "
+                                  + std::to_string(count)
+                                  + " publications arrived"};
+    }
+    print_message(*msg, show);
+  }
+  return exit_ok;
+}
+
+int cmd_unsubscribe(const command& cmd, std::vector<std::string>& args,
+                    global_options& g) {
+  std::string name;
+  po::options_description desc{"Options"};
+  desc.add_options()("name", po::value(&name)->required(),
+                     "durable name, or SYSTEM.SUB.<id>");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  c.unsubscribe(name);
+  std::cout << "subscription " << name << " ended\n";
+  return exit_ok;
+}
+
+int cmd_list_subs(const command& cmd, std::vector<std::string>& args,
+                  global_options& g) {
+  bool as_json = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("json", po::bool_switch(&as_json),
+                     "print a JSON array");
+  po::positional_options_description pos;
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto subs = c.subscriptions();
+  if (as_json) {
+    auto arr = json::array();
+    for (const auto& s : subs) {
+      json j;
+      j["id"] = s.id;
+      j["name"] = s.name;
+      j["filter"] = s.filter;
+      j["queue"] = s.queue;
+      j["durable"] = s.durable;
+      j["managed_queue"] = s.managed_queue;
+      j["delivered_total"] = s.delivered_total;
+      arr.push_back(std::move(j));
+    }
+    std::cout << arr.dump(2) << '\n';
+    return exit_ok;
+  }
+  for (const auto& s : subs)
+    std::cout << s.name << "  " << s.filter << "  " << s.queue << "  "
+              << (s.durable ? "durable" : "non-durable") << "  "
+              << s.delivered_total << '\n';
+  return exit_ok;
+}
+
+int cmd_status(const command& cmd, std::vector<std::string>& args,
+               global_options& g) {
+  bool as_json = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("json", po::bool_switch(&as_json),
+                     "print a JSON object");
+  po::positional_options_description pos;
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto st = c.status();
+  if (as_json) {
+    json j;
+    j["qmgr"] = st.name;
+    j["version"] = st.version;
+    j["node"] = g.host + ":" + std::to_string(g.port);
+    j["queue_count"] = st.queue_count;
+    j["subscription_count"] = st.subscription_count;
+    j["open_uow_count"] = st.open_uow_count;
+    j["retained_count"] = st.retained_count;
+    j["uptime_ms"] = st.uptime_ms;
+    j["connection_count"] = st.connection_count;
+    std::cout << j.dump(2) << '\n';
+    return exit_ok;
+  }
+  std::cout << "qmgr: " << st.name << '\n'
+            << "version: " << st.version << '\n'
+            << "node: " << g.host << ':' << g.port << '\n'
+            << "queue_count: " << st.queue_count << '\n'
+            << "subscription_count: " << st.subscription_count << '\n'
+            << "open_uow_count: " << st.open_uow_count << '\n'
+            << "retained_count: " << st.retained_count << '\n'
+            << "uptime_ms: " << st.uptime_ms << '\n'
+            << "connection_count: " << st.connection_count << '\n';
+  return exit_ok;
+}
+
+const std::vector<command>& commands() {
+  static const std::vector<command> table{
+    {"define-queue",
+     "define-queue NAME [--max-depth N] [--max-msg-length BYTES] "
+     "[--persistent] [--default-priority P] [--backout-threshold N "
+     "--backout-queue Q] [--description TEXT]",
+     "Define a queue.", cmd_define},
+    {"delete-queue", "delete-queue NAME [--purge]",
+     "Delete a queue (with --purge even if it holds messages).", cmd_delete},
+    {"purge", "purge NAME", "Remove every ready message of a queue.",
+     cmd_purge},
+    {"list-queues", "list-queues [PATTERN] [--json]",
+     "List queues: name, depth, consumers.", cmd_list},
+    {"inquire", "inquire NAME [--json]",
+     "Print a queue's attributes and statistics.", cmd_inquire},
+    {"set", "set NAME --ATTR VALUE...",
+     "Change queue attributes, all or nothing (see set --help).", cmd_set},
+    {"put",
+     "put ADDRESS [TEXT...] [--priority P] [--persistent] [--expiry MS] "
+     "[--correl-id ID] [--reply-to Q] [--property K=V]...",
+     "Put each TEXT as one message; without TEXT, one message per stdin "
+     "line.",
+     cmd_put},
+    {"get",
+     "get ADDRESS [--wait MS] [--count N | --all] [--browse] [--msg-id ID] "
+     "[--correl-id ID] [--show-descriptor]",
+     "Get messages and print each body on its own line.", cmd_get},
+    {"publish", "publish TOPIC TEXT [--retain]", "Publish to a topic.",
+     cmd_publish},
+    {"subscribe",
+     "subscribe FILTER [--durable NAME] [--count N] [--wait MS]",
+     "Subscribe and print each publication as it arrives.", cmd_subscribe},
+    {"unsubscribe", "unsubscribe NAME",
+     "End a (durable) subscription.", cmd_unsubscribe},
+    {"list-subscriptions", "list-subscriptions [--json]",
+     "List subscriptions: name, filter, queue, kind, delivered.",
+     cmd_list_subs},
+    {"status", "status [--json]", "Print the queue manager's status.",
+     cmd_status},
+  };
+  return table;
+}
+
+int run(int argc, char** argv) {
+  global_options g;
+  int i = 1;
+  // Global options before the command.
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.empty() || arg[0] != '-')
+      break;
+    auto value = [&](const std::string& opt) -> std::string {
+      if (arg.size() > opt.size() && arg[opt.size()] == '=')
+        return arg.substr(opt.size() + 1);
+      if (i + 1 >= argc)
+        throw usage_error(opt + ": missing value");
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << top_usage();
+      return exit_ok;
+    }
+    if (arg == "--version") {
+      std::cout << "qmesh " << QMESH_VERSION << '\n';
+      return exit_ok;
+    }
+    if (arg == "--node" || arg.rfind("--node=", 0) == 0)
+      parse_node(value("--node"), g);
+    else if (arg == "--timeout" || arg.rfind("--timeout=", 0) == 0)
+      parse_timeout(value("--timeout"), g);
+    else
+      throw usage_error("unknown option " + arg);
+  }
+  if (i >= argc)
+    throw usage_error("missing command");
+  std::string name = argv[i++];
+  std::vector<std::string> args(argv + i, argv + argc);
+  for (const auto& cmd : commands()) {
+    if (name == cmd.name) {
+      current_command = cmd.name;
+      return cmd.run(cmd, args, g);
+    }
+  }
+  throw usage_error("unknown command '" + name + "'");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const usage_error& e) {
+    std::cerr << "qmesh: " << e.what() << " (see qmesh "
+              << (current_command.empty() ? "" : current_command + " ")
+              << "--help)\n";
+    return exit_usage;
+  } catch (const qmesh::client_error& e) {
+    std::cout.flush();
+    std::cerr << "qmesh: " << e.what() << '\n';
+    return exit_reason;
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "qmesh: " << e.what() << '\n';
+    return exit_reason;
+  } catch (...) {
+    std::cerr << "qmesh: unexpected error\n";
+    return exit_reason;
+  }
+}
