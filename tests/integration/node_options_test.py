@@ -2,6 +2,7 @@
 import os
 import signal
 import subprocess
+import threading
 import unittest
 
 import harness
@@ -102,6 +103,64 @@ class LifecycleTests(unittest.TestCase):
             with Node() as node:
                 self.assertEqual(node.terminate(sig, timeout=10), 0)
                 self.assertIn("stopping", node.log_text())
+
+    def test_sigterm_during_traffic_exits_0_promptly(self):
+        with Node() as node:
+            # Fewer than the default max_depth (100,000), so only the stop
+            # can end the producer early.
+            lines = "".join(f"message {i}\n" for i in range(90000))
+            producer = subprocess.Popen(
+                [harness.CLI, "--node", node.address, "put", "LOAD"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            waiter = subprocess.Popen(
+                [harness.CLI, "--node", node.address, "get", "IDLE",
+                 "--wait", "60000"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                def feed():
+                    try:
+                        producer.stdin.write(lines)
+                        producer.stdin.close()
+                    except (BrokenPipeError, ValueError, OSError):
+                        pass  # the producer ended when the node stopped
+                feeder = threading.Thread(target=feed, daemon=True)
+                feeder.start()
+
+                def depth():
+                    r = node.cli("inquire", "LOAD")
+                    for line in r.stdout.splitlines():
+                        if line.startswith("current_depth:"):
+                            return int(line.split(":")[1])
+                    return 0
+                self.assertTrue(harness.wait_for(lambda: depth() > 0))
+
+                def connections():
+                    r = node.cli("status")
+                    for line in r.stdout.splitlines():
+                        if line.startswith("connection_count:"):
+                            return int(line.split(":")[1])
+                    return 0
+                # producer + waiter + the status call itself
+                self.assertTrue(harness.wait_for(lambda: connections() >= 3))
+                self.assertEqual(node.terminate(timeout=10), 0)
+                self.assertIn("stopping", node.log_text())
+                # Connected clients learn at once: one line, exit 1.
+                self.assertEqual(waiter.wait(timeout=10), 1)
+                err = waiter.stderr.read()
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+                self.assertIn("2009", err)
+                # The producer was cut off mid-stream (or had just finished).
+                self.assertIn(producer.wait(timeout=10), (0, 1))
+                feeder.join(timeout=10)
+            finally:
+                for p in (producer, waiter):
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                    for stream in (p.stdin, p.stdout, p.stderr):
+                        if stream:
+                            stream.close()
 
     def test_example_configs_start(self):
         for name in sorted(os.listdir(os.path.join(harness.SOURCE_DIR,
