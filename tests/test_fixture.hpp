@@ -137,6 +137,23 @@ struct qm_fixture : test_coordinator_fixture<test_config> {
     return mqrc(static_cast<ec>(x.error().code()));
   }
 
+  /// Spawns an actor that runs `init` (sending its requests from itself),
+  /// stays alive, and runs until idle.
+  template <class Init>
+  caf::actor spawn_helper(Init init) {
+    auto hdl = sys.spawn([init](caf::event_based_actor* helper) mutable {
+      init(helper);
+      return caf::behavior{[](int) {}};
+    });
+    run();
+    return hdl;
+  }
+
+  void kill(const caf::actor& hdl) {
+    caf::anon_send_exit(hdl, caf::exit_reason::kill);
+    run();
+  }
+
   std::pair<consumer_actor, recorder_state*> make_recorder() {
     auto hdl = sys.spawn(recorder);
     run();

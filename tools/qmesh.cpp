@@ -430,9 +430,10 @@ struct attr_options {
 
 // -- commands -----------------------------------------------------------------
 
-int cmd_define(const command& cmd, std::vector<std::string>& args,
-               global_options& g) {
-  std::string name;
+/// Parses `NAME --ATTR VALUE...` (define-queue, set); false after --help.
+bool parse_name_and_attrs(const command& cmd, std::vector<std::string>& args,
+                          global_options& g, std::string& name,
+                          qmesh::attr_map& changes) {
   attr_options attrs;
   po::options_description desc{"Options"};
   desc.add_options()("name", po::value(&name)->required(), "queue name");
@@ -441,8 +442,17 @@ int cmd_define(const command& cmd, std::vector<std::string>& args,
   pos.add("name", 1);
   po::variables_map vm;
   if (!parse_args(cmd, args, desc, pos, vm, g))
+    return false;
+  changes = attrs.make(vm);
+  return true;
+}
+
+int cmd_define(const command& cmd, std::vector<std::string>& args,
+               global_options& g) {
+  std::string name;
+  qmesh::attr_map changes;
+  if (!parse_name_and_attrs(cmd, args, g, name, changes))
     return exit_ok;
-  auto changes = attrs.make(vm);
   auto c = connect(g);
   auto st = c.define(name, changes);
   std::cout << "queue " << st.name << " defined\n";
@@ -552,16 +562,9 @@ int cmd_inquire(const command& cmd, std::vector<std::string>& args,
 int cmd_set(const command& cmd, std::vector<std::string>& args,
             global_options& g) {
   std::string name;
-  attr_options attrs;
-  po::options_description desc{"Options"};
-  desc.add_options()("name", po::value(&name)->required(), "queue name");
-  attrs.add_to(desc);
-  po::positional_options_description pos;
-  pos.add("name", 1);
-  po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  qmesh::attr_map changes;
+  if (!parse_name_and_attrs(cmd, args, g, name, changes))
     return exit_ok;
-  auto changes = attrs.make(vm);
   if (changes.empty())
     throw usage_error("set: nothing to set (give at least one --ATTR VALUE)");
   auto c = connect(g);

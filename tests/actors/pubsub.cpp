@@ -76,21 +76,6 @@ struct pubsub_fixture : qm_fixture {
     return *xs;
   }
 
-  template <class Init>
-  caf::actor spawn_helper(Init init) {
-    auto hdl = sys.spawn([init](caf::event_based_actor* helper) mutable {
-      init(helper);
-      return caf::behavior{[](int) {}};
-    });
-    run();
-    return hdl;
-  }
-
-  void kill(const caf::actor& hdl) {
-    caf::anon_send_exit(hdl, caf::exit_reason::kill);
-    run();
-  }
-
   /// Publishes on `topic` to subscriptions with each of `filters`; returns
   /// the filters whose queue got the publication.
   strings matching(const strings& filters, const std::string& topic) {

@@ -102,23 +102,6 @@ struct qm_test : qm_fixture {
                                 uint64_t uow) {
     return ask<msg_id>(qm, atom::put_v, address, std::move(msg), uow);
   }
-
-  /// Spawns an actor that runs `init` (sending its requests from itself),
-  /// stays alive, and runs until idle.
-  template <class Init>
-  caf::actor spawn_helper(Init init) {
-    auto hdl = sys.spawn([init](caf::event_based_actor* helper) mutable {
-      init(helper);
-      return caf::behavior{[](int) {}};
-    });
-    run();
-    return hdl;
-  }
-
-  void kill(const caf::actor& hdl) {
-    caf::anon_send_exit(hdl, caf::exit_reason::kill);
-    run();
-  }
 };
 
 /// A queue manager with auto-definition off.
