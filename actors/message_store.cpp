@@ -37,11 +37,25 @@ message_store::message_store(message_store&&) noexcept = default;
 message_store& message_store::operator=(message_store&&) noexcept = default;
 
 void message_store::push(message&& msg, int64_t expires_at) {
-  stored_message entry;
-  entry.key = make_key(msg.priority, next_seq_++);
+  auto key = make_key(msg.priority, next_seq_++);
+  // A new key is the largest of its priority; while no lower priority is
+  // stored (the usual case: one priority in use) it is the largest of all
+  // and end() is an exact hint, so the put costs no tree descent.
+  auto hint = entries_.empty() || entries_.rbegin()->first < key
+                ? entries_.end()
+                : entries_.lower_bound(key);
+  // Built in its map node: the message is moved once.
+  auto it = entries_.emplace_hint(hint, std::piecewise_construct,
+                                  std::forward_as_tuple(key),
+                                  std::forward_as_tuple());
+  auto& entry = it->second;
+  entry.key = key;
   entry.expires_at = expires_at;
   entry.msg = std::move(msg);
-  insert(std::move(entry));
+  if (expires_at != 0)
+    expiries_.emplace(expires_at, key);
+  if (indexes_)
+    indexes_->add(entry);
 }
 
 void message_store::restore(stored_message&& entry) {
@@ -54,8 +68,6 @@ void message_store::insert(stored_message&& entry) {
   if (indexes_)
     indexes_->add(entry);
   auto key = entry.key;
-  // New messages go to the back of their priority: hint the position before
-  // the first key of the next lower priority.
   auto hint = entries_.lower_bound(key);
   entries_.emplace_hint(hint, key, std::move(entry));
 }
