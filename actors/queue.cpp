@@ -29,10 +29,6 @@ size_t descriptor_bytes(const message& msg) {
   return n;
 }
 
-caf::error err(ec code, std::string text) {
-  return caf::make_error(code, std::move(text));
-}
-
 } // namespace
 
 // -- helpers ------------------------------------------------------------------
@@ -46,24 +42,24 @@ int64_t queue_state::now() const {
 caf::error queue_state::check_put(const message& msg, size_t n) const {
   const auto& a = cfg.attrs;
   if (a.put_inhibited)
-    return err(ec::put_inhibited, cfg.name);
+    return reason_error(ec::put_inhibited, cfg.name);
   if (msg.body.size() > a.max_msg_length)
-    return err(ec::msg_too_big_for_q,
+    return reason_error(ec::msg_too_big_for_q,
                cfg.name + ": body of " + std::to_string(msg.body.size())
                  + " bytes exceeds max_msg_length "
                  + std::to_string(a.max_msg_length));
   if (descriptor_bytes(msg) > max_descriptor_bytes)
-    return err(ec::msg_too_big_for_q,
+    return reason_error(ec::msg_too_big_for_q,
                cfg.name + ": descriptor exceeds "
                  + std::to_string(max_descriptor_bytes) + " bytes");
   if (msg.priority != priority_as_queue
       && (msg.priority < 0 || msg.priority > 9))
-    return err(ec::priority_error,
+    return reason_error(ec::priority_error,
                "priority " + std::to_string(msg.priority) + " not in 0..9");
   if (msg.expiry < 0)
-    return err(ec::expiry_error, "expiry must be >= 0 ms");
+    return reason_error(ec::expiry_error, "expiry must be >= 0 ms");
   if (depth() + n > a.max_depth)
-    return err(ec::q_full, cfg.name + ": max_depth "
+    return reason_error(ec::q_full, cfg.name + ": max_depth "
                              + std::to_string(a.max_depth) + " reached");
   return {};
 }
@@ -291,17 +287,17 @@ caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
 
 caf::result<message> queue_state::get(get_options& opts) {
   if (cfg.attrs.get_inhibited)
-    return err(ec::get_inhibited, cfg.name);
+    return reason_error(ec::get_inhibited, cfg.name);
   if (opts.wait_ms < wait_unlimited)
-    return err(ec::options_error, "wait must be >= 0 ms or unlimited");
+    return reason_error(ec::options_error, "wait must be >= 0 ms or unlimited");
   if (opts.browse > static_cast<uint8_t>(browse_mode::next))
-    return err(ec::options_error, "unknown browse mode");
+    return reason_error(ec::options_error, "unknown browse mode");
   if (opts.browse != 0 && opts.uow != 0)
-    return err(ec::options_error, "browse under a unit of work");
+    return reason_error(ec::options_error, "browse under a unit of work");
   if (auto msg = try_get(opts))
     return std::move(*msg);
   if (opts.wait_ms == 0)
-    return err(ec::no_msg_available, cfg.name);
+    return reason_error(ec::no_msg_available, cfg.name);
   auto id = next_waiter_id++;
   auto& w = waiters[id];
   w.rp = self->make_response_promise<message>();
@@ -315,13 +311,13 @@ caf::result<message> queue_state::get(get_options& opts) {
 caf::result<uint64_t> queue_state::consume(consumer_actor hdl,
                                            uint32_t prefetch, ack_mode mode) {
   if (!hdl)
-    return err(ec::options_error, "consumer handle is invalid");
+    return reason_error(ec::options_error, "consumer handle is invalid");
   if (prefetch == 0)
-    return err(ec::options_error, "prefetch must be at least 1");
+    return reason_error(ec::options_error, "prefetch must be at least 1");
   if (mode != ack_mode::automatic && mode != ack_mode::client)
-    return err(ec::options_error, "unknown ack mode");
+    return reason_error(ec::options_error, "unknown ack mode");
   if (cfg.attrs.get_inhibited)
-    return err(ec::get_inhibited, cfg.name);
+    return reason_error(ec::get_inhibited, cfg.name);
   auto id = next_consumer_id++;
   auto& c = consumers[id];
   c.hdl = hdl;
@@ -346,14 +342,16 @@ caf::result<uint64_t> queue_state::settle(uint64_t consumer_id, uint64_t first,
                                           uint64_t last, F f) {
   auto it = consumers.find(consumer_id);
   if (it == consumers.end())
-    return err(ec::hobj_error, "no consumer " + std::to_string(consumer_id));
+    return reason_error(ec::hobj_error,
+                        "no consumer " + std::to_string(consumer_id));
   auto& c = it->second;
   if (c.mode != ack_mode::client)
-    return err(ec::options_error, "consumer uses automatic acknowledgement");
+    return reason_error(ec::options_error,
+                        "consumer uses automatic acknowledgement");
   if (first > last)
-    return err(ec::options_error, "empty tag range");
+    return reason_error(ec::options_error, "empty tag range");
   if (last >= c.next_tag)
-    return err(ec::hobj_error,
+    return reason_error(ec::hobj_error,
                "tag " + std::to_string(last) + " was never delivered");
   uint64_t n = 0;
   for (auto tag = std::max(first, c.unacked_base); tag <= last; ++tag) {
@@ -396,7 +394,8 @@ caf::result<uint64_t> queue_state::nack(uint64_t consumer_id, uint64_t first,
 caf::result<atom::ok> queue_state::cancel(uint64_t consumer_id) {
   auto it = consumers.find(consumer_id);
   if (it == consumers.end())
-    return err(ec::hobj_error, "no consumer " + std::to_string(consumer_id));
+    return reason_error(ec::hobj_error,
+                        "no consumer " + std::to_string(consumer_id));
   drop_consumer(it);
   serve();
   return atom::ok_v;
@@ -404,7 +403,7 @@ caf::result<atom::ok> queue_state::cancel(uint64_t consumer_id) {
 
 caf::result<atom::ok> queue_state::commit(uint64_t uow) {
   fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
-               err(ec::uow_not_available, "unit of work ended"));
+               reason_error(ec::uow_not_available, "unit of work ended"));
   auto it = uows.find(uow);
   if (it == uows.end())
     return atom::ok_v;
@@ -420,7 +419,7 @@ caf::result<atom::ok> queue_state::commit(uint64_t uow) {
 
 caf::result<atom::ok> queue_state::backout(uint64_t uow) {
   fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
-               err(ec::uow_not_available, "unit of work ended"));
+               reason_error(ec::uow_not_available, "unit of work ended"));
   auto it = uows.find(uow);
   if (it == uows.end())
     return atom::ok_v;
@@ -436,7 +435,7 @@ caf::result<atom::ok> queue_state::backout(uint64_t uow) {
 caf::result<atom::ok> queue_state::open(open_mode mode,
                                         const caf::actor_addr& owner) {
   if (!owner)
-    return err(ec::options_error, "open without an owner");
+    return reason_error(ec::options_error, "open without an owner");
   auto [it, added] = openers.try_emplace(owner);
   if (added)
     self->monitor(owner);
@@ -454,11 +453,12 @@ caf::result<atom::ok> queue_state::close(open_mode mode,
                                          const caf::actor_addr& owner) {
   auto it = openers.find(owner);
   if (it == openers.end())
-    return err(ec::hobj_error, cfg.name + " is not open by the caller");
+    return reason_error(ec::hobj_error,
+                        cfg.name + " is not open by the caller");
   auto& count = mode == open_mode::output ? it->second.output
                                           : it->second.input;
   if (count == 0)
-    return err(ec::hobj_error, cfg.name + " is not open in that mode");
+    return reason_error(ec::hobj_error, cfg.name + " is not open in that mode");
   --count;
   --(mode == open_mode::output ? open_output : open_input);
   if (it->second.input == 0 && it->second.output == 0)
@@ -489,7 +489,7 @@ caf::result<queue_status> queue_state::alter(const attr_map& changes) {
     return e;
   if (cfg.attrs.get_inhibited)
     fail_waiters([](const waiter&) { return true; },
-                 err(ec::get_inhibited, cfg.name));
+                 reason_error(ec::get_inhibited, cfg.name));
   else
     serve();
   return inquire();
@@ -501,15 +501,17 @@ uint64_t queue_state::purge() {
 
 caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
   if (open_input + open_output > 0 || !consumers.empty())
-    return err(ec::object_in_use, cfg.name + " is open or has consumers");
+    return reason_error(ec::object_in_use,
+                        cfg.name + " is open or has consumers");
   if (uncommitted_total > 0)
-    return err(ec::object_in_use, cfg.name + " has uncommitted work");
+    return reason_error(ec::object_in_use, cfg.name + " has uncommitted work");
   if (depth() > 0 && !purge_first)
-    return err(ec::q_not_empty, cfg.name + " holds "
+    return reason_error(ec::q_not_empty, cfg.name + " holds "
                                   + std::to_string(depth()) + " messages");
   auto purged = purge();
   fail_waiters([](const waiter&) { return true; },
-               err(ec::unknown_object_name, cfg.name + " was deleted"));
+               reason_error(ec::unknown_object_name,
+                            cfg.name + " was deleted"));
   self->quit();
   return purged;
 }
@@ -525,7 +527,7 @@ void queue_state::on_timeout(uint64_t waiter_id) {
   auto it = waiters.find(waiter_id);
   if (it == waiters.end())
     return;
-  it->second.rp.deliver(err(ec::no_msg_available, cfg.name));
+  it->second.rp.deliver(reason_error(ec::no_msg_available, cfg.name));
   waiters.erase(it);
 }
 

@@ -13,12 +13,8 @@ namespace qmesh {
 
 namespace {
 
-caf::error err(ec code, std::string text) {
-  return caf::make_error(code, std::move(text));
-}
-
 caf::error bad_name(const std::string& name) {
-  return err(ec::object_name_error,
+  return reason_error(ec::object_name_error,
              "'" + name.substr(0, 64) + "': " + std::string{name_rule});
 }
 
@@ -109,12 +105,12 @@ queue_manager_state::resolve(const std::string& text, bool may_define) {
   if (!parse_address(text, addr))
     return bad_name(text);
   if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
-    return err(ec::unknown_remote_qmgr, std::string{addr.qmgr});
+    return reason_error(ec::unknown_remote_qmgr, std::string{addr.qmgr});
   std::string name{addr.queue};
   if (auto it = queues.find(name); it != queues.end())
     return it->second.hdl;
   if (!may_define || !cfg.auto_define)
-    return err(ec::unknown_object_name, name);
+    return reason_error(ec::unknown_object_name, name);
   return spawn_queue(name, cfg.queue_defaults, false);
 }
 
@@ -122,7 +118,7 @@ caf::expected<queue_manager_state::uow_entry*>
 queue_manager_state::own_uow(uint64_t uow) {
   auto it = uows.find(uow);
   if (it == uows.end() || it->second.owner != sender())
-    return err(ec::uow_not_available,
+    return reason_error(ec::uow_not_available,
                "no unit of work " + std::to_string(uow) + " of the caller");
   return &it->second;
 }
@@ -177,7 +173,7 @@ queue_manager_state::define(const std::string& name, const attr_map& attrs) {
   if (!is_valid_name(name))
     return bad_name(name);
   if (queues.count(name) > 0)
-    return err(ec::object_already_exists, name);
+    return reason_error(ec::object_already_exists, name);
   auto qa = cfg.queue_defaults;
   if (auto e = apply_attrs(qa, attrs, cfg.limits))
     return e;
@@ -192,7 +188,7 @@ caf::result<queue_status>
 queue_manager_state::alter(const std::string& name, const attr_map& changes) {
   auto it = queues.find(name);
   if (it == queues.end())
-    return err(ec::unknown_object_name, name);
+    return reason_error(ec::unknown_object_name, name);
   return self->delegate(it->second.hdl, atom::alter_v, changes);
 }
 
@@ -200,12 +196,12 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
                                                         bool purge) {
   auto it = queues.find(name);
   if (it == queues.end())
-    return err(ec::unknown_object_name, name);
+    return reason_error(ec::unknown_object_name, name);
   if (it->second.system)
-    return err(ec::not_authorized, name + " is a system queue");
+    return reason_error(ec::not_authorized, name + " is a system queue");
   for (const auto& [id, sub] : subs)
     if (sub.info.queue == name)
-      return err(ec::object_in_use,
+      return reason_error(ec::object_in_use,
                  name + " receives subscription " + sub.info.name);
   auto rp = self->make_response_promise<uint64_t>();
   auto hdl = it->second.hdl;
@@ -215,7 +211,8 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
   self->request(hdl, caf::infinite, atom::delete_v, purge)
     .await(
       [this, rp, name, hdl](uint64_t purged) mutable {
-        if (auto i = queues.find(name); i != queues.end() && i->second.hdl == hdl)
+        auto i = queues.find(name);
+        if (i != queues.end() && i->second.hdl == hdl)
           queues.erase(i);
         log::qm().info("{}: queue {} deleted", cfg.name, name);
         rp.deliver(purged);
@@ -227,7 +224,7 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
 caf::result<uint64_t> queue_manager_state::purge(const std::string& name) {
   auto it = queues.find(name);
   if (it == queues.end())
-    return err(ec::unknown_object_name, name);
+    return reason_error(ec::unknown_object_name, name);
   return self->delegate(it->second.hdl, atom::purge_v);
 }
 
@@ -246,7 +243,7 @@ caf::result<queue_status>
 queue_manager_state::inquire(const std::string& name) {
   auto it = queues.find(name);
   if (it == queues.end())
-    return err(ec::unknown_object_name, name);
+    return reason_error(ec::unknown_object_name, name);
   return self->delegate(it->second.hdl, atom::inquire_v);
 }
 
@@ -300,7 +297,7 @@ caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
   if (!entry)
     return std::move(entry.error());
   if ((*entry)->count >= cfg.max_uncommitted)
-    return err(ec::syncpoint_limit_reached,
+    return reason_error(ec::syncpoint_limit_reached,
                std::to_string(cfg.max_uncommitted) + " uncommitted messages");
   auto q = resolve(address, true);
   if (!q)
@@ -329,7 +326,7 @@ caf::result<message> queue_manager_state::get(const std::string& name,
   if (!entry)
     return std::move(entry.error());
   if ((*entry)->count >= cfg.max_uncommitted)
-    return err(ec::syncpoint_limit_reached,
+    return reason_error(ec::syncpoint_limit_reached,
                std::to_string(cfg.max_uncommitted) + " uncommitted messages");
   join(**entry, *q);
   auto uow = opts.uow;
@@ -389,7 +386,7 @@ caf::result<atom::ok> queue_manager_state::end_uow(uint64_t uow, bool commit) {
 caf::result<uint64_t> queue_manager_state::publish(const std::string& topic,
                                                    message& msg, bool retain) {
   if (!is_valid_topic(topic))
-    return err(ec::topic_string_error,
+    return reason_error(ec::topic_string_error,
                "'" + topic.substr(0, 64) + "' is not a valid topic");
   if (retain) {
     if (msg.body.empty())
@@ -412,7 +409,7 @@ caf::result<uint64_t> queue_manager_state::publish(const std::string& topic,
 caf::result<subscription_info>
 queue_manager_state::subscribe(subscription_spec& spec) {
   if (!is_valid_filter(spec.filter))
-    return err(ec::topic_string_error,
+    return reason_error(ec::topic_string_error,
                "'" + spec.filter.substr(0, 64) + "' is not a valid filter");
   if (!spec.queue.empty()) {
     // Record the target by its queue name, so `QM1/Q` and `Q` are the same
@@ -421,12 +418,12 @@ queue_manager_state::subscribe(subscription_spec& spec) {
     if (!parse_address(spec.queue, addr))
       return bad_name(spec.queue);
     if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
-      return err(ec::unknown_remote_qmgr, std::string{addr.qmgr});
+      return reason_error(ec::unknown_remote_qmgr, std::string{addr.qmgr});
     spec.queue = std::string{addr.queue};
     // A managed queue belongs to its subscription and ends with it.
     if (auto it = queues.find(spec.queue);
         it != queues.end() && it->second.system)
-      return err(ec::not_authorized,
+      return reason_error(ec::not_authorized,
                  spec.queue + " is a system queue; name a queue of your own");
   }
   bool durable = !spec.durable_name.empty();
@@ -438,7 +435,7 @@ queue_manager_state::subscribe(subscription_spec& spec) {
       if (existing.durable && existing.filter == spec.filter
           && (spec.queue.empty() || spec.queue == existing.queue))
         return existing; // resume
-      return err(ec::object_already_exists,
+      return reason_error(ec::object_already_exists,
                  "subscription " + spec.durable_name
                    + " exists with another filter or queue");
     }
@@ -493,7 +490,8 @@ caf::result<atom::ok>
 queue_manager_state::unsubscribe(const std::string& name) {
   auto it = sub_names.find(name);
   if (it == sub_names.end())
-    return err(ec::unknown_object_name, "subscription " + name.substr(0, 64));
+    return reason_error(ec::unknown_object_name,
+                        "subscription " + name.substr(0, 64));
   auto id = it->second;
   if (auto& owner_addr = subs[id].owner; owner_addr) {
     if (auto o = owners.find(owner_addr); o != owners.end())

@@ -84,6 +84,10 @@ std::string render(ec code, const caf::message& ctx) {
   return str;
 }
 
+caf::error reason_error(ec code, std::string text) {
+  return caf::make_error(code, std::move(text));
+}
+
 bool is(const caf::error& err, ec code) noexcept {
   return err && err.category() == caf::atom("qmesh")
          && err.code() == static_cast<uint8_t>(code);

@@ -77,6 +77,9 @@ std::string render(const caf::error& err);
 /// `2053 q_full: context` for a code and its context message.
 std::string render(ec code, const caf::message& ctx);
 
+/// A qmesh error with context text, rendered `2053 q_full: <text>`.
+caf::error reason_error(ec code, std::string text);
+
 /// True if `err` carries the qmesh reason `code`.
 bool is(const caf::error& err, ec code) noexcept;
 
