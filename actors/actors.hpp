@@ -57,6 +57,7 @@ CAF_ADD_ATOM(qmesh, qmesh::atom, list, "list")
 CAF_ADD_ATOM(qmesh, qmesh::atom, inquire, "inquire")
 CAF_ADD_ATOM(qmesh, qmesh::atom, status, "status")
 CAF_ADD_ATOM(qmesh, qmesh::atom, subs, "subs")
+CAF_ADD_ATOM(qmesh, qmesh::atom, temporary, "temporary")
 // -- consumers --
 CAF_ADD_ATOM(qmesh, qmesh::atom, consume, "consume")
 CAF_ADD_ATOM(qmesh, qmesh::atom, deliver, "deliver")
@@ -68,6 +69,10 @@ CAF_ADD_ATOM(qmesh, qmesh::atom, cancel, "cancel")
 CAF_ADD_ATOM(qmesh, qmesh::atom, begin, "begin")
 CAF_ADD_ATOM(qmesh, qmesh::atom, commit, "commit")
 CAF_ADD_ATOM(qmesh, qmesh::atom, backout, "backout")
+// -- network connections --
+CAF_ADD_ATOM(qmesh, qmesh::atom, received, "received")
+CAF_ADD_ATOM(qmesh, qmesh::atom, drained, "drained")
+CAF_ADD_ATOM(qmesh, qmesh::atom, tick, "tick")
 // -- internal --
 CAF_ADD_ATOM(qmesh, qmesh::atom, sweep, "sweep")
 CAF_ADD_ATOM(qmesh, qmesh::atom, dead_letter, "deadletter")
@@ -138,6 +143,10 @@ using subscription_actor = caf::typed_actor<
 using queue_manager_actor = caf::typed_actor<
   // Define a queue with attributes; 2100 if it exists.
   caf::replies_to<atom::define, std::string, attr_map>::with<queue_status>,
+  // Define a temporary queue `SYSTEM.TEMP.<n>` owned by the sender: anyone
+  // may put to it, only the owner may get, browse or consume; it ends, with
+  // its messages, when the owner goes.
+  caf::replies_to<atom::define, atom::temporary>::with<queue_status>,
   // Change a queue's attributes.
   caf::replies_to<atom::alter, std::string, attr_map>::with<queue_status>,
   // Delete a queue (purging first if the flag is set); replies purged count.
@@ -191,6 +200,8 @@ using queue_manager_actor = caf::typed_actor<
 using session_actor = caf::typed_actor<
   // -- administration, as the queue manager --
   caf::replies_to<atom::define, std::string, attr_map>::with<queue_status>,
+  // A temporary queue owned by the session (ends with it).
+  caf::replies_to<atom::define, atom::temporary>::with<queue_status>,
   caf::replies_to<atom::alter, std::string, attr_map>::with<queue_status>,
   caf::replies_to<atom::delete_, std::string, bool>::with<uint64_t>,
   caf::replies_to<atom::purge, std::string>::with<uint64_t>,
@@ -237,6 +248,20 @@ using front_door_actor = caf::typed_actor<
   // queue manager's status.
   caf::replies_to<atom::connect, consumer_actor>::with<session_actor,
                                                         qm_status>>;
+
+/// The CONNECTION interface: one actor per network connection of a
+/// protocol front-end (protocols/, e.g. STOMP). The socket layer
+/// (protocols/net/) sends it bytes; it speaks to its session as the
+/// session's client, so it also takes deliveries.
+using connection_actor = consumer_actor::extend<
+  // Bytes read from the socket; the actor calls consumed() when done.
+  caf::reacts_to<atom::received, std::string>,
+  // The write backlog drained (after notify_when_drained()).
+  caf::reacts_to<atom::drained>,
+  // The socket closed; the text says why.
+  caf::reacts_to<atom::close, std::string>,
+  // Heart-beat timer (internal).
+  caf::reacts_to<atom::tick>>;
 
 } // namespace qmesh
 

@@ -35,4 +35,9 @@ inline spdlog::logger& pubsub() {
   return *l;
 }
 
+inline spdlog::logger& stomp() {
+  static auto l = get("qmesh.stomp");
+  return *l;
+}
+
 } // namespace qmesh::log

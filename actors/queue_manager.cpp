@@ -94,7 +94,7 @@ queue_actor queue_manager_state::spawn_queue(const std::string& name,
   qc.limits = cfg.limits;
   qc.qm = self;
   auto hdl = self->spawn(queue_impl, std::move(qc));
-  queues[name] = queue_entry{hdl, system};
+  queues[name] = queue_entry{hdl, system, {}};
   log::qm().info("{}: queue {} defined", cfg.name, name);
   return hdl;
 }
@@ -184,6 +184,31 @@ queue_manager_state::define(const std::string& name, const attr_map& attrs) {
   return s;
 }
 
+caf::result<queue_status> queue_manager_state::define_temporary() {
+  auto who = sender();
+  std::string name;
+  do
+    name = temporary_queue_prefix + std::to_string(next_temp++);
+  while (queues.count(name) > 0);
+  auto qa = cfg.queue_defaults;
+  qa.description = "temporary";
+  spawn_queue(name, qa, true);
+  queues[name].owner = who;
+  owner(who).temp_queues.push_back(name);
+  queue_status s;
+  s.name = name;
+  s.attrs = std::move(qa);
+  return s;
+}
+
+caf::error queue_manager_state::check_reader(const std::string& name) const {
+  auto it = queues.find(name);
+  if (it == queues.end() || !it->second.owner || it->second.owner == sender())
+    return {};
+  return reason_error(ec::not_authorized,
+                      name + " is another connection's temporary queue");
+}
+
 caf::result<queue_status>
 queue_manager_state::alter(const std::string& name, const attr_map& changes) {
   auto it = queues.find(name);
@@ -251,6 +276,9 @@ queue_manager_state::inquire(const std::string& name) {
 
 caf::result<queue_actor> queue_manager_state::open(const std::string& name,
                                                    open_mode mode) {
+  if (mode != open_mode::output)
+    if (auto e = check_reader(name))
+      return e;
   auto q = resolve(name, true);
   if (!q)
     return std::move(q.error());
@@ -317,6 +345,8 @@ caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
 
 caf::result<message> queue_manager_state::get(const std::string& name,
                                               get_options& opts) {
+  if (auto e = check_reader(name))
+    return e;
   auto q = resolve(name, true);
   if (!q)
     return std::move(q.error());
@@ -345,6 +375,8 @@ caf::result<message> queue_manager_state::get(const std::string& name,
 caf::result<queue_actor, uint64_t>
 queue_manager_state::consume(const std::string& name, consumer_actor hdl,
                              uint32_t prefetch, ack_mode mode) {
+  if (auto e = check_reader(name))
+    return e;
   auto q = resolve(name, true);
   if (!q)
     return std::move(q.error());
@@ -558,6 +590,15 @@ void queue_manager_state::on_down(const caf::down_msg& dm) {
   }
   for (auto id : entry.subs)
     remove_subscription(id);
+  for (auto& name : entry.temp_queues) {
+    auto q = queues.find(name);
+    if (q == queues.end())
+      continue;
+    caf::anon_send_exit(q->second.hdl, caf::exit_reason::user_shutdown);
+    queues.erase(q);
+    log::qm().info("{}: temporary queue {} deleted with its owner", cfg.name,
+                   name);
+  }
 }
 
 // -- behavior -----------------------------------------------------------------
@@ -577,6 +618,9 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
   self->set_down_handler(
     [self](caf::down_msg& dm) { self->state.on_down(dm); });
   return {
+    [self](atom::define, atom::temporary) {
+      return self->state.define_temporary();
+    },
     [self](atom::define, const std::string& name, const attr_map& attrs) {
       return self->state.define(name, attrs);
     },

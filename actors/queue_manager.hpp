@@ -31,6 +31,9 @@ constexpr const char* dead_letter_queue_name = "SYSTEM.DEAD.LETTER.QUEUE";
 /// Prefix of the managed queues of subscriptions.
 constexpr const char* managed_queue_prefix = "SYSTEM.SUB.";
 
+/// Prefix of temporary queues (owned by a session, gone with it).
+constexpr const char* temporary_queue_prefix = "SYSTEM.TEMP.";
+
 /// What a queue manager starts with.
 struct qm_config {
   std::string name = "QM1";
@@ -50,8 +53,11 @@ struct queue_manager_state {
 
   struct queue_entry {
     queue_actor hdl;
-    /// System queues (dead-letter, managed) cannot be deleted by users.
+    /// System queues (dead-letter, managed, temporary) cannot be deleted
+    /// by users.
     bool system = false;
+    /// Owner of a temporary queue; the only one who may read it.
+    caf::actor_addr owner;
   };
 
   struct sub_entry {
@@ -70,6 +76,7 @@ struct queue_manager_state {
   struct owner_entry {
     std::vector<uint64_t> uows;
     std::vector<uint64_t> subs;
+    std::vector<std::string> temp_queues;
   };
 
   // -- state ------------------------------------------------------------------
@@ -85,6 +92,7 @@ struct queue_manager_state {
   std::unordered_map<caf::actor_addr, owner_entry> owners;
   uint64_t next_uow = 1;
   uint64_t next_sub = 1;
+  uint64_t next_temp = 1;
   /// Client sessions (monitored; counted in status).
   std::unordered_set<caf::actor_addr> sessions;
   /// Actor-clock time of the start, for uptime.
@@ -96,6 +104,7 @@ struct queue_manager_state {
 
   caf::result<queue_status> define(const std::string& name,
                                    const attr_map& attrs);
+  caf::result<queue_status> define_temporary();
   caf::result<queue_status> alter(const std::string& name,
                                   const attr_map& changes);
   caf::result<uint64_t> delete_queue(const std::string& name, bool purge);
@@ -136,6 +145,9 @@ struct queue_manager_state {
 
   /// The sender of the current message, as an owner.
   caf::actor_addr sender() const;
+
+  /// 2035 if `name` is another owner's temporary queue (reads only).
+  caf::error check_reader(const std::string& name) const;
 
   /// Registers an owner (monitored once).
   owner_entry& owner(const caf::actor_addr& who);

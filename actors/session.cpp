@@ -113,6 +113,11 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       return self->delegate(qm_hdl, atom::define_v, std::move(name),
                             std::move(attrs));
     },
+    // Relayed: the session owns its temporary queues.
+    [self, qm_hdl](atom::define, atom::temporary) {
+      return relay<queue_status>(self, qm_hdl, atom::define_v,
+                                 atom::temporary_v);
+    },
     [self, qm_hdl](atom::alter, std::string& name, attr_map& attrs) {
       return self->delegate(qm_hdl, atom::alter_v, std::move(name),
                             std::move(attrs));

@@ -12,6 +12,8 @@
 #include "actors/log.hpp"
 #include "actors/queue_manager.hpp"
 #include "actors/system_config.hpp"
+#include "protocols/net/tcp_server.hpp"
+#include "protocols/stomp/server.hpp"
 
 namespace qmesh::node {
 
@@ -63,11 +65,18 @@ int run(const options& opts) {
               << "': " << fs_err.message() << '\n';
     return exit_usage;
   }
+  // Declared before the actor system, so it outlives every actor that holds
+  // a connection (see net::io_thread).
+  net::io_thread io;
+  std::vector<std::shared_ptr<net::tcp_listener>> listeners;
   node_config cfg{opts};
   caf::actor_system sys{cfg};
   auto qm = sys.spawn(queue_manager_impl, opts.qm);
   auto door = sys.spawn(front_door_impl, qm);
   auto stop_actors = [&] {
+    // Sockets first: clients see their connections end at once.
+    io.stop(std::move(listeners));
+    listeners.clear();
     caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(qm, caf::exit_reason::user_shutdown);
   };
@@ -79,14 +88,37 @@ int run(const options& opts) {
     stop_actors();
     return exit_usage;
   }
+  std::string stomp_text = "off";
+  if (opts.stomp.enabled) {
+    auto settings = std::make_shared<stomp::server_settings>();
+    settings->frame_limits.max_headers = opts.stomp.max_headers;
+    settings->frame_limits.max_header_line = opts.stomp.max_header_line;
+    settings->frame_limits.max_body = opts.stomp.max_body;
+    settings->heartbeat = std::chrono::milliseconds{opts.stomp.heartbeat_ms};
+    settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+    std::string err;
+    auto l = stomp::listen(io, sys, door, settings, opts.stomp.listen.host,
+                           opts.stomp.listen.port, err);
+    if (!l) {
+      std::cerr << "qmesh-node: cannot listen on "
+                << to_string(opts.stomp.listen) << " (stomp): " << err
+                << '\n';
+      sys.middleman().unpublish(door, *port);
+      stop_actors();
+      return exit_usage;
+    }
+    listeners.push_back(std::move(l));
+    io.start();
+    stomp_text = to_string(opts.stomp.listen);
+  }
   node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
-                  "data dir {}",
+                  "stomp on {}, data dir {}",
                   QMESH_VERSION, opts.qm.name, to_string(opts.listen),
-                  opts.data_dir);
+                  stomp_text, opts.data_dir);
   // Also on stdout, flushed, so scripts can wait for readiness.
   std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
             << opts.qm.name << " listening on " << to_string(opts.listen)
-            << std::endl;
+            << ", stomp on " << stomp_text << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   node_log().info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

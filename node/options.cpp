@@ -52,6 +52,11 @@ struct raw_options {
   int default_priority = 0;
   uint64_t max_uncommitted = 0;
   size_t threads = 0;
+  std::string stomp_listen;
+  uint32_t stomp_heartbeat = 0;
+  size_t stomp_max_headers = 0;
+  size_t stomp_max_header_line = 0;
+  size_t stomp_max_body = 0;
 };
 
 po::options_description describe(raw_options& r) {
@@ -112,8 +117,34 @@ po::options_description describe(raw_options& r) {
        ->default_value(defaults.max_uncommitted)
        ->value_name("N"),
      "most uncommitted messages in one unit of work");
+  po::options_description stomp{"STOMP (docs/protocol-stomp.md)"};
+  stomp_options sd;
+  stomp.add_options()
+    ("stomp-listen",
+     po::value(&r.stomp_listen)
+       ->default_value(to_string(sd.listen))
+       ->value_name("HOST:PORT"),
+     "address for STOMP 1.2 clients, or none")
+    ("stomp-heartbeat",
+     po::value(&r.stomp_heartbeat)
+       ->default_value(sd.heartbeat_ms)
+       ->value_name("MS"),
+     "heart-beat interval offered to and asked of STOMP clients (0 = none)")
+    ("stomp-max-headers",
+     po::value(&r.stomp_max_headers)
+       ->default_value(sd.max_headers)
+       ->value_name("N"),
+     "most header lines in one STOMP frame")
+    ("stomp-max-header-line",
+     po::value(&r.stomp_max_header_line)
+       ->default_value(sd.max_header_line)
+       ->value_name("BYTES"),
+     "longest STOMP header line")
+    ("stomp-max-body",
+     po::value(&r.stomp_max_body)->default_value(0)->value_name("BYTES"),
+     "largest STOMP frame body (0 = --default-max-msg-length)");
   po::options_description all;
-  all.add(general).add(node).add(queues);
+  all.add(general).add(node).add(queues).add(stomp);
   return all;
 }
 
@@ -152,6 +183,26 @@ std::string validate(const raw_options& r, options& out) {
     return "--default-priority: expected 0-9";
   if (auto err = apply_attrs(out.qm.queue_defaults, defaults, out.qm.limits))
     return "queue defaults: " + render(err);
+  if (r.stomp_listen == "none") {
+    out.stomp.enabled = false;
+  } else if (!parse_endpoint(r.stomp_listen, out.stomp.listen)) {
+    return "--stomp-listen '" + r.stomp_listen.substr(0, 64)
+           + "': expected HOST:PORT with a port in 1-65535, or none";
+  }
+  if (r.stomp_heartbeat > 24 * 3600 * 1000)
+    return "--stomp-heartbeat: at most 86400000 ms";
+  out.stomp.heartbeat_ms = r.stomp_heartbeat;
+  if (r.stomp_max_headers < 8 || r.stomp_max_headers > 65536)
+    return "--stomp-max-headers: expected 8-65536";
+  out.stomp.max_headers = r.stomp_max_headers;
+  if (r.stomp_max_header_line < 256 || r.stomp_max_header_line > 1024 * 1024)
+    return "--stomp-max-header-line: expected 256-1048576";
+  out.stomp.max_header_line = r.stomp_max_header_line;
+  out.stomp.max_body = r.stomp_max_body == 0
+                         ? out.qm.queue_defaults.max_msg_length
+                         : r.stomp_max_body;
+  if (out.stomp.max_body > out.qm.limits.max_msg_length_cap)
+    return "--stomp-max-body: at most --max-msg-length-cap";
   return {};
 }
 

@@ -19,8 +19,22 @@ struct endpoint {
 
 std::string to_string(const endpoint& x);
 
+/// The STOMP front-end's settings (docs/protocol-stomp.md).
+struct stomp_options {
+  /// False for `--stomp-listen none`.
+  bool enabled = true;
+  endpoint listen{"127.0.0.1", 61613};
+  /// Heart-beat interval offered and asked for, in ms; 0 = none.
+  uint32_t heartbeat_ms = 10'000;
+  size_t max_headers = 128;
+  size_t max_header_line = 16 * 1024;
+  /// 0 = the queue defaults' max_msg_length.
+  size_t max_body = 0;
+};
+
 struct options {
   qm_config qm;
+  stomp_options stomp;
   std::string data_dir;
   endpoint listen{"127.0.0.1", 7700};
   std::string log_level = "info";

@@ -40,8 +40,12 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
 class Node:
     """One qmesh-node process. Use as a context manager, or call stop()."""
 
-    def __init__(self, *args, qmgr="QM1", port=None, config=None):
+    def __init__(self, *args, qmgr="QM1", port=None, config=None,
+                 stomp_port=None):
         self.port = port or free_port()
+        # Every node gets its own STOMP port unless the caller passes
+        # --stomp-listen itself (e.g. `none`).
+        self.stomp_port = stomp_port or free_port()
         self.qmgr = qmgr
         self.dir = tempfile.mkdtemp(prefix="qmesh-test-")
         self.log = os.path.join(self.dir, "node.log")
@@ -53,6 +57,8 @@ class Node:
         cmd += ["--listen", f"127.0.0.1:{self.port}",
                 "--data-dir", os.path.join(self.dir, "data"),
                 "--log-file", self.log, "--log-level", "info"]
+        if "--stomp-listen" not in args:
+            cmd += ["--stomp-listen", f"127.0.0.1:{self.stomp_port}"]
         cmd += list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
@@ -65,6 +71,11 @@ class Node:
     @property
     def address(self):
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def stomp_address(self):
+        """(host, port) of the node's STOMP listener."""
+        return ("127.0.0.1", self.stomp_port)
 
     def cli(self, *args, input=None, timeout=60):
         """Runs the qmesh CLI against this node; returns CompletedProcess."""

@@ -1,0 +1,1002 @@
+#include "protocols/stomp/connection.hpp"
+
+#include <charconv>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+#include "actors/names.hpp"
+
+namespace qmesh::stomp {
+
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+/// How long a connection may stay without CONNECT.
+constexpr milliseconds connect_deadline{30'000};
+
+/// Temporary queues one connection may create.
+constexpr size_t max_temp_queues = 1000;
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
+const std::string& header_or_empty(const frame& f, std::string_view name) {
+  static const std::string empty;
+  auto p = f.header(name);
+  return p ? *p : empty;
+}
+
+template <class T>
+bool parse_uint(std::string_view text, T& out) {
+  if (text.empty())
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
+
+/// True if the comma-separated `accept-version` list holds 1.2.
+bool accepts_12(std::string_view versions) {
+  while (!versions.empty()) {
+    auto comma = versions.find(',');
+    auto v = versions.substr(0, comma);
+    while (!v.empty() && v.front() == ' ')
+      v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ')
+      v.remove_suffix(1);
+    if (v == "1.2")
+      return true;
+    if (comma == std::string_view::npos)
+      break;
+    versions.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+/// `cx,cy` of a heart-beat header; false if malformed.
+bool parse_heartbeat(std::string_view text, uint32_t& x, uint32_t& y) {
+  auto comma = text.find(',');
+  if (comma == std::string_view::npos)
+    return false;
+  return parse_uint(text.substr(0, comma), x)
+         && parse_uint(text.substr(comma + 1), y);
+}
+
+milliseconds negotiate(milliseconds ours, uint32_t theirs) {
+  if (ours.count() == 0 || theirs == 0)
+    return milliseconds{0};
+  return std::max(ours, milliseconds{theirs});
+}
+
+} // namespace
+
+// -- input --------------------------------------------------------------------
+
+void connection_state::on_bytes(const std::string& chunk) {
+  last_read = steady_clock::now();
+  if (closing) {
+    conn->consumed();
+    return;
+  }
+  std::vector<frame> frames;
+  bool ok = codec.feed(chunk.data(), chunk.size(), frames);
+  codec.take_heartbeats();
+  for (auto& f : frames)
+    input.push_back(std::move(f));
+  if (!ok) {
+    // A frame without a command stands for the codec's error, so that it
+    // is answered after the frames before it.
+    frame bad;
+    bad.body = codec.error();
+    if (!codec.error_receipt().empty())
+      bad.add("receipt", codec.error_receipt());
+    input.push_back(std::move(bad));
+  }
+  process();
+  if (blocked || stalled || outstanding >= cfg->max_outstanding)
+    ++held_chunks;
+  else
+    conn->consumed();
+  flush();
+}
+
+void connection_state::process() {
+  stalled = false;
+  while (!closing && !blocked && !input.empty()) {
+    if (!handle(input.front())) {
+      stalled = true;
+      return;
+    }
+    input.pop_front();
+  }
+}
+
+void connection_state::resume() {
+  if (closing)
+    return;
+  process();
+  if (!blocked && !stalled && outstanding < cfg->max_outstanding)
+    for (; held_chunks > 0; --held_chunks)
+      conn->consumed();
+  flush();
+}
+
+bool connection_state::handle(frame& f) {
+  const auto& cmd = f.command;
+  if (cmd.empty()) {
+    fail(f, ec::options_error, f.body);
+    return true;
+  }
+  if (!connected) {
+    if (cmd == "CONNECT" || cmd == "STOMP")
+      return on_connect(f);
+    fail(f, ec::options_error, "expected CONNECT or STOMP, got " + cmd);
+    return true;
+  }
+  if (cmd == "SEND")
+    return on_send(f);
+  if (cmd == "ACK")
+    return on_ack(f, true);
+  if (cmd == "NACK")
+    return on_ack(f, false);
+  if (cmd == "SUBSCRIBE")
+    return on_subscribe(f);
+  if (cmd == "UNSUBSCRIBE")
+    return on_unsubscribe(f);
+  if (cmd == "BEGIN")
+    return on_begin(f);
+  if (cmd == "COMMIT")
+    return on_commit(f);
+  if (cmd == "ABORT")
+    return on_abort(f);
+  if (cmd == "DISCONNECT")
+    return on_disconnect(f);
+  if (cmd == "CONNECT" || cmd == "STOMP")
+    fail(f, ec::options_error, "already connected");
+  else if (cmd == "CONNECTED" || cmd == "MESSAGE" || cmd == "RECEIPT"
+           || cmd == "ERROR")
+    fail(f, ec::options_error, cmd + " is a server frame");
+  else
+    fail(f, ec::options_error, "unknown command " + cmd);
+  return true;
+}
+
+// -- frames -------------------------------------------------------------------
+
+bool connection_state::on_connect(frame& f) {
+  if (!accepts_12(header_or_empty(f, "accept-version"))) {
+    std::string bytes;
+    append_error(bytes, mqrc(ec::options_error),
+                 to_string(ec::options_error)
+                   + ": this server speaks STOMP 1.2 only",
+                 header_or_empty(f, "receipt"), "1.2");
+    blocked = true;
+    finish_slot(open_slot(), std::move(bytes), true);
+    return true;
+  }
+  uint32_t cx = 0;
+  uint32_t cy = 0;
+  if (auto hb = f.header("heart-beat"); hb && !parse_heartbeat(*hb, cx, cy)) {
+    fail(f, ec::options_error, "heart-beat must be two numbers: cx,cy");
+    return true;
+  }
+  blocked = true;
+  auto n = open_slot();
+  auto receipt = receipt_for(f);
+  self->request(door, caf::infinite, atom::connect_v,
+                caf::actor_cast<consumer_actor>(self))
+    .then(
+      [this, n, cx, cy, receipt](session_actor& s, qm_status&) {
+        session = std::move(s);
+        connected = true;
+        send_every = negotiate(cfg->heartbeat, cy);
+        expect_every = negotiate(cfg->heartbeat, cx);
+        std::string bytes = "CONNECTED\nversion:1.2\nserver:";
+        bytes += cfg->server_name;
+        bytes += "\nsession:";
+        bytes += std::to_string(session.id());
+        bytes += "\nheart-beat:";
+        bytes += std::to_string(cfg->heartbeat.count());
+        bytes += ',';
+        bytes += std::to_string(cfg->heartbeat.count());
+        bytes += "\n\n";
+        bytes += '\0';
+        bytes += receipt;
+        log::stomp().info("stomp {}: connected from {} (session {})",
+                          self->id(), conn->peer(), session.id());
+        blocked = false;
+        finish_slot(n, std::move(bytes));
+        resume();
+      },
+      [this, n](caf::error& e) {
+        std::string bytes;
+        append_error(bytes, e, {});
+        finish_slot(n, std::move(bytes), true);
+      });
+  return true;
+}
+
+bool connection_state::on_send(frame& f) {
+  if (!temps_ready(f))
+    return false;
+  auto dest_text = f.header("destination");
+  if (!dest_text) {
+    fail(f, ec::options_error, "SEND needs a destination");
+    return true;
+  }
+  auto dest = parse_destination(*dest_text);
+  if (!dest) {
+    fail(f, dest.error());
+    return true;
+  }
+  auto lookup = [this](std::string_view name) -> const std::string* {
+    auto i = temps.find(std::string{name});
+    return i == temps.end() || i->second.empty() ? nullptr : &i->second;
+  };
+  std::string address = dest->name;
+  if (dest->kind == destination::temp_queue) {
+    auto real = lookup(dest->name);
+    if (!real) {
+      fail(f, ec::options_error,
+           "more than " + std::to_string(max_temp_queues)
+             + " temporary queues on one connection");
+      return true;
+    }
+    address = *real;
+  }
+  auto now = wall_ms();
+  message msg;
+  if (auto err = to_message(f, msg, now, lookup)) {
+    fail(f, err);
+    return true;
+  }
+  if (auto tx = f.header("transaction")) {
+    auto i = txs.find(*tx);
+    if (i == txs.end()) {
+      fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
+      return true;
+    }
+    if (i->second.size() >= cfg->max_transaction_frames) {
+      fail(f, ec::syncpoint_limit_reached,
+           "transaction '" + *tx + "' holds "
+             + std::to_string(cfg->max_transaction_frames) + " frames");
+      return true;
+    }
+    tx_op op;
+    op.kind = dest->kind == destination::topic ? tx_op::publish : tx_op::put;
+    op.address = std::move(address);
+    op.msg = std::move(msg);
+    i->second.push_back(std::move(op));
+    receipt_now(f);
+    return true;
+  }
+  auto receipt = receipt_for(f);
+  if (dest->kind == destination::topic) {
+    auto n = open_slot();
+    ++outstanding;
+    self
+      ->request(session, caf::infinite, atom::publish_v, std::move(address),
+                std::move(msg), false)
+      .then(
+        [this, n, receipt](uint64_t) {
+          finish_slot(n, receipt);
+          request_done();
+        },
+        [this, n, receipt = header_or_empty(f, "receipt")](caf::error& e) {
+          std::string bytes;
+          append_error(bytes, e, receipt);
+          finish_slot(n, std::move(bytes), true);
+        });
+    return true;
+  }
+  // Consecutive SENDs to the same queue, outside transactions, travel as
+  // one batch; a SEND with a receipt ends the batch, so that an ERROR can
+  // name it.
+  std::vector<message> batch;
+  batch.push_back(std::move(msg));
+  std::string last_receipt_id = header_or_empty(f, "receipt");
+  while (last_receipt_id.empty() && input.size() > 1) {
+    auto& next = input[1];
+    if (next.command != "SEND" || next.header("transaction") != nullptr)
+      break;
+    auto nd = next.header("destination");
+    if (!nd || *nd != *dest_text)
+      break;
+    if (auto rt = next.header("reply-to");
+        rt && rt->starts_with("/temp-queue/")
+        && !lookup(std::string_view{*rt}.substr(12)))
+      break;
+    message m;
+    if (auto err = to_message(next, m, now, lookup)) {
+      // Send what is batched, then answer the bad frame.
+      break;
+    }
+    last_receipt_id = header_or_empty(next, "receipt");
+    batch.push_back(std::move(m));
+    input.erase(input.begin() + 1);
+  }
+  std::string receipt_bytes;
+  if (!last_receipt_id.empty())
+    append_receipt(receipt_bytes, last_receipt_id);
+  auto n = open_slot();
+  ++outstanding;
+  auto on_error = [this, n, last_receipt_id](caf::error& e) {
+    std::string bytes;
+    append_error(bytes, e, last_receipt_id);
+    finish_slot(n, std::move(bytes), true);
+  };
+  if (batch.size() == 1) {
+    self
+      ->request(session, caf::infinite, atom::put_v, std::move(address),
+                std::move(batch.front()))
+      .then(
+        [this, n, receipt_bytes](msg_id&) {
+          finish_slot(n, receipt_bytes);
+          request_done();
+        },
+        on_error);
+  } else {
+    self
+      ->request(session, caf::infinite, atom::put_v, std::move(address),
+                std::move(batch))
+      .then(
+        [this, n, receipt_bytes](uint64_t) {
+          finish_slot(n, receipt_bytes);
+          request_done();
+        },
+        on_error);
+  }
+  return true;
+}
+
+bool connection_state::on_subscribe(frame& f) {
+  if (!temps_ready(f))
+    return false;
+  auto id = f.header("id");
+  if (!id || id->empty()) {
+    fail(f, ec::options_error, "SUBSCRIBE needs an id");
+    return true;
+  }
+  if (subs.count(*id) > 0) {
+    fail(f, ec::options_error, "subscription id '" + *id + "' is in use");
+    return true;
+  }
+  auto dest_text = f.header("destination");
+  if (!dest_text) {
+    fail(f, ec::options_error, "SUBSCRIBE needs a destination");
+    return true;
+  }
+  auto dest = parse_destination(*dest_text);
+  if (!dest) {
+    fail(f, dest.error());
+    return true;
+  }
+  auto sub = std::make_shared<subscription>();
+  sub->id = *id;
+  sub->destination = *dest_text;
+  sub->kind = dest->kind;
+  const auto& mode = header_or_empty(f, "ack");
+  if (mode == "client") {
+    sub->client_ack = true;
+    sub->cumulative = true;
+  } else if (mode == "client-individual") {
+    sub->client_ack = true;
+  } else if (!mode.empty() && mode != "auto") {
+    fail(f, ec::options_error,
+         "ack must be auto, client or client-individual");
+    return true;
+  }
+  uint32_t prefetch = cfg->default_prefetch;
+  if (auto pc = f.header("prefetch-count")) {
+    if (!parse_uint(*pc, prefetch) || prefetch == 0
+        || prefetch > cfg->max_prefetch) {
+      fail(f, ec::options_error,
+           "prefetch-count must be 1-" + std::to_string(cfg->max_prefetch));
+      return true;
+    }
+  }
+  if (dest->kind == destination::temp_queue) {
+    auto t = temps.find(dest->name);
+    if (t == temps.end() || t->second.empty()) {
+      fail(f, ec::options_error,
+           "more than " + std::to_string(max_temp_queues)
+             + " temporary queues on one connection");
+      return true;
+    }
+  }
+  subs.emplace(sub->id, sub);
+  auto n = open_slot();
+  ++outstanding;
+  auto receipt = receipt_for(f);
+  auto on_error = [this, n, sub,
+                   receipt_id = header_or_empty(f, "receipt")](caf::error& e) {
+    if (auto i = subs.find(sub->id); i != subs.end() && i->second == sub)
+      subs.erase(i);
+    std::string bytes;
+    append_error(bytes, e, receipt_id);
+    finish_slot(n, std::move(bytes), true);
+  };
+  auto mode_arg = sub->client_ack ? ack_mode::client : ack_mode::automatic;
+  auto consume = [this, n, sub, receipt, prefetch, mode_arg,
+                  on_error](const std::string& queue) {
+    self
+      ->request(session, caf::infinite, atom::consume_v, queue, prefetch,
+                mode_arg)
+      .then(
+        [this, n, sub, receipt](uint64_t cid) {
+          sub->consumer = cid;
+          by_consumer[cid] = sub;
+          finish_slot(n, receipt);
+          request_done();
+        },
+        on_error);
+  };
+  if (dest->kind == destination::topic) {
+    subscription_spec spec;
+    spec.filter = dest->name;
+    self->request(session, caf::infinite, atom::subscribe_v, std::move(spec))
+      .then(
+        [sub, consume](subscription_info& info) {
+          sub->sub_name = info.name;
+          consume(info.queue);
+        },
+        on_error);
+  } else if (dest->kind == destination::temp_queue) {
+    consume(temps[dest->name]);
+  } else {
+    consume(dest->name);
+  }
+  return true;
+}
+
+bool connection_state::on_unsubscribe(frame& f) {
+  auto id = f.header("id");
+  if (!id) {
+    fail(f, ec::options_error, "UNSUBSCRIBE needs an id");
+    return true;
+  }
+  auto i = subs.find(*id);
+  if (i == subs.end()) {
+    fail(f, ec::hobj_error, "no subscription '" + *id + "'");
+    return true;
+  }
+  auto sub = i->second;
+  if (sub->consumer == 0)
+    return false; // still being set up
+  subs.erase(i);
+  sub->cancelling = true;
+  auto n = open_slot();
+  ++outstanding;
+  auto receipt = receipt_for(f);
+  auto on_error = [this, n, receipt_id = header_or_empty(f, "receipt")](
+                    caf::error& e) {
+    std::string bytes;
+    append_error(bytes, e, receipt_id);
+    finish_slot(n, std::move(bytes), true);
+  };
+  self->request(session, caf::infinite, atom::cancel_v, sub->consumer)
+    .then(
+      [this, n, sub, receipt, on_error](atom::ok) {
+        by_consumer.erase(sub->consumer);
+        if (sub->sub_name.empty()) {
+          finish_slot(n, receipt);
+          request_done();
+          return;
+        }
+        self
+          ->request(session, caf::infinite, atom::unsubscribe_v,
+                    sub->sub_name)
+          .then(
+            [this, n, receipt](atom::ok) {
+              finish_slot(n, receipt);
+              request_done();
+            },
+            on_error);
+      },
+      on_error);
+  return true;
+}
+
+connection_state::subscription*
+connection_state::parse_ack_id(std::string_view id, uint64_t& tag) {
+  auto dash = id.find('-');
+  uint64_t consumer = 0;
+  if (dash == std::string_view::npos || !parse_uint(id.substr(0, dash), consumer)
+      || !parse_uint(id.substr(dash + 1), tag))
+    return nullptr;
+  auto i = by_consumer.find(consumer);
+  if (i == by_consumer.end() || !i->second->client_ack)
+    return nullptr;
+  return i->second.get();
+}
+
+bool connection_state::on_ack(frame& f, bool ack) {
+  auto id = f.header("id");
+  if (!id) {
+    fail(f, ec::options_error, f.command + " needs an id");
+    return true;
+  }
+  uint64_t tag = 0;
+  auto sub = parse_ack_id(*id, tag);
+  if (!sub) {
+    fail(f, ec::hobj_error, "unknown ack id '" + id->substr(0, 64) + "'");
+    return true;
+  }
+  bool requeue = header_or_empty(f, "requeue") != "false";
+  auto first = sub->cumulative ? 0 : tag;
+  auto last = tag;
+  if (auto tx = f.header("transaction")) {
+    auto i = txs.find(*tx);
+    if (i == txs.end()) {
+      fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
+      return true;
+    }
+    if (i->second.size() >= cfg->max_transaction_frames) {
+      fail(f, ec::syncpoint_limit_reached,
+           "transaction '" + *tx + "' holds "
+             + std::to_string(cfg->max_transaction_frames) + " frames");
+      return true;
+    }
+    tx_op op;
+    op.kind = ack ? tx_op::ack : tx_op::nack;
+    op.consumer = sub->consumer;
+    op.first = first;
+    op.last = last;
+    op.requeue = requeue;
+    i->second.push_back(std::move(op));
+    receipt_now(f);
+    return true;
+  }
+  std::string receipt_id = header_or_empty(f, "receipt");
+  // client-individual: a run of ACKs for consecutive tags of one
+  // subscription is one range.
+  if (ack && !sub->cumulative) {
+    while (receipt_id.empty() && input.size() > 1) {
+      auto& next = input[1];
+      if (next.command != "ACK" || next.header("transaction") != nullptr)
+        break;
+      auto nid = next.header("id");
+      uint64_t ntag = 0;
+      if (!nid || parse_ack_id(*nid, ntag) != sub || ntag != last + 1)
+        break;
+      last = ntag;
+      receipt_id = header_or_empty(next, "receipt");
+      input.erase(input.begin() + 1);
+    }
+  }
+  std::string receipt_bytes;
+  if (!receipt_id.empty())
+    append_receipt(receipt_bytes, receipt_id);
+  auto n = open_slot();
+  ++outstanding;
+  auto on_ok = [this, n, receipt_bytes](uint64_t) {
+    finish_slot(n, receipt_bytes);
+    request_done();
+  };
+  auto on_error = [this, n, receipt_id](caf::error& e) {
+    std::string bytes;
+    append_error(bytes, e, receipt_id);
+    finish_slot(n, std::move(bytes), true);
+  };
+  if (ack)
+    self
+      ->request(session, caf::infinite, atom::ack_v, sub->consumer, first,
+                last)
+      .then(on_ok, on_error);
+  else
+    self
+      ->request(session, caf::infinite, atom::nack_v, sub->consumer, first,
+                last, requeue)
+      .then(on_ok, on_error);
+  return true;
+}
+
+bool connection_state::on_begin(frame& f) {
+  auto tx = f.header("transaction");
+  if (!tx || tx->empty()) {
+    fail(f, ec::options_error, "BEGIN needs a transaction");
+    return true;
+  }
+  if (txs.count(*tx) > 0) {
+    fail(f, ec::options_error, "transaction '" + *tx + "' is already open");
+    return true;
+  }
+  txs[*tx];
+  receipt_now(f);
+  return true;
+}
+
+bool connection_state::on_abort(frame& f) {
+  auto tx = f.header("transaction");
+  if (!tx) {
+    fail(f, ec::options_error, "ABORT needs a transaction");
+    return true;
+  }
+  if (txs.erase(*tx) == 0) {
+    fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
+    return true;
+  }
+  receipt_now(f);
+  return true;
+}
+
+bool connection_state::on_commit(frame& f) {
+  auto tx = f.header("transaction");
+  if (!tx) {
+    fail(f, ec::options_error, "COMMIT needs a transaction");
+    return true;
+  }
+  auto i = txs.find(*tx);
+  if (i == txs.end()) {
+    fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
+    return true;
+  }
+  // The commit runs as a chain of requests; later frames wait for it.
+  struct job {
+    std::vector<tx_op> ops;
+    uint64_t slot = 0;
+    std::string receipt;
+    std::string receipt_id;
+    uint64_t uow = 0;
+    size_t pending = 0;
+    caf::error err;
+  };
+  auto j = std::make_shared<job>();
+  j->ops = std::move(i->second);
+  txs.erase(i);
+  j->slot = open_slot();
+  j->receipt = receipt_for(f);
+  j->receipt_id = header_or_empty(f, "receipt");
+  blocked = true;
+  auto finish = [this, j] {
+    blocked = false;
+    if (j->err) {
+      std::string bytes;
+      append_error(bytes, j->err, j->receipt_id);
+      finish_slot(j->slot, std::move(bytes), true);
+      return;
+    }
+    finish_slot(j->slot, j->receipt);
+    resume();
+  };
+  // Step 2, after the puts are committed: publications, then acks and
+  // nacks, in frame order.
+  auto settle = [this, j, finish] {
+    for (auto& op : j->ops) {
+      if (op.kind == tx_op::put)
+        continue;
+      ++j->pending;
+      auto done = [j, finish](auto&&...) {
+        if (--j->pending == 0)
+          finish();
+      };
+      auto failed = [j, finish](caf::error& e) {
+        if (!j->err)
+          j->err = std::move(e);
+        if (--j->pending == 0)
+          finish();
+      };
+      if (op.kind == tx_op::publish)
+        self
+          ->request(session, caf::infinite, atom::publish_v, op.address,
+                    std::move(op.msg), false)
+          .then([done](uint64_t) { done(); }, failed);
+      else if (op.kind == tx_op::ack)
+        self
+          ->request(session, caf::infinite, atom::ack_v, op.consumer,
+                    op.first, op.last)
+          .then([done](uint64_t) { done(); }, failed);
+      else
+        self
+          ->request(session, caf::infinite, atom::nack_v, op.consumer,
+                    op.first, op.last, op.requeue)
+          .then([done](uint64_t) { done(); }, failed);
+    }
+    if (j->pending == 0)
+      finish();
+  };
+  size_t puts = 0;
+  for (auto& op : j->ops)
+    if (op.kind == tx_op::put)
+      ++puts;
+  if (puts == 0) {
+    settle();
+    return true;
+  }
+  // Step 1: the puts as one unit of work.
+  self->request(session, caf::infinite, atom::begin_v)
+    .then(
+      [this, j, puts, settle, finish](uint64_t uow) {
+        j->uow = uow;
+        j->pending = puts;
+        auto end = [this, j, settle, finish] {
+          if (j->err) {
+            self->request(session, caf::infinite, atom::backout_v, j->uow)
+              .then([finish](atom::ok) { finish(); },
+                    [finish](caf::error&) { finish(); });
+            return;
+          }
+          self->request(session, caf::infinite, atom::commit_v, j->uow)
+            .then([settle](atom::ok) { settle(); },
+                  [j, finish](caf::error& e) {
+                    j->err = std::move(e);
+                    finish();
+                  });
+        };
+        for (auto& op : j->ops) {
+          if (op.kind != tx_op::put)
+            continue;
+          self
+            ->request(session, caf::infinite, atom::put_v, op.address,
+                      std::move(op.msg), uow)
+            .then(
+              [j, end](msg_id&) {
+                if (--j->pending == 0)
+                  end();
+              },
+              [j, end](caf::error& e) {
+                if (!j->err)
+                  j->err = std::move(e);
+                if (--j->pending == 0)
+                  end();
+              });
+        }
+      },
+      [j, finish](caf::error& e) {
+        j->err = std::move(e);
+        finish();
+      });
+  return true;
+}
+
+bool connection_state::on_disconnect(frame& f) {
+  blocked = true;
+  finish_slot(open_slot(), receipt_for(f), true);
+  return true;
+}
+
+// -- deliveries ---------------------------------------------------------------
+
+void connection_state::on_deliver(delivery_batch& batch) {
+  auto i = by_consumer.find(batch.consumer_id);
+  if (i == by_consumer.end()) {
+    log::stomp().warn("stomp {}: {} deliveries for unknown consumer {}",
+                      self->id(), batch.messages.size(), batch.consumer_id);
+    return;
+  }
+  auto& sub = *i->second;
+  if (closing)
+    return;
+  std::string ack_id;
+  for (auto& m : batch.messages) {
+    if (sub.client_ack) {
+      ack_id = std::to_string(sub.consumer);
+      ack_id += '-';
+      ack_id += std::to_string(m.tag);
+    }
+    append_message(out, m, sub.id, sub.destination, ack_id);
+  }
+  if (!sub.client_ack && !sub.cancelling) {
+    auto n = static_cast<uint32_t>(batch.messages.size());
+    if (conn->backlog() + out.size() > cfg->max_backlog) {
+      sub.owed_credit += n;
+      if (!waiting_drain) {
+        waiting_drain = true;
+        flush();
+        conn->notify_when_drained();
+      }
+    } else {
+      self->send(session, atom::credit_v, sub.consumer, n);
+    }
+  }
+  flush();
+}
+
+void connection_state::on_drained() {
+  waiting_drain = false;
+  for (auto& [cid, sub] : by_consumer) {
+    if (sub->owed_credit > 0 && !sub->cancelling)
+      self->send(session, atom::credit_v, cid, sub->owed_credit);
+    sub->owed_credit = 0;
+  }
+}
+
+// -- heart-beats --------------------------------------------------------------
+
+void connection_state::schedule_tick() {
+  milliseconds period{1000};
+  for (auto every : {send_every, expect_every})
+    if (every.count() > 0)
+      period = std::min(period, every / 2);
+  period = std::max(period, milliseconds{10});
+  self->delayed_send(self, period, atom::tick_v);
+}
+
+void connection_state::on_tick() {
+  if (closing)
+    return;
+  auto now = steady_clock::now();
+  if (!connected) {
+    if (now - started >= connect_deadline) {
+      append_error(out, mqrc(ec::options_error),
+                   to_string(ec::options_error) + ": no CONNECT within "
+                     + std::to_string(connect_deadline.count()) + " ms",
+                   {});
+      close_now();
+      return;
+    }
+    schedule_tick();
+    return;
+  }
+  if (expect_every.count() > 0 && now - last_read > 2 * expect_every) {
+    log::stomp().info("stomp {}: heart-beat timeout", self->id());
+    append_error(out, mqrc(ec::options_error),
+                 to_string(ec::options_error) + ": heart-beat timeout (nothing "
+                   "received for "
+                   + std::to_string(2 * expect_every.count()) + " ms)",
+                 {});
+    close_now();
+    return;
+  }
+  if (send_every.count() > 0 && now - last_write >= send_every) {
+    out += '\n';
+    flush();
+  }
+  if (send_every.count() > 0 || expect_every.count() > 0)
+    schedule_tick();
+}
+
+// -- replies ------------------------------------------------------------------
+
+uint64_t connection_state::open_slot() {
+  slots.emplace_back();
+  return slot_base + slots.size() - 1;
+}
+
+void connection_state::finish_slot(uint64_t n, std::string bytes,
+                                   bool close) {
+  if (closing || n < slot_base)
+    return;
+  auto& s = slots[n - slot_base];
+  s.done = true;
+  s.close = close;
+  s.out = std::move(bytes);
+  if (close)
+    blocked = true; // nothing after an ERROR or DISCONNECT is handled
+  while (!slots.empty() && slots.front().done) {
+    auto& front = slots.front();
+    out += front.out;
+    if (front.close) {
+      close_now();
+      return;
+    }
+    slots.pop_front();
+    ++slot_base;
+  }
+  flush();
+}
+
+std::string connection_state::receipt_for(const frame& f) {
+  std::string bytes;
+  if (auto r = f.header("receipt"))
+    append_receipt(bytes, *r);
+  return bytes;
+}
+
+void connection_state::receipt_now(const frame& f) {
+  if (f.header("receipt"))
+    finish_slot(open_slot(), receipt_for(f));
+}
+
+void connection_state::fail(const frame& f, const caf::error& err) {
+  std::string bytes;
+  append_error(bytes, err, header_or_empty(f, "receipt"));
+  blocked = true;
+  finish_slot(open_slot(), std::move(bytes), true);
+}
+
+void connection_state::fail(const frame& f, ec code, std::string text) {
+  fail(f, reason_error(code, std::move(text)));
+}
+
+void connection_state::request_done() {
+  --outstanding;
+  resume();
+}
+
+void connection_state::flush() {
+  if (out.empty() || !conn)
+    return;
+  last_write = steady_clock::now();
+  conn->write(std::move(out));
+  out.clear();
+}
+
+void connection_state::close_now() {
+  flush();
+  closing = true;
+  conn->close_after_flush();
+  self->quit();
+}
+
+// -- helpers ------------------------------------------------------------------
+
+bool connection_state::temps_ready(const frame& f) {
+  constexpr std::string_view prefix = "/temp-queue/";
+  bool ready = true;
+  for (auto name : {"destination", "reply-to"}) {
+    auto value = f.header(name);
+    if (!value || !value->starts_with(prefix))
+      continue;
+    auto temp = value->substr(prefix.size());
+    if (!is_valid_name(temp))
+      continue; // the frame's handler reports it
+    auto i = temps.find(temp);
+    if (i != temps.end()) {
+      if (i->second.empty())
+        ready = false; // being created
+      continue;
+    }
+    if (temps.size() >= max_temp_queues)
+      continue; // reported below, as an unknown temp queue
+    ready = false;
+    temps.emplace(temp, std::string{});
+    ++outstanding;
+    self->request(session, caf::infinite, atom::define_v, atom::temporary_v)
+      .then(
+        [this, temp](queue_status& st) {
+          temps[temp] = st.name;
+          log::stomp().info("stomp {}: /temp-queue/{} is {}", self->id(),
+                            temp, st.name);
+          request_done();
+        },
+        [this, temp](caf::error& e) {
+          std::string bytes;
+          append_error(bytes, e, {});
+          finish_slot(open_slot(), std::move(bytes), true);
+        });
+  }
+  return ready;
+}
+
+// -- behavior -----------------------------------------------------------------
+
+connection_actor::behavior_type
+connection_impl(connection_actor::stateful_pointer<connection_state> self,
+                std::shared_ptr<net::tcp_connection> conn,
+                front_door_actor door,
+                std::shared_ptr<const server_settings> cfg) {
+  auto& st = self->state;
+  st.self = self;
+  st.conn = conn;
+  st.door = std::move(door);
+  st.cfg = cfg;
+  st.codec = parser{cfg->frame_limits};
+  st.started = st.last_read = st.last_write = steady_clock::now();
+  // However the actor ends, the socket closes.
+  self->attach_functor([conn] { conn->close_after_flush(); });
+  st.schedule_tick(); // the CONNECT deadline
+  return {
+    [self](atom::received, std::string& chunk) {
+      self->state.on_bytes(chunk);
+    },
+    [self](atom::drained) { self->state.on_drained(); },
+    [self](atom::close, std::string& why) {
+      log::stomp().info("stomp {}: connection from {} ended: {}", self->id(),
+                        self->state.conn->peer(), why);
+      self->state.closing = true;
+      self->quit();
+    },
+    [self](atom::tick) { self->state.on_tick(); },
+    [self](atom::deliver, delivery_batch& batch) {
+      self->state.on_deliver(batch);
+    },
+  };
+}
+
+} // namespace qmesh::stomp

@@ -1,0 +1,222 @@
+// The STOMP connection actor: one per STOMP client connection.
+//
+// It owns the connection's codec and protocol state and speaks to one
+// session actor (the same kind native clients get) as that session's
+// client: deliveries arrive here and leave as MESSAGE frames. What the
+// client holds (consumers, unacked messages, temporary queues) belongs to
+// the session and is released when this actor ends — however it ends.
+//
+// Ordering contract: frames are handled in arrival order; RECEIPTs and
+// ERRORs leave in the order of the frames they answer (reply slots).
+// Handling pauses (later frames wait) only while a frame needs something
+// that does not exist yet: the session (CONNECT), a temporary queue, a
+// subscription still being set up, or a COMMIT in progress.
+//
+// Threading: all state is the actor's; the tcp_connection is shared with
+// the io thread and used only through its thread-safe calls.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/actors.hpp"
+#include "protocols/net/tcp_server.hpp"
+#include "protocols/stomp/mapping.hpp"
+#include "protocols/stomp/parser.hpp"
+
+namespace qmesh::stomp {
+
+/// What every STOMP connection of a node shares.
+struct server_settings {
+  limits frame_limits;
+  /// Heart-beat interval offered and asked for; 0 = none.
+  std::chrono::milliseconds heartbeat{10'000};
+  /// Unacknowledged messages per subscription when SUBSCRIBE has no
+  /// prefetch-count.
+  uint32_t default_prefetch = 1000;
+  uint32_t max_prefetch = 100'000;
+  /// Frames one transaction may hold.
+  size_t max_transaction_frames = 10'000;
+  /// Requests in flight after which reading from the socket pauses.
+  size_t max_outstanding = 64;
+  /// Write backlog (bytes) above which auto-ack credit is held back.
+  size_t max_backlog = 4 * 1024 * 1024;
+  std::string server_name = "qmesh";
+};
+
+struct connection_state {
+  static inline const char* name = "qmesh.stomp.connection";
+
+  // -- member types -----------------------------------------------------------
+
+  struct subscription {
+    std::string id;
+    /// As the client wrote it (MESSAGE destination for queue deliveries).
+    std::string destination;
+    destination::kind_t kind = destination::queue;
+    /// Topic subscriptions: the queue manager's subscription name.
+    std::string sub_name;
+    /// The session's consumer id; 0 while being set up.
+    uint64_t consumer = 0;
+    /// "auto", "client" or "client-individual".
+    bool client_ack = false;
+    bool cumulative = false;
+    /// Auto-ack credit held back while the write backlog is high.
+    uint32_t owed_credit = 0;
+    /// UNSUBSCRIBE sent; deliveries still arriving are written.
+    bool cancelling = false;
+  };
+
+  /// One held operation of a transaction.
+  struct tx_op {
+    enum kind_t : uint8_t { put, publish, ack, nack } kind = put;
+    std::string address;
+    message msg;
+    uint64_t consumer = 0;
+    uint64_t first = 0;
+    uint64_t last = 0;
+    bool requeue = true;
+  };
+
+  /// A reply slot: output waiting for every earlier slot.
+  struct slot {
+    bool done = false;
+    /// Close the connection after writing this slot.
+    bool close = false;
+    std::string out;
+  };
+
+  // -- state ------------------------------------------------------------------
+
+  connection_actor::pointer self = nullptr;
+  std::shared_ptr<net::tcp_connection> conn;
+  front_door_actor door;
+  std::shared_ptr<const server_settings> cfg;
+  parser codec;
+  session_actor session;
+  bool connected = false;
+  /// An ERROR or DISCONNECT is on its way: no more input, no more output.
+  bool closing = false;
+  std::deque<frame> input;
+  /// No frame is handled until an asynchronous step (CONNECT, COMMIT)
+  /// completes, or ever again (ERROR, DISCONNECT).
+  bool blocked = false;
+  /// The front frame waits for something in flight (a temporary queue, a
+  /// subscription being set up); retried when any request completes.
+  bool stalled = false;
+  size_t outstanding = 0;
+  unsigned held_chunks = 0;
+  std::deque<slot> slots;
+  uint64_t slot_base = 0;
+  /// Bytes produced by the current handler; written by flush().
+  std::string out;
+  /// By SUBSCRIBE id; an UNSUBSCRIBE removes the entry at once (the id is
+  /// free again).
+  std::unordered_map<std::string, std::shared_ptr<subscription>> subs;
+  /// By the session's consumer id, until the consumer is cancelled.
+  std::unordered_map<uint64_t, std::shared_ptr<subscription>> by_consumer;
+  std::unordered_map<std::string, std::vector<tx_op>> txs;
+  /// /temp-queue/NAME → SYSTEM.TEMP.<n>.
+  std::unordered_map<std::string, std::string> temps;
+  bool waiting_drain = false;
+  // Heart-beats (zero: off).
+  std::chrono::milliseconds send_every{0};
+  std::chrono::milliseconds expect_every{0};
+  std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::time_point last_read;
+  std::chrono::steady_clock::time_point last_write;
+
+  // -- input ------------------------------------------------------------------
+
+  /// Feeds bytes to the codec and handles the frames.
+  void on_bytes(const std::string& chunk);
+
+  /// Handles queued frames until done, blocked, stalled or closing.
+  void process();
+
+  /// process(), then lets the socket read on if nothing holds it back.
+  void resume();
+
+  /// Handles one frame; false if it must wait (it stays at the front).
+  bool handle(frame& f);
+
+  // -- frames -----------------------------------------------------------------
+
+  bool on_connect(frame& f);
+  bool on_send(frame& f);
+  bool on_subscribe(frame& f);
+  bool on_unsubscribe(frame& f);
+  bool on_ack(frame& f, bool ack);
+  bool on_begin(frame& f);
+  bool on_commit(frame& f);
+  bool on_abort(frame& f);
+  bool on_disconnect(frame& f);
+
+  // -- deliveries -------------------------------------------------------------
+
+  void on_deliver(delivery_batch& batch);
+  void on_drained();
+
+  // -- heart-beats ------------------------------------------------------------
+
+  void on_tick();
+
+  /// Sends the next tick: every second before CONNECT, then at half the
+  /// shorter heart-beat interval.
+  void schedule_tick();
+
+  // -- replies ----------------------------------------------------------------
+
+  /// Opens a reply slot; returns its number.
+  uint64_t open_slot();
+
+  /// Completes slot `n` with `bytes` (RECEIPT, ERROR or nothing).
+  void finish_slot(uint64_t n, std::string bytes, bool close = false);
+
+  /// A slot done at once: RECEIPT if the frame asked for one.
+  void receipt_now(const frame& f);
+
+  /// ERROR for `f` (in order), then close.
+  void fail(const frame& f, const caf::error& err);
+  void fail(const frame& f, ec code, std::string text);
+
+  /// A request finished: resume reading if it was held back.
+  void request_done();
+
+  /// Writes `out` to the socket.
+  void flush();
+
+  /// Closes after what is written; the actor ends.
+  void close_now();
+
+  // -- helpers ----------------------------------------------------------------
+
+  /// Real queue name of a destination; nullptr (and a define request, and
+  /// a pause) if it is a temporary queue not created yet.
+  const std::string* resolve_temp(std::string_view name);
+
+  /// Ensures every temp queue `f` names (destination, reply-to) exists;
+  /// false if handling must wait.
+  bool temps_ready(const frame& f);
+
+  /// The subscription of an ack id `<consumer>-<tag>`.
+  subscription* parse_ack_id(std::string_view id, uint64_t& tag);
+
+  /// Makes a RECEIPT for `f` if it asked (empty string otherwise).
+  static std::string receipt_for(const frame& f);
+};
+
+connection_actor::behavior_type
+connection_impl(connection_actor::stateful_pointer<connection_state> self,
+                std::shared_ptr<net::tcp_connection> conn,
+                front_door_actor door,
+                std::shared_ptr<const server_settings> cfg);
+
+} // namespace qmesh::stomp

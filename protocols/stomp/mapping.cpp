@@ -1,0 +1,281 @@
+#include "protocols/stomp/mapping.hpp"
+
+#include <array>
+#include <charconv>
+
+#include "actors/names.hpp"
+#include "actors/subscription.hpp"
+
+namespace qmesh::stomp {
+
+namespace {
+
+constexpr std::string_view queue_prefix = "/queue/";
+constexpr std::string_view topic_prefix = "/topic/";
+constexpr std::string_view temp_prefix = "/temp-queue/";
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+bool parse_int(std::string_view text, int64_t& out) {
+  if (text.empty())
+    return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
+  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
+}
+
+void append_number(std::string& out, int64_t x) {
+  std::array<char, 24> buf;
+  auto res = std::to_chars(buf.data(), buf.data() + buf.size(), x);
+  out.append(buf.data(), res.ptr);
+}
+
+void header(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ':';
+  append_escaped(out, value);
+  out += '\n';
+}
+
+void header(std::string& out, std::string_view name, int64_t value) {
+  out += name;
+  out += ':';
+  append_number(out, value);
+  out += '\n';
+}
+
+/// Renders reply_to_qmgr / reply_to_queue as a STOMP reply-to value.
+void append_reply_to(std::string& out, const message& m) {
+  if (m.reply_to_queue.empty())
+    return;
+  out += "reply-to:";
+  if (m.reply_to_queue.front() == '/') {
+    // Kept verbatim (a value that was not a /queue/ address).
+    append_escaped(out, m.reply_to_queue);
+  } else {
+    out += queue_prefix;
+    if (!m.reply_to_qmgr.empty()) {
+      append_escaped(out, m.reply_to_qmgr);
+      out += '/';
+    }
+    append_escaped(out, m.reply_to_queue);
+  }
+  out += '\n';
+}
+
+} // namespace
+
+caf::expected<destination> parse_destination(std::string_view text) {
+  destination d;
+  if (starts_with(text, queue_prefix)) {
+    auto rest = text.substr(queue_prefix.size());
+    address a;
+    if (!parse_address(rest, a))
+      return reason_error(ec::object_name_error,
+                          "bad queue in destination '" + std::string{text}
+                            + "' (" + std::string{name_rule} + ")");
+    d.kind = destination::queue;
+    d.name = std::string{rest};
+    return d;
+  }
+  if (starts_with(text, topic_prefix)) {
+    auto rest = text.substr(topic_prefix.size());
+    if (rest.empty())
+      return reason_error(ec::topic_string_error,
+                          "empty topic in destination '" + std::string{text}
+                            + "'");
+    d.kind = destination::topic;
+    d.name = std::string{rest};
+    return d;
+  }
+  if (starts_with(text, temp_prefix)) {
+    auto rest = text.substr(temp_prefix.size());
+    if (!is_valid_name(rest))
+      return reason_error(ec::object_name_error,
+                          "bad temporary queue name in destination '"
+                            + std::string{text} + "' ("
+                            + std::string{name_rule} + ")");
+    d.kind = destination::temp_queue;
+    d.name = std::string{rest};
+    return d;
+  }
+  return reason_error(ec::unknown_object_name,
+                      "unsupported destination '"
+                        + std::string{text.substr(0, 256)}
+                        + "' (use /queue/, /topic/ or /temp-queue/)");
+}
+
+bool is_reserved_header(std::string_view name) noexcept {
+  static constexpr std::array<std::string_view, 18> reserved{
+    "destination", "receipt",       "transaction", "content-length",
+    "content-type", "message-id",   "correlation-id", "priority",
+    "persistent",   "expires",      "reply-to",    "subscription",
+    "ack",          "redelivered",  "timestamp",   "qmesh-origin-qmgr",
+    "receipt-id",   "qmesh-reason",
+  };
+  for (auto r : reserved)
+    if (r == name)
+      return true;
+  return name == topic_property;
+}
+
+caf::error to_message(frame& f, message& out, int64_t now_ms,
+                      const temp_lookup& temps) {
+  for (auto& [name, value] : f.headers) {
+    // Repeated headers: the first occurrence wins.
+    auto first = f.header(name);
+    if (first != &value)
+      continue;
+    if (name == "message-id") {
+      auto id = msg_id::parse(value);
+      if (!id)
+        return reason_error(ec::options_error,
+                            "message-id must be 32 hex digits");
+      out.id = *id;
+    } else if (name == "correlation-id") {
+      out.correl_id = std::move(value);
+    } else if (name == "priority") {
+      int64_t p = 0;
+      if (!parse_int(value, p) || p < 0 || p > 9)
+        return reason_error(ec::priority_error,
+                            "priority must be 0-9, not '"
+                              + value.substr(0, 32) + "'");
+      out.priority = static_cast<int8_t>(p);
+    } else if (name == "persistent") {
+      if (value == "true")
+        out.persistent = static_cast<int8_t>(persistence::yes);
+      else if (value == "false")
+        out.persistent = static_cast<int8_t>(persistence::no);
+      else
+        return reason_error(ec::options_error,
+                            "persistent must be true or false");
+    } else if (name == "expires") {
+      int64_t at = 0;
+      if (!parse_int(value, at) || at < 0)
+        return reason_error(ec::options_error,
+                            "expires must be ms since the epoch (0 = never)");
+      if (at > 0)
+        out.expiry = at > now_ms ? at - now_ms : 1;
+    } else if (name == "reply-to") {
+      if (starts_with(value, queue_prefix)) {
+        std::string_view rest{value};
+        rest.remove_prefix(queue_prefix.size());
+        address a;
+        if (parse_address(rest, a)) {
+          out.reply_to_qmgr = std::string{a.qmgr};
+          out.reply_to_queue = std::string{a.queue};
+          continue;
+        }
+      } else if (starts_with(value, temp_prefix)) {
+        std::string_view rest{value};
+        rest.remove_prefix(temp_prefix.size());
+        if (auto real = temps ? temps(rest) : nullptr) {
+          out.reply_to_queue = *real;
+          continue;
+        }
+      }
+      out.reply_to_queue = std::move(value);
+    } else if (name == "content-type") {
+      out.content_type = std::move(value);
+    } else if (!is_reserved_header(name)) {
+      out.properties.emplace(std::move(name), std::move(value));
+    }
+  }
+  out.body = std::move(f.body);
+  return {};
+}
+
+std::string_view delivery_destination(const message& m, std::string_view dest,
+                                      std::string& scratch) {
+  auto i = m.properties.find(std::string{topic_property});
+  if (i == m.properties.end())
+    return dest;
+  scratch.assign(topic_prefix);
+  scratch += i->second;
+  return scratch;
+}
+
+void append_message(std::string& out, const message& m,
+                    std::string_view subscription, std::string_view dest,
+                    std::string_view ack_id) {
+  out += "MESSAGE\n";
+  header(out, "subscription", subscription);
+  out += "message-id:";
+  out += to_string(m.id);
+  out += '\n';
+  std::string scratch;
+  header(out, "destination", delivery_destination(m, dest, scratch));
+  if (!ack_id.empty())
+    header(out, "ack", ack_id);
+  if (!m.content_type.empty())
+    header(out, "content-type", m.content_type);
+  if (!m.correl_id.empty())
+    header(out, "correlation-id", m.correl_id);
+  append_reply_to(out, m);
+  if (m.priority >= 0)
+    header(out, "priority", m.priority);
+  out += m.is_persistent() ? "persistent:true\n" : "persistent:false\n";
+  if (m.expiry > 0)
+    header(out, "expires", m.put_time + m.expiry);
+  header(out, "timestamp", m.put_time);
+  if (m.redelivered())
+    out += "redelivered:true\n";
+  if (!m.origin_qmgr.empty())
+    header(out, "qmesh-origin-qmgr", m.origin_qmgr);
+  for (const auto& [k, v] : m.properties) {
+    if (is_reserved_header(k))
+      continue;
+    append_escaped(out, k);
+    out += ':';
+    append_escaped(out, v);
+    out += '\n';
+  }
+  header(out, "content-length", static_cast<int64_t>(m.body.size()));
+  out += '\n';
+  out += m.body;
+  out += '\0';
+}
+
+void append_receipt(std::string& out, std::string_view receipt_id) {
+  out += "RECEIPT\n";
+  header(out, "receipt-id", receipt_id);
+  out += '\n';
+  out += '\0';
+}
+
+void append_error(std::string& out, int mqrc, std::string_view text,
+                  std::string_view receipt_id, std::string_view version) {
+  // One line in the header; the body carries the same text.
+  std::string line{text.substr(0, 1024)};
+  for (auto& c : line)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  out += "ERROR\n";
+  header(out, "message", line);
+  header(out, "qmesh-reason", mqrc);
+  if (!receipt_id.empty())
+    header(out, "receipt-id", receipt_id);
+  if (!version.empty())
+    header(out, "version", version);
+  out += "content-type:text/plain\n";
+  header(out, "content-length", static_cast<int64_t>(line.size() + 1));
+  out += '\n';
+  out += line;
+  out += '\n';
+  out += '\0';
+}
+
+void append_error(std::string& out, const caf::error& err,
+                  std::string_view receipt_id) {
+  if (err && err.category() == caf::atom("qmesh")) {
+    append_error(out, mqrc(static_cast<ec>(err.code())), render(err),
+                 receipt_id);
+    return;
+  }
+  append_error(out, mqrc(ec::unexpected_error),
+               to_string(ec::unexpected_error) + ": " + render(err),
+               receipt_id);
+}
+
+} // namespace qmesh::stomp

@@ -1,0 +1,69 @@
+// STOMP ↔ qmesh: destinations, SEND headers → message descriptor, message
+// → MESSAGE frame, and the server's own frames (plain C++, no actors; the
+// rules are in docs/protocol-stomp.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <caf/error.hpp>
+
+#include "actors/message.hpp"
+#include "actors/reason.hpp"
+#include "protocols/stomp/frame.hpp"
+
+namespace qmesh::stomp {
+
+/// A parsed STOMP destination.
+struct destination {
+  enum kind_t : uint8_t { queue, topic, temp_queue };
+  kind_t kind = queue;
+  /// queue: `Q` or `QM/Q`; topic: the topic string or filter (`a/b/#`);
+  /// temp_queue: the connection-local NAME.
+  std::string name;
+};
+
+/// Parses `/queue/Q`, `/queue/QM/Q`, `/topic/T`, `/temp-queue/NAME`.
+/// Errors: 2152 for a bad queue name, 2425 for an empty topic, 2085 for
+/// anything else.
+caf::expected<destination> parse_destination(std::string_view text);
+
+/// Maps a temp-queue NAME to its real queue name; nullptr if it has none.
+using temp_lookup = std::function<const std::string*(std::string_view)>;
+
+/// Builds the message of a SEND frame, moving the body out of `f`. `now_ms`
+/// is the wall clock (ms since the epoch) for `expires`. Header errors are
+/// 2046 (bad message-id, persistent, expires) or 2050 (priority).
+caf::error to_message(frame& f, message& out, int64_t now_ms,
+                      const temp_lookup& temps);
+
+/// True for headers that are not user properties (mapped, or frame-level).
+bool is_reserved_header(std::string_view name) noexcept;
+
+/// The MESSAGE destination of a delivery: `/topic/<t>` if the message was
+/// published on topic t, else `dest` (the subscription's destination).
+std::string_view delivery_destination(const message& m, std::string_view dest,
+                                      std::string& scratch);
+
+/// Appends the MESSAGE frame for `m` (consumed from a subscription) to
+/// `out`. `ack_id` empty for ack:auto subscriptions.
+void append_message(std::string& out, const message& m,
+                    std::string_view subscription, std::string_view dest,
+                    std::string_view ack_id);
+
+/// Appends a RECEIPT frame.
+void append_receipt(std::string& out, std::string_view receipt_id);
+
+/// Appends an ERROR frame: `message: <text>`, `qmesh-reason: <mqrc>`,
+/// `receipt-id` if non-empty, `version` if non-empty, and the text as body.
+void append_error(std::string& out, int mqrc, std::string_view text,
+                  std::string_view receipt_id, std::string_view version = {});
+
+/// Appends an ERROR frame for a CAF error (qmesh reasons keep their MQRC;
+/// anything else is 2195).
+void append_error(std::string& out, const caf::error& err,
+                  std::string_view receipt_id);
+
+} // namespace qmesh::stomp

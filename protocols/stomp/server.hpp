@@ -1,0 +1,24 @@
+// The STOMP listener: accepts TCP connections on the shared io thread and
+// gives each its own connection actor (protocols/stomp/connection.hpp).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/actors.hpp"
+#include "protocols/net/tcp_server.hpp"
+#include "protocols/stomp/connection.hpp"
+
+namespace qmesh::stomp {
+
+/// Starts listening on host:port; connections reach the queue manager
+/// through `door`. Returns the listener (stop it through
+/// io_thread::stop), or nullptr with `error` set.
+std::shared_ptr<net::tcp_listener>
+listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
+       std::shared_ptr<const server_settings> cfg, const std::string& host,
+       uint16_t port, std::string& error);
+
+} // namespace qmesh::stomp
