@@ -748,4 +748,78 @@ CAF_TEST(gets count toward the limit and refused puts do not) {
   CAF_CHECK_EQUAL(again->delivery_count, 1u);
 }
 
+// -- temporary queues ---------------------------------------------------------
+
+CAF_TEST(a temporary queue belongs to its owner and ends with it) {
+  // The owner defines a temporary queue and keeps its name.
+  std::string name;
+  auto owner = spawn_helper([qm = qm, &name](caf::event_based_actor* self) {
+    self->request(qm, caf::infinite, atom::define_v, atom::temporary_v)
+      .then([&name](queue_status& st) { name = st.name; });
+  });
+  CAF_REQUIRE(!name.empty());
+  CAF_CHECK(name.rfind(temporary_queue_prefix, 0) == 0);
+  CAF_CHECK(qm_state().queues.at(name).system);
+  // Anyone may put to it (that is what replies do) ...
+  CAF_CHECK(put(name, text("reply")));
+  CAF_CHECK_EQUAL(inquire(name).current_depth, 1u);
+  // ... but nobody else may read it, in any way.
+  CAF_CHECK_EQUAL(reason(get(name)), 2035);
+  CAF_CHECK_EQUAL(reason(open(name, open_mode::input)), 2035);
+  CAF_CHECK_EQUAL(reason(open(name, open_mode::browse)), 2035);
+  CAF_CHECK(open(name, open_mode::output));
+  auto rec = make_recorder().first;
+  int consume_reason = 0;
+  auto rp = self->request(qm, caf::infinite, atom::consume_v, name, rec,
+                          uint32_t{10}, ack_mode::automatic);
+  run();
+  rp.receive([&](queue_actor&, uint64_t) { consume_reason = 0; },
+             [&](caf::error& e) {
+               consume_reason = mqrc(static_cast<ec>(e.code()));
+             });
+  CAF_CHECK_EQUAL(consume_reason, 2035);
+  // Users cannot delete it.
+  CAF_CHECK_EQUAL(reason(del(name, true)), 2035);
+  // Owner gone: the queue goes, with its message.
+  kill(owner);
+  CAF_CHECK_EQUAL(qm_state().queues.count(name), 0u);
+  CAF_CHECK_EQUAL(reason(inquire_x(name)), 2085);
+}
+
+CAF_TEST(the owner of a temporary queue can get from it) {
+  std::string name;
+  std::string body;
+  auto owner = spawn_helper([qm = qm, &name, &body](
+                              caf::event_based_actor* self) {
+    self->request(qm, caf::infinite, atom::define_v, atom::temporary_v)
+      .then([self, qm, &name, &body](queue_status& st) {
+        name = st.name;
+        get_options opts;
+        opts.wait_ms = wait_unlimited;
+        self->request(qm, caf::infinite, atom::get_v, st.name, opts)
+          .then([&body](message& m) { body = m.body; });
+      });
+  });
+  CAF_REQUIRE(!name.empty());
+  CAF_CHECK(put(name, text("for the owner")));
+  run();
+  CAF_CHECK_EQUAL(body, "for the owner");
+  kill(owner);
+}
+
+CAF_TEST(temporary queues get distinct names) {
+  std::vector<std::string> names;
+  auto owner = spawn_helper([qm = qm, &names](caf::event_based_actor* self) {
+    for (int i = 0; i < 3; ++i)
+      self->request(qm, caf::infinite, atom::define_v, atom::temporary_v)
+        .then([&names](queue_status& st) { names.push_back(st.name); });
+  });
+  CAF_REQUIRE_EQUAL(names.size(), 3u);
+  CAF_CHECK_NOT_EQUAL(names[0], names[1]);
+  CAF_CHECK_NOT_EQUAL(names[1], names[2]);
+  kill(owner);
+  for (auto& n : names)
+    CAF_CHECK_EQUAL(qm_state().queues.count(n), 0u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
