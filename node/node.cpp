@@ -88,7 +88,7 @@ int run(const options& opts) {
     stop_actors();
     return exit_usage;
   }
-  std::string stomp_text = "off";
+  std::string stomp_text = "stomp off";
   if (opts.stomp.enabled) {
     auto settings = std::make_shared<stomp::server_settings>();
     settings->frame_limits.max_headers = opts.stomp.max_headers;
@@ -109,16 +109,16 @@ int run(const options& opts) {
     }
     listeners.push_back(std::move(l));
     io.start();
-    stomp_text = to_string(opts.stomp.listen);
+    stomp_text = "stomp on " + to_string(opts.stomp.listen);
   }
   node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
-                  "stomp on {}, data dir {}",
+                  "{}, data dir {}",
                   QMESH_VERSION, opts.qm.name, to_string(opts.listen),
                   stomp_text, opts.data_dir);
   // Also on stdout, flushed, so scripts can wait for readiness.
   std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
             << opts.qm.name << " listening on " << to_string(opts.listen)
-            << ", stomp on " << stomp_text << std::endl;
+            << ", " << stomp_text << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   node_log().info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -63,6 +63,7 @@ class Node:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
+        self.first_line = line
         if "listening on" not in line:
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
             self.stop()

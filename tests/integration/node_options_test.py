@@ -1,5 +1,6 @@
 """qmesh-node as a process: options, config files, listeners, signals."""
 import os
+import socket
 import signal
 import subprocess
 import threading
@@ -60,6 +61,20 @@ class OptionTests(unittest.TestCase):
         self.assert_usage_error("--config", "/nonexistent/qmesh.ini",
                                 mentions="--config")
         self.assert_usage_error("--qmgr")  # missing value
+        self.assert_usage_error("--stomp-listen", "nohostport",
+                                mentions="--stomp-listen")
+        self.assert_usage_error("--stomp-listen", "127.0.0.1:0",
+                                mentions="--stomp-listen")
+        self.assert_usage_error("--stomp-listen", "", mentions="--stomp-listen")
+        self.assert_usage_error("--stomp-heartbeat", "-1")
+        self.assert_usage_error("--stomp-heartbeat", "999999999",
+                                mentions="--stomp-heartbeat")
+        self.assert_usage_error("--stomp-max-headers", "7",
+                                mentions="--stomp-max-headers")
+        self.assert_usage_error("--stomp-max-header-line", "10",
+                                mentions="--stomp-max-header-line")
+        self.assert_usage_error("--stomp-max-body", "999999999999",
+                                mentions="--stomp-max-body")
 
     def test_unknown_key_in_config_file_is_a_usage_error(self):
         path = os.path.join(self.tmp(), "bad.ini")
@@ -82,6 +97,16 @@ class OptionTests(unittest.TestCase):
             # The first node is unaffected.
             self.assertIsNone(node.proc.poll())
 
+    def test_stomp_port_in_use_exits_2(self):
+        with Node() as node:
+            r = run_node("--listen", f"127.0.0.1:{free_port()}",
+                         "--stomp-listen", "127.0.0.1:%d" % node.stomp_port,
+                         "--data-dir", os.path.join(node.dir, "other"))
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("cannot listen on 127.0.0.1:%d (stomp)"
+                          % node.stomp_port, r.stderr)
+            self.assertIsNone(node.proc.poll())
+
     def tmp(self):
         import tempfile
         d = tempfile.mkdtemp(prefix="qmesh-opt-")
@@ -97,6 +122,33 @@ class LifecycleTests(unittest.TestCase):
             self.assertIn("queue manager ALPHA", log)
             self.assertIn(node.address, log)
             self.assertRegex(log, r"qmesh-node \d+\.\d+\.\d+")
+
+    def test_startup_line_names_the_stomp_listener(self):
+        with Node() as node:
+            self.assertIn("stomp on 127.0.0.1:%d" % node.stomp_port,
+                          node.first_line)
+            with socket.create_connection(node.stomp_address, timeout=5):
+                pass
+        with Node("--stomp-listen", "none") as node:
+            self.assertIn("stomp off", node.first_line)
+
+    def test_sigterm_with_stomp_clients_connected_exits_0(self):
+        with Node() as node:
+            clients = []
+            for _ in range(3):
+                s = socket.create_connection(node.stomp_address, timeout=10)
+                s.sendall(b"CONNECT\naccept-version:1.2\nhost:x\n\n\0")
+                self.assertTrue(s.recv(4096).startswith(b"CONNECTED"))
+                clients.append(s)
+            self.assertEqual(node.terminate(timeout=10), 0)
+            # Every client sees its connection end (EOF or reset).
+            for s in clients:
+                try:
+                    while s.recv(4096):
+                        pass
+                except ConnectionResetError:
+                    pass
+                s.close()
 
     def test_sigterm_and_sigint_exit_0(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
