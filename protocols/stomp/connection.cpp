@@ -256,23 +256,11 @@ bool connection_state::on_send(frame& f) {
     return true;
   }
   if (auto tx = f.header("transaction")) {
-    auto i = txs.find(*tx);
-    if (i == txs.end()) {
-      fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
-      return true;
-    }
-    if (i->second.size() >= cfg->max_transaction_frames) {
-      fail(f, ec::syncpoint_limit_reached,
-           "transaction '" + *tx + "' holds "
-             + std::to_string(cfg->max_transaction_frames) + " frames");
-      return true;
-    }
     tx_op op;
     op.kind = dest->kind == destination::topic ? tx_op::publish : tx_op::put;
     op.address = std::move(address);
     op.msg = std::move(msg);
-    i->second.push_back(std::move(op));
-    receipt_now(f);
+    hold(f, *tx, std::move(op));
     return true;
   }
   auto receipt = receipt_for(f);
@@ -364,6 +352,12 @@ bool connection_state::on_subscribe(frame& f) {
   }
   if (subs.count(*id) > 0) {
     fail(f, ec::options_error, "subscription id '" + *id + "' is in use");
+    return true;
+  }
+  if (subs.size() >= cfg->max_subscriptions) {
+    fail(f, ec::options_error,
+         "more than " + std::to_string(cfg->max_subscriptions)
+           + " subscriptions on one connection");
     return true;
   }
   auto dest_text = f.header("destination");
@@ -531,25 +525,13 @@ bool connection_state::on_ack(frame& f, bool ack) {
   auto first = sub->cumulative ? 0 : tag;
   auto last = tag;
   if (auto tx = f.header("transaction")) {
-    auto i = txs.find(*tx);
-    if (i == txs.end()) {
-      fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
-      return true;
-    }
-    if (i->second.size() >= cfg->max_transaction_frames) {
-      fail(f, ec::syncpoint_limit_reached,
-           "transaction '" + *tx + "' holds "
-             + std::to_string(cfg->max_transaction_frames) + " frames");
-      return true;
-    }
     tx_op op;
     op.kind = ack ? tx_op::ack : tx_op::nack;
     op.consumer = sub->consumer;
     op.first = first;
     op.last = last;
     op.requeue = requeue;
-    i->second.push_back(std::move(op));
-    receipt_now(f);
+    hold(f, *tx, std::move(op));
     return true;
   }
   std::string receipt_id = header_or_empty(f, "receipt");
@@ -606,6 +588,12 @@ bool connection_state::on_begin(frame& f) {
     fail(f, ec::options_error, "transaction '" + *tx + "' is already open");
     return true;
   }
+  if (txs.size() >= cfg->max_transactions) {
+    fail(f, ec::syncpoint_limit_reached,
+         std::to_string(cfg->max_transactions)
+           + " transactions are open on this connection");
+    return true;
+  }
   txs[*tx];
   receipt_now(f);
   return true;
@@ -617,10 +605,11 @@ bool connection_state::on_abort(frame& f) {
     fail(f, ec::options_error, "ABORT needs a transaction");
     return true;
   }
-  if (txs.erase(*tx) == 0) {
+  if (txs.count(*tx) == 0) {
     fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
     return true;
   }
+  take_transaction(*tx);
   receipt_now(f);
   return true;
 }
@@ -647,8 +636,7 @@ bool connection_state::on_commit(frame& f) {
     caf::error err;
   };
   auto j = std::make_shared<job>();
-  j->ops = std::move(i->second);
-  txs.erase(i);
+  j->ops = take_transaction(*tx);
   j->slot = open_slot();
   j->receipt = receipt_for(f);
   j->receipt_id = header_or_empty(f, "receipt");
@@ -925,6 +913,42 @@ void connection_state::close_now() {
 }
 
 // -- helpers ------------------------------------------------------------------
+
+void connection_state::hold(const frame& f, const std::string& name,
+                            tx_op op) {
+  auto i = txs.find(name);
+  if (i == txs.end()) {
+    fail(f, ec::uow_not_available, "no transaction '" + name + "'");
+    return;
+  }
+  if (i->second.size() >= cfg->max_transaction_frames) {
+    fail(f, ec::syncpoint_limit_reached,
+         "transaction '" + name + "' holds "
+           + std::to_string(cfg->max_transaction_frames) + " frames");
+    return;
+  }
+  if (tx_bytes + op.msg.body.size() > cfg->max_transaction_bytes) {
+    fail(f, ec::syncpoint_limit_reached,
+         "open transactions hold more than "
+           + std::to_string(cfg->max_transaction_bytes) + " bytes");
+    return;
+  }
+  tx_bytes += op.msg.body.size();
+  i->second.push_back(std::move(op));
+  receipt_now(f);
+}
+
+std::vector<connection_state::tx_op>
+connection_state::take_transaction(const std::string& name) {
+  std::vector<tx_op> ops;
+  if (auto i = txs.find(name); i != txs.end()) {
+    ops = std::move(i->second);
+    txs.erase(i);
+  }
+  for (auto& op : ops)
+    tx_bytes -= op.msg.body.size();
+  return ops;
+}
 
 bool connection_state::temps_ready(const frame& f) {
   constexpr std::string_view prefix = "/temp-queue/";

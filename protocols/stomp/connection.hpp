@@ -44,6 +44,12 @@ struct server_settings {
   uint32_t max_prefetch = 100'000;
   /// Frames one transaction may hold.
   size_t max_transaction_frames = 10'000;
+  /// Body bytes all open transactions of a connection may hold.
+  size_t max_transaction_bytes = 64 * 1024 * 1024;
+  /// Open transactions per connection.
+  size_t max_transactions = 100;
+  /// Subscriptions per connection.
+  size_t max_subscriptions = 1000;
   /// Requests in flight after which reading from the socket pauses.
   size_t max_outstanding = 64;
   /// Write backlog (bytes) above which auto-ack credit is held back.
@@ -123,6 +129,8 @@ struct connection_state {
   /// By the session's consumer id, until the consumer is cancelled.
   std::unordered_map<uint64_t, std::shared_ptr<subscription>> by_consumer;
   std::unordered_map<std::string, std::vector<tx_op>> txs;
+  /// Body bytes held by open transactions.
+  size_t tx_bytes = 0;
   /// /temp-queue/NAME → SYSTEM.TEMP.<n>.
   std::unordered_map<std::string, std::string> temps;
   bool waiting_drain = false;
@@ -208,6 +216,13 @@ struct connection_state {
 
   /// The subscription of an ack id `<consumer>-<tag>`.
   subscription* parse_ack_id(std::string_view id, uint64_t& tag);
+
+  /// Adds `op` to transaction `name`, or answers `f` with an ERROR (no such
+  /// transaction, or a limit reached).
+  void hold(const frame& f, const std::string& name, tx_op op);
+
+  /// Removes a transaction, releasing its byte count.
+  std::vector<tx_op> take_transaction(const std::string& name);
 
   /// Makes a RECEIPT for `f` if it asked (empty string otherwise).
   static std::string receipt_for(const frame& f);
