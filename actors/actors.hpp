@@ -136,6 +136,8 @@ using queue_actor = caf::typed_actor<
 using subscription_actor = caf::typed_actor<
   // A matching publication (topic, message) to put on the target queue.
   caf::reacts_to<atom::publish, std::string, message>,
+  // Several publications on one topic, in order.
+  caf::reacts_to<atom::publish, std::string, std::vector<message>>,
   // Its description and counters.
   caf::replies_to<atom::inquire>::with<subscription_info>>;
 
@@ -181,6 +183,10 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::backout, uint64_t>::with<atom::ok>,
   // Publish on a topic, optionally retained; replies matching subscriptions.
   caf::replies_to<atom::publish, std::string, message, bool>::with<uint64_t>,
+  // Publish several messages on one topic, in order (the last one is
+  // retained if the flag is set); replies matching subscriptions.
+  caf::replies_to<atom::publish, std::string, std::vector<message>,
+                  bool>::with<uint64_t>,
   // Create a subscription owned by the sender (durable ones outlive it).
   caf::replies_to<atom::subscribe, subscription_spec>::with<subscription_info>,
   // End a subscription by name.
@@ -234,6 +240,8 @@ using session_actor = caf::typed_actor<
   caf::replies_to<atom::backout, uint64_t>::with<atom::ok>,
   // -- publish / subscribe --
   caf::replies_to<atom::publish, std::string, message, bool>::with<uint64_t>,
+  caf::replies_to<atom::publish, std::string, std::vector<message>,
+                  bool>::with<uint64_t>,
   caf::replies_to<atom::subscribe, subscription_spec>::with<subscription_info>,
   caf::replies_to<atom::unsubscribe, std::string>::with<atom::ok>,
   caf::replies_to<atom::list, atom::subs>::with<std::vector<subscription_info>>,
@@ -260,8 +268,9 @@ using connection_actor = consumer_actor::extend<
   caf::reacts_to<atom::drained>,
   // The socket closed; the text says why.
   caf::reacts_to<atom::close, std::string>,
-  // Heart-beat timer (internal).
-  caf::reacts_to<atom::tick>>;
+  // Heart-beat timer of the given generation (internal; older ones are
+  // stale).
+  caf::reacts_to<atom::tick, uint64_t>>;
 
 } // namespace qmesh
 

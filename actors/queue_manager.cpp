@@ -438,6 +438,32 @@ caf::result<uint64_t> queue_manager_state::publish(const std::string& topic,
   return static_cast<uint64_t>(ids.size());
 }
 
+caf::result<uint64_t>
+queue_manager_state::publish_batch(const std::string& topic,
+                                   std::vector<message>& msgs, bool retain) {
+  if (!is_valid_topic(topic))
+    return reason_error(ec::topic_string_error,
+               "'" + topic.substr(0, 64) + "' is not a valid topic");
+  if (msgs.empty())
+    return uint64_t{0};
+  if (retain) {
+    if (msgs.back().body.empty())
+      retained.erase(topic);
+    else
+      retained[topic] = msgs.back();
+  }
+  std::vector<uint64_t> ids;
+  tree.match(topic, ids);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto& entry = subs[ids[i]];
+    if (i + 1 == ids.size())
+      self->send(entry.hdl, atom::publish_v, topic, std::move(msgs));
+    else
+      self->send(entry.hdl, atom::publish_v, topic, msgs);
+  }
+  return static_cast<uint64_t>(ids.size());
+}
+
 caf::result<subscription_info>
 queue_manager_state::subscribe(subscription_spec& spec) {
   if (!is_valid_filter(spec.filter))
@@ -667,6 +693,10 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     },
     [self](atom::backout, uint64_t uow) {
       return self->state.end_uow(uow, false);
+    },
+    [self](atom::publish, const std::string& topic,
+           std::vector<message>& msgs, bool retain) {
+      return self->state.publish_batch(topic, msgs, retain);
     },
     [self](atom::publish, const std::string& topic, message& msg,
            bool retain) { return self->state.publish(topic, msg, retain); },

@@ -126,6 +126,8 @@ struct queue_manager_state {
   caf::result<atom::ok> end_uow(uint64_t uow, bool commit);
   caf::result<uint64_t> publish(const std::string& topic, message& msg,
                                 bool retain);
+  caf::result<uint64_t> publish_batch(const std::string& topic,
+                                      std::vector<message>& msgs, bool retain);
   caf::result<subscription_info> subscribe(subscription_spec& spec);
   caf::result<atom::ok> unsubscribe(const std::string& name);
   caf::result<std::vector<subscription_info>> list_subscriptions();

@@ -203,6 +203,11 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
                             std::move(msg), retain);
     },
+    [self, qm_hdl](atom::publish, std::string& topic,
+                   std::vector<message>& msgs, bool retain) {
+      return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
+                            std::move(msgs), retain);
+    },
     [self, qm_hdl](atom::subscribe, subscription_spec& spec) {
       return relay<subscription_info>(self, qm_hdl, atom::subscribe_v,
                                       std::move(spec));

@@ -1,9 +1,13 @@
 // The subscription actor: one per subscription.
 //
 // Receives each matching publication from the queue manager and puts it on
-// its target queue, stamped with the topic. A publication the queue refuses
-// (full, inhibited, too big, gone) goes to the dead-letter queue with the
-// reason, so nothing is dropped silently. Lifetime is managed by the queue
+// its target queue, stamped with the topic, in order. At most one put is in
+// flight: publications that arrive meanwhile wait and go together as one
+// batch (a CAF 0.17 actor looks up replies in a flat list, so thousands of
+// outstanding requests would make every reply cost thousands of steps). A
+// refused batch is retried one message at a time, and a publication the
+// queue refuses (full, inhibited, too big, gone) goes to the dead-letter
+// queue with the reason, so nothing is dropped silently. Lifetime is managed by the queue
 // manager: it ends the actor on unsubscribe, or when the owner of a
 // non-durable subscription goes.
 #pragma once
@@ -26,8 +30,25 @@ struct subscription_state {
   queue_actor queue;
   queue_manager_actor qm;
 
-  /// Puts one publication on the target queue.
+  /// Publications waiting for the put in flight.
+  std::vector<message> pending;
+  /// A put to the queue is in flight.
+  bool in_flight = false;
+  /// The first `singles` pending messages are put one by one (after a
+  /// refused batch).
+  size_t singles = 0;
+
+  /// Takes one publication.
   void on_publication(const std::string& topic, message& msg);
+
+  /// Takes several publications on one topic.
+  void on_publications(const std::string& topic, std::vector<message>& msgs);
+
+  /// Starts the next put unless one is in flight.
+  void flush();
+
+  /// Moves a refused publication to the dead-letter queue.
+  void dead_letter(message&& msg, const caf::error& why);
 };
 
 subscription_actor::behavior_type

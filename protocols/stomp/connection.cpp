@@ -106,14 +106,22 @@ void connection_state::on_bytes(const std::string& chunk) {
 }
 
 void connection_state::process() {
+  // A frame handler that completes at once (e.g. COMMIT of an empty
+  // transaction) calls resume(); the loop below then simply goes on.
+  if (processing)
+    return;
+  processing = true;
   stalled = false;
   while (!closing && !blocked && !input.empty()) {
-    if (!handle(input.front())) {
+    // Bounded requests in flight: CAF 0.17 finds a reply by a linear scan
+    // over the actor's outstanding requests.
+    if (outstanding >= cfg->max_outstanding || !handle(input.front())) {
       stalled = true;
-      return;
+      break;
     }
     input.pop_front();
   }
+  processing = false;
 }
 
 void connection_state::resume() {
@@ -209,6 +217,8 @@ bool connection_state::on_connect(frame& f) {
         bytes += receipt;
         log::stomp().info("stomp {}: connected from {} (session {})",
                           self->id(), conn->peer(), session.id());
+        if (send_every.count() > 0 || expect_every.count() > 0)
+          schedule_tick();
         blocked = false;
         finish_slot(n, std::move(bytes));
         resume();
@@ -255,6 +265,14 @@ bool connection_state::on_send(frame& f) {
     fail(f, err);
     return true;
   }
+  if (msg.expiry == expired_on_arrival) {
+    // Already expired: accepted, never delivered.
+    if (auto tx = f.header("transaction"); tx && txs.count(*tx) == 0)
+      fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
+    else
+      receipt_now(f);
+    return true;
+  }
   if (auto tx = f.header("transaction")) {
     tx_op op;
     op.kind = dest->kind == destination::topic ? tx_op::publish : tx_op::put;
@@ -263,28 +281,9 @@ bool connection_state::on_send(frame& f) {
     hold(f, *tx, std::move(op));
     return true;
   }
-  auto receipt = receipt_for(f);
-  if (dest->kind == destination::topic) {
-    auto n = open_slot();
-    ++outstanding;
-    self
-      ->request(session, caf::infinite, atom::publish_v, std::move(address),
-                std::move(msg), false)
-      .then(
-        [this, n, receipt](uint64_t) {
-          finish_slot(n, receipt);
-          request_done();
-        },
-        [this, n, receipt = header_or_empty(f, "receipt")](caf::error& e) {
-          std::string bytes;
-          append_error(bytes, e, receipt);
-          finish_slot(n, std::move(bytes), true);
-        });
-    return true;
-  }
-  // Consecutive SENDs to the same queue, outside transactions, travel as
-  // one batch; a SEND with a receipt ends the batch, so that an ERROR can
-  // name it.
+  // Consecutive SENDs to the same destination, outside transactions,
+  // travel as one batch; a SEND with a receipt ends the batch, so that an
+  // ERROR can name it.
   std::vector<message> batch;
   batch.push_back(std::move(msg));
   std::string last_receipt_id = header_or_empty(f, "receipt");
@@ -305,7 +304,8 @@ bool connection_state::on_send(frame& f) {
       break;
     }
     last_receipt_id = header_or_empty(next, "receipt");
-    batch.push_back(std::move(m));
+    if (m.expiry != expired_on_arrival)
+      batch.push_back(std::move(m));
     input.erase(input.begin() + 1);
   }
   std::string receipt_bytes;
@@ -318,7 +318,22 @@ bool connection_state::on_send(frame& f) {
     append_error(bytes, e, last_receipt_id);
     finish_slot(n, std::move(bytes), true);
   };
-  if (batch.size() == 1) {
+  if (dest->kind == destination::topic) {
+    auto on_ok = [this, n, receipt_bytes](uint64_t) {
+      finish_slot(n, receipt_bytes);
+      request_done();
+    };
+    if (batch.size() == 1)
+      self
+        ->request(session, caf::infinite, atom::publish_v, std::move(address),
+                  std::move(batch.front()), false)
+        .then(on_ok, on_error);
+    else
+      self
+        ->request(session, caf::infinite, atom::publish_v, std::move(address),
+                  std::move(batch), false)
+        .then(on_ok, on_error);
+  } else if (batch.size() == 1) {
     self
       ->request(session, caf::infinite, atom::put_v, std::move(address),
                 std::move(batch.front()))
@@ -802,11 +817,11 @@ void connection_state::schedule_tick() {
     if (every.count() > 0)
       period = std::min(period, every / 2);
   period = std::max(period, milliseconds{10});
-  self->delayed_send(self, period, atom::tick_v);
+  self->delayed_send(self, period, atom::tick_v, ++tick_gen);
 }
 
-void connection_state::on_tick() {
-  if (closing)
+void connection_state::on_tick(uint64_t gen) {
+  if (closing || gen != tick_gen)
     return;
   auto now = steady_clock::now();
   if (!connected) {
@@ -1016,7 +1031,7 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
       self->state.closing = true;
       self->quit();
     },
-    [self](atom::tick) { self->state.on_tick(); },
+    [self](atom::tick, uint64_t gen) { self->state.on_tick(gen); },
     [self](atom::deliver, delivery_batch& batch) {
       self->state.on_deliver(batch);
     },

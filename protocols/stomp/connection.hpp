@@ -50,7 +50,8 @@ struct server_settings {
   size_t max_transactions = 100;
   /// Subscriptions per connection.
   size_t max_subscriptions = 1000;
-  /// Requests in flight after which reading from the socket pauses.
+  /// Requests in flight after which handling frames and reading from the
+  /// socket pause.
   size_t max_outstanding = 64;
   /// Write backlog (bytes) above which auto-ack credit is held back.
   size_t max_backlog = 4 * 1024 * 1024;
@@ -138,6 +139,10 @@ struct connection_state {
   std::chrono::milliseconds send_every{0};
   std::chrono::milliseconds expect_every{0};
   std::chrono::steady_clock::time_point started;
+  /// Generation of the tick in flight; older ticks are ignored.
+  uint64_t tick_gen = 0;
+  /// process() is running (it must not run inside itself).
+  bool processing = false;
   std::chrono::steady_clock::time_point last_read;
   std::chrono::steady_clock::time_point last_write;
 
@@ -174,10 +179,10 @@ struct connection_state {
 
   // -- heart-beats ------------------------------------------------------------
 
-  void on_tick();
+  void on_tick(uint64_t gen);
 
-  /// Sends the next tick: every second before CONNECT, then at half the
-  /// shorter heart-beat interval.
+  /// Sends the next tick (replacing any in flight): every second before
+  /// CONNECT, then at half the shorter heart-beat interval.
   void schedule_tick();
 
   // -- replies ----------------------------------------------------------------

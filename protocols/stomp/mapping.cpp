@@ -50,7 +50,7 @@ void append_reply_to(std::string& out, const message& m) {
   if (m.reply_to_queue.empty())
     return;
   out += "reply-to:";
-  if (m.reply_to_queue.front() == '/') {
+  if (!is_valid_name(m.reply_to_queue)) {
     // Kept verbatim (a value that was not a /queue/ address).
     append_escaped(out, m.reply_to_queue);
   } else {
@@ -156,7 +156,7 @@ caf::error to_message(frame& f, message& out, int64_t now_ms,
         return reason_error(ec::options_error,
                             "expires must be ms since the epoch (0 = never)");
       if (at > 0)
-        out.expiry = at > now_ms ? at - now_ms : 1;
+        out.expiry = at > now_ms ? at - now_ms : expired_on_arrival;
     } else if (name == "reply-to") {
       if (starts_with(value, queue_prefix)) {
         std::string_view rest{value};

@@ -33,6 +33,11 @@ caf::expected<destination> parse_destination(std::string_view text);
 /// Maps a temp-queue NAME to its real queue name; nullptr if it has none.
 using temp_lookup = std::function<const std::string*(std::string_view)>;
 
+/// `message::expiry` of a SEND whose `expires` time has already passed: the
+/// message is accepted (and receipted) but dropped, as it would expire on
+/// arrival.
+constexpr int64_t expired_on_arrival = -1;
+
 /// Builds the message of a SEND frame, moving the body out of `f`. `now_ms`
 /// is the wall clock (ms since the epoch) for `expires`. Header errors are
 /// 2046 (bad message-id, persistent, expires) or 2050 (priority).
