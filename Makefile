@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps build test run bench fuzz clean
+.PHONY: deps build test run bench bench-stomp fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -46,6 +46,10 @@ run: build
 
 bench: build
 	$(BUILD_DIR)/qmesh-bench-core
+
+# STOMP load generator against a fresh node (docs/benchmarks.md).
+bench-stomp: build
+	sh bench/run_stomp.sh $(BUILD_DIR) --scenario all
 
 fuzz: deps
 	sh tests/fuzz/run_fuzz.sh clang++ $(CURDIR) $(FUZZ_DIR) $(FUZZ_SECONDS)
