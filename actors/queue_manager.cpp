@@ -417,25 +417,9 @@ caf::result<atom::ok> queue_manager_state::end_uow(uint64_t uow, bool commit) {
 
 caf::result<uint64_t> queue_manager_state::publish(const std::string& topic,
                                                    message& msg, bool retain) {
-  if (!is_valid_topic(topic))
-    return reason_error(ec::topic_string_error,
-               "'" + topic.substr(0, 64) + "' is not a valid topic");
-  if (retain) {
-    if (msg.body.empty())
-      retained.erase(topic);
-    else
-      retained[topic] = msg;
-  }
-  std::vector<uint64_t> ids;
-  tree.match(topic, ids);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto& entry = subs[ids[i]];
-    if (i + 1 == ids.size())
-      self->send(entry.hdl, atom::publish_v, topic, std::move(msg));
-    else
-      self->send(entry.hdl, atom::publish_v, topic, msg);
-  }
-  return static_cast<uint64_t>(ids.size());
+  std::vector<message> one;
+  one.push_back(std::move(msg));
+  return publish_batch(topic, one, retain);
 }
 
 caf::result<uint64_t>

@@ -234,11 +234,9 @@ bool connection_state::on_connect(frame& f) {
 bool connection_state::on_send(frame& f) {
   if (!temps_ready(f))
     return false;
-  auto dest_text = f.header("destination");
-  if (!dest_text) {
-    fail(f, ec::options_error, "SEND needs a destination");
+  auto dest_text = need(f, "destination");
+  if (!dest_text)
     return true;
-  }
   auto dest = parse_destination(*dest_text);
   if (!dest) {
     fail(f, dest.error());
@@ -267,9 +265,7 @@ bool connection_state::on_send(frame& f) {
   }
   if (msg.expiry == expired_on_arrival) {
     // Already expired: accepted, never delivered.
-    if (auto tx = f.header("transaction"); tx && txs.count(*tx) == 0)
-      fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
-    else
+    if (auto tx = f.header("transaction"); !tx || known_transaction(f, *tx))
       receipt_now(f);
     return true;
   }
@@ -360,11 +356,9 @@ bool connection_state::on_send(frame& f) {
 bool connection_state::on_subscribe(frame& f) {
   if (!temps_ready(f))
     return false;
-  auto id = f.header("id");
-  if (!id || id->empty()) {
-    fail(f, ec::options_error, "SUBSCRIBE needs an id");
+  auto id = need(f, "id");
+  if (!id)
     return true;
-  }
   if (subs.count(*id) > 0) {
     fail(f, ec::options_error, "subscription id '" + *id + "' is in use");
     return true;
@@ -375,11 +369,9 @@ bool connection_state::on_subscribe(frame& f) {
            + " subscriptions on one connection");
     return true;
   }
-  auto dest_text = f.header("destination");
-  if (!dest_text) {
-    fail(f, ec::options_error, "SUBSCRIBE needs a destination");
+  auto dest_text = need(f, "destination");
+  if (!dest_text)
     return true;
-  }
   auto dest = parse_destination(*dest_text);
   if (!dest) {
     fail(f, dest.error());
@@ -464,11 +456,9 @@ bool connection_state::on_subscribe(frame& f) {
 }
 
 bool connection_state::on_unsubscribe(frame& f) {
-  auto id = f.header("id");
-  if (!id) {
-    fail(f, ec::options_error, "UNSUBSCRIBE needs an id");
+  auto id = need(f, "id");
+  if (!id)
     return true;
-  }
   auto i = subs.find(*id);
   if (i == subs.end()) {
     fail(f, ec::hobj_error, "no subscription '" + *id + "'");
@@ -525,11 +515,9 @@ connection_state::parse_ack_id(std::string_view id, uint64_t& tag) {
 }
 
 bool connection_state::on_ack(frame& f, bool ack) {
-  auto id = f.header("id");
-  if (!id) {
-    fail(f, ec::options_error, f.command + " needs an id");
+  auto id = need(f, "id");
+  if (!id)
     return true;
-  }
   uint64_t tag = 0;
   auto sub = parse_ack_id(*id, tag);
   if (!sub) {
@@ -594,11 +582,9 @@ bool connection_state::on_ack(frame& f, bool ack) {
 }
 
 bool connection_state::on_begin(frame& f) {
-  auto tx = f.header("transaction");
-  if (!tx || tx->empty()) {
-    fail(f, ec::options_error, "BEGIN needs a transaction");
+  auto tx = need(f, "transaction");
+  if (!tx)
     return true;
-  }
   if (txs.count(*tx) > 0) {
     fail(f, ec::options_error, "transaction '" + *tx + "' is already open");
     return true;
@@ -615,31 +601,18 @@ bool connection_state::on_begin(frame& f) {
 }
 
 bool connection_state::on_abort(frame& f) {
-  auto tx = f.header("transaction");
-  if (!tx) {
-    fail(f, ec::options_error, "ABORT needs a transaction");
+  auto tx = need(f, "transaction");
+  if (!tx || !known_transaction(f, *tx))
     return true;
-  }
-  if (txs.count(*tx) == 0) {
-    fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
-    return true;
-  }
   take_transaction(*tx);
   receipt_now(f);
   return true;
 }
 
 bool connection_state::on_commit(frame& f) {
-  auto tx = f.header("transaction");
-  if (!tx) {
-    fail(f, ec::options_error, "COMMIT needs a transaction");
+  auto tx = need(f, "transaction");
+  if (!tx || !known_transaction(f, *tx))
     return true;
-  }
-  auto i = txs.find(*tx);
-  if (i == txs.end()) {
-    fail(f, ec::uow_not_available, "no transaction '" + *tx + "'");
-    return true;
-  }
   // The commit runs as a chain of requests; later frames wait for it.
   struct job {
     std::vector<tx_op> ops;
@@ -929,13 +902,31 @@ void connection_state::close_now() {
 
 // -- helpers ------------------------------------------------------------------
 
+const std::string* connection_state::need(const frame& f,
+                                          std::string_view name) {
+  auto value = f.header(name);
+  if (!value || value->empty()) {
+    fail(f, ec::options_error,
+         f.command + " needs a non-empty '" + std::string{name}
+           + "' header");
+    return nullptr;
+  }
+  return value;
+}
+
+bool connection_state::known_transaction(const frame& f,
+                                         const std::string& name) {
+  if (txs.count(name) > 0)
+    return true;
+  fail(f, ec::uow_not_available, "no transaction '" + name + "'");
+  return false;
+}
+
 void connection_state::hold(const frame& f, const std::string& name,
                             tx_op op) {
-  auto i = txs.find(name);
-  if (i == txs.end()) {
-    fail(f, ec::uow_not_available, "no transaction '" + name + "'");
+  if (!known_transaction(f, name))
     return;
-  }
+  auto i = txs.find(name);
   if (i->second.size() >= cfg->max_transaction_frames) {
     fail(f, ec::syncpoint_limit_reached,
          "transaction '" + name + "' holds "

@@ -222,6 +222,13 @@ struct connection_state {
   /// The subscription of an ack id `<consumer>-<tag>`.
   subscription* parse_ack_id(std::string_view id, uint64_t& tag);
 
+  /// The value of header `name`, or nullptr after answering `f` with an
+  /// ERROR (absent or empty).
+  const std::string* need(const frame& f, std::string_view name);
+
+  /// True if transaction `name` is open; else answers `f` with an ERROR.
+  bool known_transaction(const frame& f, const std::string& name);
+
   /// Adds `op` to transaction `name`, or answers `f` with an ERROR (no such
   /// transaction, or a limit reached).
   void hold(const frame& f, const std::string& name, tx_op op);
