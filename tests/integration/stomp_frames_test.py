@@ -960,6 +960,41 @@ class ReceiptTests(StompCase):
 
 # -- acknowledgement modes and flow control -----------------------------------
 
+class SlowConsumerTests(StompCase):
+    def test_a_consumer_that_does_not_read_holds_messages_on_the_queue(self):
+        """ack:auto credit is held back while too much waits to be written
+        to a consumer that does not read: the messages stay on the queue
+        (bounded server memory) and all arrive, in order, once it reads."""
+        q = unique("slow")
+        consumer = self.open()
+        consumer.send("CONNECT", [("accept-version", "1.2"),
+                                  ("host", "localhost")])
+        consumer.expect("CONNECTED")
+        self.subscribe(consumer, f"/queue/{q}", prefetch_count="1000")
+        producer = self.connect()
+        n, body = 30000, b"x" * 1024
+        one = frame_bytes("SEND", [("destination", f"/queue/{q}")], body)
+        for _ in range(n // 1000):
+            producer.raw(one * 1000)
+        self.put(producer, f"/queue/{q}", "last")
+        # Wait until the depth stops moving (three equal reads in a row).
+        seen = []
+
+        def settled():
+            seen.append(self.depth(q))
+            return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+        self.assertTrue(wait_for(settled, 30, 0.2), seen[-5:])
+        # Without the hold-back the node would have drained the queue into
+        # its own write buffer; socket buffers (a few MiB), the 4 MiB
+        # backlog and the prefetch window hold about 10,000 of these.
+        self.assertGreater(seen[-1], n // 2, seen[-5:])
+        bodies = [m.body for m in consumer.messages(n + 1, timeout=60)]
+        self.assertEqual(len(bodies), n + 1)
+        self.assertTrue(all(b == body for b in bodies[:n]))
+        self.assertEqual(bodies[n], b"last")
+        self.assertEqual(self.depth(q), 0)
+
+
 class AckTests(StompCase):
     def fill(self, c, q, n, prefix="m"):
         c.raw(b"".join(frame_bytes("SEND", [("destination", f"/queue/{q}")],
