@@ -854,9 +854,13 @@ class HeartbeatTests(StompTestCase):
             self.assertTrue(chunk, "connection closed")
             self.assertEqual(chunk.strip(b"\r\n"), b"", chunk)
             arrivals.append(time.monotonic() - t0)
-        gaps = [b - a for a, b in zip([0.0] + arrivals, arrivals)]
-        # max(sx, cy) = 200 ms; 300 ms of slack for a busy machine.
-        self.assertLess(max(gaps), 0.5,
+        gaps = sorted(b - a for a, b in zip([0.0] + arrivals, arrivals))
+        # max(sx, cy) = 200 ms. The typical gap shows the interval; one
+        # late beat on a busy machine is tolerated (but the old 1 s start
+        # is not).
+        self.assertLess(gaps[len(gaps) // 2], 0.4,
+                        f"heart-beat arrivals after CONNECTED: {arrivals}")
+        self.assertLess(gaps[-1], 0.9,
                         f"heart-beat arrivals after CONNECTED: {arrivals}")
 
     def test_silent_client_is_dropped_after_twice_the_interval(self):
