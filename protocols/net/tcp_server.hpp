@@ -19,7 +19,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
