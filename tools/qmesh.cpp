@@ -430,18 +430,26 @@ struct attr_options {
 
 // -- commands -----------------------------------------------------------------
 
+/// Parses `NAME [options of desc]` with NAME as the first positional
+/// argument (`what` describes it in --help); false after --help.
+bool parse_named(const command& cmd, std::vector<std::string>& args,
+                 global_options& g, std::string& name, const char* what,
+                 po::options_description& desc, po::variables_map& vm) {
+  desc.add_options()("name", po::value(&name)->required(), what);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  return parse_args(cmd, args, desc, pos, vm, g);
+}
+
 /// Parses `NAME --ATTR VALUE...` (define-queue, set); false after --help.
 bool parse_name_and_attrs(const command& cmd, std::vector<std::string>& args,
                           global_options& g, std::string& name,
                           qmesh::attr_map& changes) {
   attr_options attrs;
   po::options_description desc{"Options"};
-  desc.add_options()("name", po::value(&name)->required(), "queue name");
   attrs.add_to(desc);
-  po::positional_options_description pos;
-  pos.add("name", 1);
   po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_named(cmd, args, g, name, "queue name", desc, vm))
     return false;
   changes = attrs.make(vm);
   return true;
@@ -464,12 +472,10 @@ int cmd_delete(const command& cmd, std::vector<std::string>& args,
   std::string name;
   bool purge = false;
   po::options_description desc{"Options"};
-  desc.add_options()("name", po::value(&name)->required(), "queue name")(
-    "purge", po::bool_switch(&purge), "delete its messages too");
-  po::positional_options_description pos;
-  pos.add("name", 1);
+  desc.add_options()("purge", po::bool_switch(&purge),
+                     "delete its messages too");
   po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_named(cmd, args, g, name, "queue name", desc, vm))
     return exit_ok;
   auto c = connect(g);
   auto n = c.delete_queue(name, purge);
@@ -484,11 +490,8 @@ int cmd_purge(const command& cmd, std::vector<std::string>& args,
               global_options& g) {
   std::string name;
   po::options_description desc{"Options"};
-  desc.add_options()("name", po::value(&name)->required(), "queue name");
-  po::positional_options_description pos;
-  pos.add("name", 1);
   po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_named(cmd, args, g, name, "queue name", desc, vm))
     return exit_ok;
   auto c = connect(g);
   auto n = c.purge(name);
@@ -541,12 +544,9 @@ int cmd_inquire(const command& cmd, std::vector<std::string>& args,
   std::string name;
   bool as_json = false;
   po::options_description desc{"Options"};
-  desc.add_options()("name", po::value(&name)->required(), "queue name")(
-    "json", po::bool_switch(&as_json), "print a JSON object");
-  po::positional_options_description pos;
-  pos.add("name", 1);
+  desc.add_options()("json", po::bool_switch(&as_json), "print a JSON object");
   po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_named(cmd, args, g, name, "queue name", desc, vm))
     return exit_ok;
   auto c = connect(g);
   auto st = c.inquire(name);
@@ -826,12 +826,9 @@ int cmd_unsubscribe(const command& cmd, std::vector<std::string>& args,
                     global_options& g) {
   std::string name;
   po::options_description desc{"Options"};
-  desc.add_options()("name", po::value(&name)->required(),
-                     "durable name, or SYSTEM.SUB.<id>");
-  po::positional_options_description pos;
-  pos.add("name", 1);
   po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_named(cmd, args, g, name, "durable name, or SYSTEM.SUB.<id>",
+                   desc, vm))
     return exit_ok;
   auto c = connect(g);
   c.unsubscribe(name);
