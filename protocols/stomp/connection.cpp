@@ -224,9 +224,7 @@ bool connection_state::on_connect(frame& f) {
         resume();
       },
       [this, n](caf::error& e) {
-        std::string bytes;
-        append_error(bytes, e, {});
-        finish_slot(n, std::move(bytes), true);
+        error_slot(n, e, {});
       });
   return true;
 }
@@ -310,45 +308,37 @@ bool connection_state::on_send(frame& f) {
   auto n = open_slot();
   ++outstanding;
   auto on_error = [this, n, last_receipt_id](caf::error& e) {
-    std::string bytes;
-    append_error(bytes, e, last_receipt_id);
-    finish_slot(n, std::move(bytes), true);
+    error_slot(n, e, last_receipt_id);
+  };
+  // Publications and batched puts reply with a count.
+  auto on_count = [this, n, receipt_bytes](uint64_t) {
+    reply_slot(n, receipt_bytes);
   };
   if (dest->kind == destination::topic) {
-    auto on_ok = [this, n, receipt_bytes](uint64_t) {
-      finish_slot(n, receipt_bytes);
-      request_done();
-    };
     if (batch.size() == 1)
       self
         ->request(session, caf::infinite, atom::publish_v, std::move(address),
                   std::move(batch.front()), false)
-        .then(on_ok, on_error);
+        .then(on_count, on_error);
     else
       self
         ->request(session, caf::infinite, atom::publish_v, std::move(address),
                   std::move(batch), false)
-        .then(on_ok, on_error);
+        .then(on_count, on_error);
   } else if (batch.size() == 1) {
     self
       ->request(session, caf::infinite, atom::put_v, std::move(address),
                 std::move(batch.front()))
       .then(
         [this, n, receipt_bytes](msg_id&) {
-          finish_slot(n, receipt_bytes);
-          request_done();
+          reply_slot(n, receipt_bytes);
         },
         on_error);
   } else {
     self
       ->request(session, caf::infinite, atom::put_v, std::move(address),
                 std::move(batch))
-      .then(
-        [this, n, receipt_bytes](uint64_t) {
-          finish_slot(n, receipt_bytes);
-          request_done();
-        },
-        on_error);
+      .then(on_count, on_error);
   }
   return true;
 }
@@ -418,9 +408,7 @@ bool connection_state::on_subscribe(frame& f) {
                    receipt_id = header_or_empty(f, "receipt")](caf::error& e) {
     if (auto i = subs.find(sub->id); i != subs.end() && i->second == sub)
       subs.erase(i);
-    std::string bytes;
-    append_error(bytes, e, receipt_id);
-    finish_slot(n, std::move(bytes), true);
+    error_slot(n, e, receipt_id);
   };
   auto mode_arg = sub->client_ack ? ack_mode::client : ack_mode::automatic;
   auto consume = [this, n, sub, receipt, prefetch, mode_arg,
@@ -432,8 +420,7 @@ bool connection_state::on_subscribe(frame& f) {
         [this, n, sub, receipt](uint64_t cid) {
           sub->consumer = cid;
           by_consumer[cid] = sub;
-          finish_slot(n, receipt);
-          request_done();
+          reply_slot(n, receipt);
         },
         on_error);
   };
@@ -474,17 +461,14 @@ bool connection_state::on_unsubscribe(frame& f) {
   auto receipt = receipt_for(f);
   auto on_error = [this, n, receipt_id = header_or_empty(f, "receipt")](
                     caf::error& e) {
-    std::string bytes;
-    append_error(bytes, e, receipt_id);
-    finish_slot(n, std::move(bytes), true);
+    error_slot(n, e, receipt_id);
   };
   self->request(session, caf::infinite, atom::cancel_v, sub->consumer)
     .then(
       [this, n, sub, receipt, on_error](atom::ok) {
         by_consumer.erase(sub->consumer);
         if (sub->sub_name.empty()) {
-          finish_slot(n, receipt);
-          request_done();
+          reply_slot(n, receipt);
           return;
         }
         self
@@ -492,8 +476,7 @@ bool connection_state::on_unsubscribe(frame& f) {
                     sub->sub_name)
           .then(
             [this, n, receipt](atom::ok) {
-              finish_slot(n, receipt);
-              request_done();
+              reply_slot(n, receipt);
             },
             on_error);
       },
@@ -560,13 +543,10 @@ bool connection_state::on_ack(frame& f, bool ack) {
   auto n = open_slot();
   ++outstanding;
   auto on_ok = [this, n, receipt_bytes](uint64_t) {
-    finish_slot(n, receipt_bytes);
-    request_done();
+    reply_slot(n, receipt_bytes);
   };
   auto on_error = [this, n, receipt_id](caf::error& e) {
-    std::string bytes;
-    append_error(bytes, e, receipt_id);
-    finish_slot(n, std::move(bytes), true);
+    error_slot(n, e, receipt_id);
   };
   if (ack)
     self
@@ -632,9 +612,7 @@ bool connection_state::on_commit(frame& f) {
   auto finish = [this, j] {
     blocked = false;
     if (j->err) {
-      std::string bytes;
-      append_error(bytes, j->err, j->receipt_id);
-      finish_slot(j->slot, std::move(bytes), true);
+      error_slot(j->slot, j->err, j->receipt_id);
       return;
     }
     finish_slot(j->slot, j->receipt);
@@ -864,16 +842,26 @@ std::string connection_state::receipt_for(const frame& f) {
   return bytes;
 }
 
+void connection_state::error_slot(uint64_t n, const caf::error& err,
+                                  std::string_view receipt_id) {
+  std::string bytes;
+  append_error(bytes, err, receipt_id);
+  finish_slot(n, std::move(bytes), true);
+}
+
+void connection_state::reply_slot(uint64_t n, std::string bytes) {
+  finish_slot(n, std::move(bytes));
+  request_done();
+}
+
 void connection_state::receipt_now(const frame& f) {
   if (f.header("receipt"))
     finish_slot(open_slot(), receipt_for(f));
 }
 
 void connection_state::fail(const frame& f, const caf::error& err) {
-  std::string bytes;
-  append_error(bytes, err, header_or_empty(f, "receipt"));
   blocked = true;
-  finish_slot(open_slot(), std::move(bytes), true);
+  error_slot(open_slot(), err, header_or_empty(f, "receipt"));
 }
 
 void connection_state::fail(const frame& f, ec code, std::string text) {
@@ -986,9 +974,7 @@ bool connection_state::temps_ready(const frame& f) {
           request_done();
         },
         [this, temp](caf::error& e) {
-          std::string bytes;
-          append_error(bytes, e, {});
-          finish_slot(open_slot(), std::move(bytes), true);
+          error_slot(open_slot(), e, {});
         });
   }
   return ready;

@@ -193,6 +193,15 @@ struct connection_state {
   /// Completes slot `n` with `bytes` (RECEIPT, ERROR or nothing).
   void finish_slot(uint64_t n, std::string bytes, bool close = false);
 
+  /// Completes slot `n` with an ERROR for `err`; the connection closes
+  /// once it is written.
+  void error_slot(uint64_t n, const caf::error& err,
+                  std::string_view receipt_id);
+
+  /// Completes slot `n` of a request that finished with `bytes` (a
+  /// RECEIPT or nothing) and lets frame handling go on.
+  void reply_slot(uint64_t n, std::string bytes);
+
   /// A slot done at once: RECEIPT if the frame asked for one.
   void receipt_now(const frame& f);
 
