@@ -240,20 +240,13 @@ bool connection_state::on_send(frame& f) {
     fail(f, dest.error());
     return true;
   }
-  auto lookup = [this](std::string_view name) -> const std::string* {
-    auto i = temps.find(std::string{name});
-    return i == temps.end() || i->second.empty() ? nullptr : &i->second;
-  };
+  auto lookup = [this](std::string_view name) { return temp_queue(name); };
   std::string address = dest->name;
-  if (dest->kind == destination::temp_queue) {
-    auto real = lookup(dest->name);
-    if (!real) {
-      fail(f, ec::options_error,
-           "more than " + std::to_string(max_temp_queues)
-             + " temporary queues on one connection");
+  if (dest->kind != destination::topic) {
+    auto queue = queue_of(f, *dest);
+    if (!queue)
       return true;
-    }
-    address = *real;
+    address = *queue;
   }
   auto now = wall_ms();
   message msg;
@@ -289,8 +282,8 @@ bool connection_state::on_send(frame& f) {
     if (!nd || *nd != *dest_text)
       break;
     if (auto rt = next.header("reply-to");
-        rt && rt->starts_with("/temp-queue/")
-        && !lookup(std::string_view{*rt}.substr(12)))
+        rt && rt->starts_with(temp_queue_prefix)
+        && !temp_queue(std::string_view{*rt}.substr(temp_queue_prefix.size())))
       break;
     message m;
     if (auto err = to_message(next, m, now, lookup)) {
@@ -391,14 +384,11 @@ bool connection_state::on_subscribe(frame& f) {
       return true;
     }
   }
-  if (dest->kind == destination::temp_queue) {
-    auto t = temps.find(dest->name);
-    if (t == temps.end() || t->second.empty()) {
-      fail(f, ec::options_error,
-           "more than " + std::to_string(max_temp_queues)
-             + " temporary queues on one connection");
+  const std::string* queue = nullptr;
+  if (dest->kind != destination::topic) {
+    queue = queue_of(f, *dest);
+    if (!queue)
       return true;
-    }
   }
   subs.emplace(sub->id, sub);
   auto n = open_slot();
@@ -434,10 +424,8 @@ bool connection_state::on_subscribe(frame& f) {
           consume(info.queue);
         },
         on_error);
-  } else if (dest->kind == destination::temp_queue) {
-    consume(temps[dest->name]);
   } else {
-    consume(dest->name);
+    consume(*queue);
   }
   return true;
 }
@@ -944,14 +932,31 @@ connection_state::take_transaction(const std::string& name) {
   return ops;
 }
 
+const std::string* connection_state::temp_queue(std::string_view name) const {
+  auto i = temps.find(std::string{name});
+  return i == temps.end() || i->second.empty() ? nullptr : &i->second;
+}
+
+const std::string* connection_state::queue_of(const frame& f,
+                                              const destination& d) {
+  if (d.kind != destination::temp_queue)
+    return &d.name;
+  // temps_ready() created it, unless the connection has too many.
+  if (auto real = temp_queue(d.name))
+    return real;
+  fail(f, ec::options_error,
+       "more than " + std::to_string(max_temp_queues)
+         + " temporary queues on one connection");
+  return nullptr;
+}
+
 bool connection_state::temps_ready(const frame& f) {
-  constexpr std::string_view prefix = "/temp-queue/";
   bool ready = true;
   for (auto name : {"destination", "reply-to"}) {
     auto value = f.header(name);
-    if (!value || !value->starts_with(prefix))
+    if (!value || !value->starts_with(temp_queue_prefix))
       continue;
-    auto temp = value->substr(prefix.size());
+    auto temp = value->substr(temp_queue_prefix.size());
     if (!is_valid_name(temp))
       continue; // the frame's handler reports it
     auto i = temps.find(temp);

@@ -220,9 +220,13 @@ struct connection_state {
 
   // -- helpers ----------------------------------------------------------------
 
-  /// Real queue name of a destination; nullptr (and a define request, and
-  /// a pause) if it is a temporary queue not created yet.
-  const std::string* resolve_temp(std::string_view name);
+  /// Real name of the temporary queue NAME; nullptr while it does not
+  /// exist (yet).
+  const std::string* temp_queue(std::string_view name) const;
+
+  /// The queue a `/queue/` or `/temp-queue/` destination names; nullptr
+  /// after answering `f` with an ERROR (too many temporary queues).
+  const std::string* queue_of(const frame& f, const destination& d);
 
   /// Ensures every temp queue `f` names (destination, reply-to) exists;
   /// false if handling must wait.

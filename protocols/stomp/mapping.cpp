@@ -12,7 +12,6 @@ namespace {
 
 constexpr std::string_view queue_prefix = "/queue/";
 constexpr std::string_view topic_prefix = "/topic/";
-constexpr std::string_view temp_prefix = "/temp-queue/";
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -89,8 +88,8 @@ caf::expected<destination> parse_destination(std::string_view text) {
     d.name = std::string{rest};
     return d;
   }
-  if (starts_with(text, temp_prefix)) {
-    auto rest = text.substr(temp_prefix.size());
+  if (starts_with(text, temp_queue_prefix)) {
+    auto rest = text.substr(temp_queue_prefix.size());
     if (!is_valid_name(rest))
       return reason_error(ec::object_name_error,
                           "bad temporary queue name in destination '"
@@ -167,9 +166,9 @@ caf::error to_message(frame& f, message& out, int64_t now_ms,
           out.reply_to_queue = std::string{a.queue};
           continue;
         }
-      } else if (starts_with(value, temp_prefix)) {
+      } else if (starts_with(value, temp_queue_prefix)) {
         std::string_view rest{value};
-        rest.remove_prefix(temp_prefix.size());
+        rest.remove_prefix(temp_queue_prefix.size());
         if (auto real = temps ? temps(rest) : nullptr) {
           out.reply_to_queue = *real;
           continue;

@@ -25,6 +25,9 @@ struct destination {
   std::string name;
 };
 
+/// Prefix of a connection's temporary-queue destinations.
+constexpr std::string_view temp_queue_prefix = "/temp-queue/";
+
 /// Parses `/queue/Q`, `/queue/QM/Q`, `/topic/T`, `/temp-queue/NAME`.
 /// Errors: 2152 for a bad queue name, 2425 for an empty topic, 2085 for
 /// anything else.
