@@ -1,5 +1,6 @@
 #include "protocols/stomp/mapping.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -121,11 +122,21 @@ bool is_reserved_header(std::string_view name) noexcept {
 
 caf::error to_message(frame& f, message& out, int64_t now_ms,
                       const temp_lookup& temps) {
+  // Repeated headers: the first occurrence wins. Mapped headers are
+  // marked as seen; user properties keep their first value by emplace.
+  static constexpr std::array<std::string_view, 7> mapped{
+    "message-id", "correlation-id", "priority",     "persistent",
+    "expires",    "reply-to",       "content-type",
+  };
+  unsigned seen = 0;
   for (auto& [name, value] : f.headers) {
-    // Repeated headers: the first occurrence wins.
-    auto first = f.header(name);
-    if (first != &value)
-      continue;
+    auto k = static_cast<size_t>(
+      std::find(mapped.begin(), mapped.end(), name) - mapped.begin());
+    if (k < mapped.size()) {
+      if (seen & (1u << k))
+        continue;
+      seen |= 1u << k;
+    }
     if (name == "message-id") {
       auto id = msg_id::parse(value);
       if (!id)

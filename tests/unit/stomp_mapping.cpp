@@ -111,6 +111,21 @@ CAF_TEST(send headers map to the descriptor) {
   CAF_CHECK_EQUAL(m.properties["x-user"], "value:with:colons");
 }
 
+CAF_TEST(repeated headers keep their first value) {
+  // Also when a later one would be an error.
+  message m;
+  auto f = send_frame({{"priority", "3"},
+                       {"priority", "bad"},
+                       {"correlation-id", "first"},
+                       {"correlation-id", "second"},
+                       {"x", "1"},
+                       {"x", "2"}});
+  CAF_REQUIRE(!to_message(f, m, 1000, no_temps));
+  CAF_CHECK_EQUAL(m.priority, 3);
+  CAF_CHECK_EQUAL(m.correl_id, "first");
+  CAF_CHECK_EQUAL(m.properties["x"], "1");
+}
+
 CAF_TEST(defaults and special values) {
   message m;
   auto f = send_frame({{"destination", "/queue/Q"}});
