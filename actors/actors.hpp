@@ -73,6 +73,8 @@ CAF_ADD_ATOM(qmesh, qmesh::atom, backout, "backout")
 CAF_ADD_ATOM(qmesh, qmesh::atom, received, "received")
 CAF_ADD_ATOM(qmesh, qmesh::atom, drained, "drained")
 CAF_ADD_ATOM(qmesh, qmesh::atom, tick, "tick")
+// -- flow control --
+CAF_ADD_ATOM(qmesh, qmesh::atom, resume, "resume")
 // -- internal --
 CAF_ADD_ATOM(qmesh, qmesh::atom, sweep, "sweep")
 CAF_ADD_ATOM(qmesh, qmesh::atom, dead_letter, "deadletter")
@@ -127,8 +129,18 @@ using queue_actor = caf::typed_actor<
   caf::replies_to<atom::delete_, bool>::with<uint64_t>,
   // Accept a dead-lettered message regardless of limits (internal).
   caf::reacts_to<atom::dead_letter, message>,
+  // Publications from a subscription, under the overflow policy; the ones
+  // the queue refuses (limits, reject) it dead-letters itself. Replies
+  // how many it took (internal).
+  caf::replies_to<atom::publish, std::vector<message>>::with<uint64_t>,
+  // End the waiting gets of a requester that is going (internal).
+  caf::reacts_to<atom::cancel, atom::get, caf::actor_addr>,
   // A get's wait elapsed (internal).
   caf::reacts_to<atom::timeout, uint64_t>,
+  // A blocked put's wait elapsed (internal).
+  caf::reacts_to<atom::timeout, atom::put, uint64_t>,
+  // The node's memory alarm cleared: take blocked puts again (internal).
+  caf::reacts_to<atom::resume>,
   // Drop expired messages (internal timer).
   caf::reacts_to<atom::sweep>>;
 
@@ -197,6 +209,16 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::status>::with<qm_status>,
   // Move a message to the named queue, else the dead-letter queue (internal).
   caf::reacts_to<atom::dead_letter, std::string, message>,
+  // A subscription took n publications (puts them on its queue) and has
+  // room for as many more (internal).
+  caf::reacts_to<atom::credit, uint64_t, uint64_t>,
+  // End the sender's waiting gets on a queue (internal, from a session
+  // whose client went).
+  caf::reacts_to<atom::cancel, atom::get, std::string>,
+  // A held publication's wait elapsed (internal).
+  caf::reacts_to<atom::timeout, atom::publish, uint64_t>,
+  // The node's memory alarm cleared: release held publications (internal).
+  caf::reacts_to<atom::resume>,
   // Count a client session until it ends (internal, from the front door).
   caf::reacts_to<atom::connect, caf::actor_addr>>;
 
@@ -247,7 +269,9 @@ using session_actor = caf::typed_actor<
   caf::replies_to<atom::list, atom::subs>::with<std::vector<subscription_info>>,
   // -- internal --
   // Deliveries from a queue to one of the session's consumers.
-  caf::reacts_to<atom::deliver, delivery_batch>>;
+  caf::reacts_to<atom::deliver, delivery_batch>,
+  // The client went a while ago: end now (internal timer).
+  caf::reacts_to<atom::close>>;
 
 /// The FRONT DOOR interface: the actor a node publishes for clients.
 using front_door_actor = caf::typed_actor<

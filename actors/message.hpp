@@ -47,6 +47,9 @@ struct msg_id_hash {
 /// Priority value that means "use the queue's default_priority".
 constexpr int8_t priority_as_queue = -1;
 
+/// Put wait meaning "the node's default put wait" (message::put_wait_ms).
+constexpr int64_t put_wait_default = -2;
+
 /// Persistence values; `as_queue` means "use the queue's default".
 enum class persistence : int8_t { as_queue = -1, no = 0, yes = 1 };
 
@@ -78,6 +81,11 @@ struct message {
   /// Transient, not part of the descriptor: the delivery tag of a consumed
   /// message, or the browse cursor of a browsed one.
   uint64_t tag = 0;
+  /// Transient put option, not part of the descriptor: how long a put may
+  /// wait for room in a full queue (block policy) before it fails with
+  /// 2053, in ms; `put_wait_default` = the node's default, -1 = unlimited,
+  /// 0 = no wait. A batch uses its first message's value.
+  int64_t put_wait_ms = put_wait_default;
 
   bool redelivered() const noexcept { return delivery_count > 0; }
   bool is_persistent() const noexcept { return persistent > 0; }
@@ -88,7 +96,7 @@ typename Inspector::result_type inspect(Inspector& f, message& x) {
   return f(caf::meta::type_name("qmesh::message"), x.id, x.correl_id,
            x.priority, x.persistent, x.expiry, x.reply_to_queue,
            x.reply_to_qmgr, x.put_time, x.origin_qmgr, x.delivery_count,
-           x.content_type, x.properties, x.body, x.tag);
+           x.content_type, x.properties, x.body, x.tag, x.put_wait_ms);
 }
 
 /// Property set on a message moved to a dead-letter or backout queue.

@@ -39,7 +39,7 @@ int64_t queue_state::now() const {
     .count();
 }
 
-caf::error queue_state::check_put(const message& msg, size_t n) const {
+caf::error queue_state::check_put(const message& msg) const {
   const auto& a = cfg.attrs;
   if (a.put_inhibited)
     return reason_error(ec::put_inhibited, cfg.name);
@@ -58,10 +58,180 @@ caf::error queue_state::check_put(const message& msg, size_t n) const {
                "priority " + std::to_string(msg.priority) + " not in 0..9");
   if (msg.expiry < 0)
     return reason_error(ec::expiry_error, "expiry must be >= 0 ms");
-  if (depth() + n > a.max_depth)
-    return reason_error(ec::q_full, cfg.name + ": max_depth "
-                             + std::to_string(a.max_depth) + " reached");
+  if (msg.put_wait_ms < put_wait_default)
+    return reason_error(ec::options_error,
+                        "put wait must be >= 0 ms or unlimited");
   return {};
+}
+
+caf::error queue_state::full_error(size_t n) {
+  ++rejected_total;
+  if (alarmed())
+    return reason_error(ec::q_full, cfg.name
+                                      + ": the node is over its memory limit");
+  return reason_error(ec::q_full, cfg.name + ": max_depth "
+                                    + std::to_string(cfg.attrs.max_depth)
+                                    + " reached"
+                                    + (n > 1 ? " (batch of " + std::to_string(n)
+                                                 + ")"
+                                             : std::string{}));
+}
+
+bool queue_state::has_room(size_t n) const noexcept {
+  if (alarmed())
+    return false;
+  auto d = depth();
+  return d + n <= cfg.attrs.max_depth || d == 0;
+}
+
+bool queue_state::admits(size_t n) const noexcept {
+  switch (cfg.attrs.overflow) {
+    case overflow_policy::reject:
+      return !(alarmed()) && depth() + n <= cfg.attrs.max_depth;
+    case overflow_policy::drop_oldest:
+      return blocked.empty() && !(alarmed());
+    default:
+      return blocked.empty() && has_room(n);
+  }
+}
+
+void queue_state::trim() {
+  if (cfg.attrs.overflow != overflow_policy::drop_oldest)
+    return;
+  auto t = now();
+  while (depth() > cfg.attrs.max_depth && !store.empty()) {
+    if (store.take(match_spec{}, t, expired_total))
+      ++dropped_total;
+  }
+}
+
+int64_t queue_state::put_wait(const message& msg) const noexcept {
+  return msg.put_wait_ms == put_wait_default ? cfg.put_wait_ms
+                                             : msg.put_wait_ms;
+}
+
+queue_state::blocked_put&
+queue_state::block(blocked_put::kind_t kind, std::vector<message> msgs,
+                   int64_t wait_ms) {
+  auto& b = blocked.emplace_back();
+  b.kind = kind;
+  b.id = next_blocked_id++;
+  b.msgs = std::move(msgs);
+  b.since = now();
+  ++blocked_total;
+  if (cfg.flow && kind != blocked_put::publication)
+    cfg.flow->paused.fetch_add(1, std::memory_order_relaxed);
+  if (wait_ms > 0)
+    self->delayed_send(self, std::chrono::milliseconds{wait_ms},
+                       atom::timeout_v, atom::put_v, b.id);
+  if (alarmed())
+    ask_resume();
+  return b;
+}
+
+void queue_state::unblocked(const blocked_put& b) {
+  blocked_ns_total += std::max<int64_t>(0, now() - b.since);
+  if (cfg.flow && b.kind != blocked_put::publication)
+    cfg.flow->paused.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void queue_state::fail_blocked(blocked_put& b, const caf::error& err) {
+  unblocked(b);
+  if (b.kind == blocked_put::single || b.kind == blocked_put::in_uow)
+    b.rp_id.deliver(err);
+  else
+    b.rp_count.deliver(err);
+}
+
+void queue_state::ask_resume() {
+  if (resume_asked || !cfg.flow)
+    return;
+  resume_asked = true;
+  cfg.flow->resume_on_clear(caf::actor_cast<caf::actor>(self));
+}
+
+msg_id queue_state::accept(message&& msg, int64_t put_time) {
+  stamp(msg, put_time);
+  auto id = msg.id;
+  auto exp = expires_at(msg);
+  enqueue(std::move(msg), exp);
+  return id;
+}
+
+uint64_t queue_state::accept_publications(std::vector<message>& msgs) {
+  auto put_time = wall_ms();
+  uint64_t taken = 0;
+  for (auto& msg : msgs) {
+    auto err = check_put(msg);
+    if (!err && cfg.attrs.overflow == overflow_policy::reject
+        && depth() >= cfg.attrs.max_depth)
+      err = full_error(1);
+    if (err) {
+      log::pubsub().warn("{}: publication refused: {}; dead-lettered",
+                         cfg.name, render(err));
+      dead_letter(std::move(msg), {}, render(err));
+      continue;
+    }
+    accept(std::move(msg), put_time);
+    ++taken;
+  }
+  return taken;
+}
+
+bool queue_state::admit_blocked() {
+  bool any = false;
+  while (!blocked.empty()) {
+    if (alarmed()) {
+      ask_resume();
+      break;
+    }
+    auto& front = blocked.front();
+    auto n = front.msgs.size();
+    auto d = depth();
+    if (cfg.attrs.overflow != overflow_policy::drop_oldest
+        && !(d + n <= cfg.attrs.max_depth || d == 0))
+      break;
+    auto b = std::move(front);
+    blocked.pop_front();
+    unblocked(b);
+    any = true;
+    caf::error err;
+    if (b.kind != blocked_put::publication)
+      for (const auto& msg : b.msgs)
+        if ((err = check_put(msg)))
+          break;
+    if (err) {
+      if (b.kind == blocked_put::single || b.kind == blocked_put::in_uow)
+        b.rp_id.deliver(err);
+      else
+        b.rp_count.deliver(err);
+      continue;
+    }
+    auto put_time = wall_ms();
+    switch (b.kind) {
+      case blocked_put::single:
+        b.rp_id.deliver(accept(std::move(b.msgs.front()), put_time));
+        break;
+      case blocked_put::batch:
+        for (auto& msg : b.msgs)
+          accept(std::move(msg), put_time);
+        b.rp_count.deliver(static_cast<uint64_t>(n));
+        break;
+      case blocked_put::in_uow:
+        b.rp_id.deliver(hold_in_uow(std::move(b.msgs.front()), b.uow));
+        break;
+      case blocked_put::publication:
+        b.rp_count.deliver(accept_publications(b.msgs));
+        break;
+    }
+    trim();
+  }
+  return any;
+}
+
+void queue_state::watch(const caf::actor_addr& who) {
+  if (who && watched.insert(who).second)
+    self->monitor(who);
 }
 
 void queue_state::stamp(message& msg, int64_t put_time) const {
@@ -128,6 +298,14 @@ void queue_state::serve() {
     serve_waiters();
   if (!consumers.empty())
     dispatch();
+  // Deliveries made room: take blocked puts, then serve them. Bounded:
+  // each round admits at least one blocked put or stops.
+  while (!blocked.empty() && admit_blocked()) {
+    if (!waiters.empty())
+      serve_waiters();
+    if (!consumers.empty())
+      dispatch();
+  }
 }
 
 void queue_state::serve_waiters() {
@@ -208,7 +386,7 @@ void queue_state::roll_back(stored_message&& entry) {
 }
 
 void queue_state::dead_letter(message&& msg, const std::string& target,
-                              const char* reason) {
+                              const std::string& reason) {
   if (!cfg.qm) {
     log::queue().error("{}: no queue manager to dead-letter to; message kept",
                        cfg.name);
@@ -249,10 +427,18 @@ void queue_state::drop_consumer(std::map<uint64_t, consumer>::iterator it) {
 caf::result<msg_id> queue_state::put(message& msg) {
   if (auto e = check_put(msg))
     return e;
-  stamp(msg, wall_ms());
-  auto id = msg.id;
-  auto exp = expires_at(msg);
-  enqueue(std::move(msg), exp);
+  if (!admits(1)) {
+    auto wait = put_wait(msg);
+    if (cfg.attrs.overflow == overflow_policy::reject || wait == 0)
+      return full_error(1);
+    std::vector<message> one;
+    one.push_back(std::move(msg));
+    auto& b = block(blocked_put::single, std::move(one), wait);
+    b.rp_id = self->make_response_promise<msg_id>();
+    return b.rp_id;
+  }
+  auto id = accept(std::move(msg), wall_ms());
+  trim();
   serve();
   return id;
 }
@@ -260,21 +446,27 @@ caf::result<msg_id> queue_state::put(message& msg) {
 caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
   // All or nothing: check every message before accepting any.
   for (const auto& msg : msgs)
-    if (auto e = check_put(msg, msgs.size()))
+    if (auto e = check_put(msg))
       return e;
-  auto put_time = wall_ms();
-  for (auto& msg : msgs) {
-    stamp(msg, put_time);
-    auto exp = expires_at(msg);
-    enqueue(std::move(msg), exp);
+  if (msgs.empty())
+    return uint64_t{0};
+  if (!admits(msgs.size())) {
+    auto wait = put_wait(msgs.front());
+    if (cfg.attrs.overflow == overflow_policy::reject || wait == 0)
+      return full_error(msgs.size());
+    auto& b = block(blocked_put::batch, std::move(msgs), wait);
+    b.rp_count = self->make_response_promise<uint64_t>();
+    return b.rp_count;
   }
+  auto put_time = wall_ms();
+  for (auto& msg : msgs)
+    accept(std::move(msg), put_time);
+  trim();
   serve();
   return static_cast<uint64_t>(msgs.size());
 }
 
-caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
-  if (auto e = check_put(msg))
-    return e;
+msg_id queue_state::hold_in_uow(message&& msg, uint64_t uow) {
   stamp(msg, wall_ms());
   auto id = msg.id;
   stored_message entry;
@@ -283,6 +475,44 @@ caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
   uows[uow].puts.push_back(std::move(entry));
   ++uncommitted_total;
   return id;
+}
+
+caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
+  if (auto e = check_put(msg))
+    return e;
+  // Uncommitted puts count towards max_depth; drop-oldest cannot make
+  // room for them (they are not ready), so they block like the default.
+  auto room = cfg.attrs.overflow == overflow_policy::reject
+                ? admits(1)
+                : blocked.empty() && has_room(1);
+  if (!room) {
+    auto wait = put_wait(msg);
+    if (cfg.attrs.overflow == overflow_policy::reject || wait == 0)
+      return full_error(1);
+    std::vector<message> one;
+    one.push_back(std::move(msg));
+    auto& b = block(blocked_put::in_uow, std::move(one), wait);
+    b.uow = uow;
+    b.rp_id = self->make_response_promise<msg_id>();
+    return b.rp_id;
+  }
+  return hold_in_uow(std::move(msg), uow);
+}
+
+caf::result<uint64_t> queue_state::publish(std::vector<message>& msgs) {
+  // Publications wait for room under block without a time limit: the
+  // queue manager holds the publishers meanwhile (credit), so nothing
+  // piles up and nothing is dead-lettered for being slow.
+  if (cfg.attrs.overflow == overflow_policy::block
+      && (!blocked.empty() || !has_room(msgs.size()))) {
+    auto& b = block(blocked_put::publication, std::move(msgs), -1);
+    b.rp_count = self->make_response_promise<uint64_t>();
+    return b.rp_count;
+  }
+  auto n = accept_publications(msgs);
+  trim();
+  serve();
+  return n;
 }
 
 caf::result<message> queue_state::get(get_options& opts) {
@@ -294,14 +524,21 @@ caf::result<message> queue_state::get(get_options& opts) {
     return reason_error(ec::options_error, "unknown browse mode");
   if (opts.browse != 0 && opts.uow != 0)
     return reason_error(ec::options_error, "browse under a unit of work");
-  if (auto msg = try_get(opts))
+  if (auto msg = try_get(opts)) {
+    if (!blocked.empty())
+      serve(); // the get made room
     return std::move(*msg);
+  }
   if (opts.wait_ms == 0)
     return reason_error(ec::no_msg_available, cfg.name);
   auto id = next_waiter_id++;
   auto& w = waiters[id];
   w.rp = self->make_response_promise<message>();
   w.opts = std::move(opts);
+  // Its waiters end with the requester, so no message is ever handed to
+  // a requester that is gone.
+  w.requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  watch(w.requester);
   if (w.opts.wait_ms > 0)
     self->delayed_send(self, std::chrono::milliseconds{w.opts.wait_ms},
                        atom::timeout_v, id);
@@ -334,7 +571,7 @@ void queue_state::credit(uint64_t consumer_id, uint32_t n) {
     return;
   auto& c = it->second;
   c.in_flight -= std::min(c.in_flight, n);
-  dispatch();
+  serve();
 }
 
 template <class F>
@@ -401,9 +638,22 @@ caf::result<atom::ok> queue_state::cancel(uint64_t consumer_id) {
   return atom::ok_v;
 }
 
+void queue_state::fail_blocked_uow(uint64_t uow) {
+  for (auto i = blocked.begin(); i != blocked.end();) {
+    if (i->kind == blocked_put::in_uow && i->uow == uow) {
+      fail_blocked(*i,
+                   reason_error(ec::uow_not_available, "unit of work ended"));
+      i = blocked.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
 caf::result<atom::ok> queue_state::commit(uint64_t uow) {
   fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
                reason_error(ec::uow_not_available, "unit of work ended"));
+  fail_blocked_uow(uow);
   auto it = uows.find(uow);
   if (it == uows.end())
     return atom::ok_v;
@@ -420,6 +670,7 @@ caf::result<atom::ok> queue_state::commit(uint64_t uow) {
 caf::result<atom::ok> queue_state::backout(uint64_t uow) {
   fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
                reason_error(ec::uow_not_available, "unit of work ended"));
+  fail_blocked_uow(uow);
   auto it = uows.find(uow);
   if (it == uows.end())
     return atom::ok_v;
@@ -479,6 +730,11 @@ queue_status queue_state::inquire() const {
   s.enqueued_total = enqueued_total;
   s.dequeued_total = dequeued_total;
   s.expired_total = expired_total;
+  s.dropped_total = dropped_total;
+  s.rejected_total = rejected_total;
+  s.blocked_count = blocked.size();
+  s.blocked_total = blocked_total;
+  s.blocked_ms_total = blocked_ns_total / 1'000'000;
   if (auto oldest = store.oldest_put_time(); oldest > 0)
     s.oldest_msg_age = std::max<int64_t>(0, wall_ms() - oldest);
   return s;
@@ -487,6 +743,9 @@ queue_status queue_state::inquire() const {
 caf::result<queue_status> queue_state::alter(const attr_map& changes) {
   if (auto e = apply_attrs(cfg.attrs, changes, cfg.limits))
     return e;
+  if (cfg.attrs.overflow == overflow_policy::reject)
+    fail_all_blocked(); // reject never waits
+  trim();
   if (cfg.attrs.get_inhibited)
     fail_waiters([](const waiter&) { return true; },
                  reason_error(ec::get_inhibited, cfg.name));
@@ -496,7 +755,17 @@ caf::result<queue_status> queue_state::alter(const attr_map& changes) {
 }
 
 uint64_t queue_state::purge() {
-  return store.clear();
+  auto n = store.clear();
+  serve();
+  return n;
+}
+
+void queue_state::fail_all_blocked() {
+  while (!blocked.empty()) {
+    auto b = std::move(blocked.front());
+    blocked.pop_front();
+    fail_blocked(b, full_error(b.msgs.size()));
+  }
 }
 
 caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
@@ -508,10 +777,16 @@ caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
   if (depth() > 0 && !purge_first)
     return reason_error(ec::q_not_empty, cfg.name + " holds "
                                   + std::to_string(depth()) + " messages");
-  auto purged = purge();
+  auto purged = store.clear();
   fail_waiters([](const waiter&) { return true; },
                reason_error(ec::unknown_object_name,
                             cfg.name + " was deleted"));
+  while (!blocked.empty()) {
+    auto b = std::move(blocked.front());
+    blocked.pop_front();
+    fail_blocked(b, reason_error(ec::unknown_object_name,
+                                 cfg.name + " was deleted"));
+  }
   self->quit();
   return purged;
 }
@@ -520,6 +795,32 @@ void queue_state::accept_dead_letter(message& msg) {
   msg.tag = 0;
   store.push(std::move(msg), 0);
   ++enqueued_total;
+  serve();
+}
+
+void queue_state::cancel_waits(const caf::actor_addr& requester) {
+  fail_waiters([&](const waiter& w) { return w.requester == requester; },
+               reason_error(ec::no_msg_available,
+                            cfg.name + ": the requester is gone"));
+}
+
+void queue_state::on_put_timeout(uint64_t blocked_id) {
+  auto i = std::lower_bound(blocked.begin(), blocked.end(), blocked_id,
+                            [](const blocked_put& b, uint64_t id) {
+                              return b.id < id;
+                            });
+  if (i == blocked.end() || i->id != blocked_id)
+    return; // taken meanwhile
+  auto waited_ms = (now() - i->since) / 1'000'000;
+  ++rejected_total;
+  fail_blocked(*i, reason_error(ec::q_full,
+                                cfg.name + ": no room within "
+                                  + std::to_string(waited_ms) + " ms"));
+  blocked.erase(i);
+}
+
+void queue_state::on_resume() {
+  resume_asked = false;
   serve();
 }
 
@@ -537,9 +838,15 @@ void queue_state::sweep() {
     sweep_at = 0;
   expired_total += store.drop_expired(t);
   schedule_sweep(store.next_expiry());
+  if (!blocked.empty())
+    serve();
 }
 
 void queue_state::on_down(const caf::down_msg& dm) {
+  if (watched.erase(dm.source) > 0)
+    std::erase_if(waiters, [&](const auto& kvp) {
+      return kvp.second.requester == dm.source;
+    });
   if (auto it = openers.find(dm.source); it != openers.end()) {
     open_input -= it->second.input;
     open_output -= it->second.output;
@@ -610,7 +917,17 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
     [self](atom::dead_letter, message& msg) {
       self->state.accept_dead_letter(msg);
     },
+    [self](atom::publish, std::vector<message>& msgs) {
+      return self->state.publish(msgs);
+    },
+    [self](atom::cancel, atom::get, const caf::actor_addr& requester) {
+      self->state.cancel_waits(requester);
+    },
     [self](atom::timeout, uint64_t id) { self->state.on_timeout(id); },
+    [self](atom::timeout, atom::put, uint64_t id) {
+      self->state.on_put_timeout(id);
+    },
+    [self](atom::resume) { self->state.on_resume(); },
     [self](atom::sweep) { self->state.sweep(); },
   };
 }

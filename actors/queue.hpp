@@ -15,9 +15,11 @@
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/response_promise.hpp>
@@ -26,6 +28,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/flow_control.hpp"
 #include "actors/message_store.hpp"
 
 namespace qmesh {
@@ -40,6 +43,11 @@ struct queue_config {
   /// Where dead-lettered messages go; may be null in unit tests (they are
   /// then kept on the queue).
   queue_manager_actor qm;
+  /// How long a put may wait for room when the message does not say
+  /// (ms; -1 = unlimited, 0 = no wait).
+  int64_t put_wait_ms = 60'000;
+  /// The node's memory alarm; null = none (unit tests).
+  std::shared_ptr<flow_control> flow;
 };
 
 /// The dead-letter reasons a queue gives.
@@ -56,6 +64,24 @@ struct queue_state {
   struct waiter {
     caf::typed_response_promise<message> rp;
     get_options opts;
+    /// Who asked (monitored while it waits; its waiters end with it).
+    caf::actor_addr requester;
+  };
+
+  /// A put (or batch) waiting for room: its producer is paused until the
+  /// reply. FIFO: later puts wait behind it, so order is kept.
+  struct blocked_put {
+    enum kind_t : uint8_t { single, batch, in_uow, publication };
+    kind_t kind = single;
+    uint64_t id = 0;
+    std::vector<message> msgs;
+    uint64_t uow = 0;
+    /// single, in_uow: replies the msg_id.
+    caf::typed_response_promise<msg_id> rp_id;
+    /// batch, publication: replies the count.
+    caf::typed_response_promise<uint64_t> rp_count;
+    /// Actor-clock nanoseconds when it started waiting.
+    int64_t since = 0;
   };
 
   struct consumer {
@@ -100,6 +126,13 @@ struct queue_state {
   std::unordered_map<uint64_t, uow_work> uows;
   /// Actor-clock time of the earliest pending sweep, 0 if none.
   int64_t sweep_at = 0;
+  /// Paused producers, oldest first (ids ascending).
+  std::deque<blocked_put> blocked;
+  uint64_t next_blocked_id = 1;
+  /// Requesters that have waited here, monitored once each until they go.
+  std::unordered_set<caf::actor_addr> watched;
+  /// Registered with the flow control to hear when the alarm clears.
+  bool resume_asked = false;
 
   // -- statistics -------------------------------------------------------------
 
@@ -110,6 +143,10 @@ struct queue_state {
   uint64_t enqueued_total = 0;
   uint64_t dequeued_total = 0;
   uint64_t expired_total = 0;
+  uint64_t dropped_total = 0;
+  uint64_t rejected_total = 0;
+  uint64_t blocked_total = 0;
+  int64_t blocked_ns_total = 0;
 
   // -- operations (one per handler) -------------------------------------------
 
@@ -134,7 +171,11 @@ struct queue_state {
   uint64_t purge();
   caf::result<uint64_t> delete_queue(bool purge_first);
   void accept_dead_letter(message& msg);
+  caf::result<uint64_t> publish(std::vector<message>& msgs);
+  void cancel_waits(const caf::actor_addr& requester);
   void on_timeout(uint64_t waiter_id);
+  void on_put_timeout(uint64_t blocked_id);
+  void on_resume();
   void sweep();
   void on_down(const caf::down_msg& dm);
 
@@ -145,8 +186,68 @@ struct queue_state {
     return store.size() + unacked_total + uncommitted_total;
   }
 
-  /// Checks a put of `n` messages against the queue's limits.
-  caf::error check_put(const message& msg, size_t n = 1) const;
+  /// True while the node's memory alarm is raised.
+  bool alarmed() const noexcept {
+    return cfg.flow && cfg.flow->alarmed();
+  }
+
+  /// Checks one message against the queue's limits (everything but room).
+  caf::error check_put(const message& msg) const;
+
+  /// 2053 for a put of `n` that finds no room (policy reject, or no wait).
+  caf::error full_error(size_t n);
+
+  /// True if `n` more messages fit: below max_depth, or an empty queue (a
+  /// batch larger than max_depth waits for an empty queue); never while
+  /// the memory alarm is raised or earlier puts wait.
+  bool has_room(size_t n) const noexcept;
+
+  /// Room for `n` now, by the policy: true = go ahead (drop-oldest may
+  /// make room later in trim()); false = refuse or block.
+  bool admits(size_t n) const noexcept;
+
+  /// Drop-oldest: drops ready messages, oldest first, while over
+  /// max_depth.
+  void trim();
+
+  /// The wait a put of `msg` may take (ms; -1 unlimited).
+  int64_t put_wait(const message& msg) const noexcept;
+
+  /// Parks a put until there is room; arms its wait. Returns its id.
+  blocked_put& block(blocked_put::kind_t kind, std::vector<message> msgs,
+                     int64_t wait_ms);
+
+  /// Takes blocked puts, oldest first, while they fit; true if it took
+  /// any.
+  bool admit_blocked();
+
+  /// Fails the blocked puts of a unit of work that ended.
+  void fail_blocked_uow(uint64_t uow);
+
+  /// Fails every blocked put with 2053 (the policy became reject).
+  void fail_all_blocked();
+
+  /// Holds a checked put under a unit of work.
+  msg_id hold_in_uow(message&& msg, uint64_t uow);
+
+  /// Accepts a put now (limits already checked): stamps and enqueues.
+  msg_id accept(message&& msg, int64_t put_time);
+
+  /// Accepts publications now: each checked alone; refused ones are
+  /// dead-lettered. Returns how many were taken.
+  uint64_t accept_publications(std::vector<message>& msgs);
+
+  /// Ends a blocked put with `err` and counts its wait.
+  void fail_blocked(blocked_put& b, const caf::error& err);
+
+  /// Counts the end of a blocked put's wait.
+  void unblocked(const blocked_put& b);
+
+  /// Asks the flow control for a resume once the alarm clears.
+  void ask_resume();
+
+  /// Monitors a waiting requester (once until it goes).
+  void watch(const caf::actor_addr& who);
 
   /// Resolves priority and persistence and stamps the QM fields;
   /// `put_time` is milliseconds since the epoch (one clock read per batch).
@@ -171,7 +272,7 @@ struct queue_state {
 
   /// Moves a message out through the queue manager.
   void dead_letter(message&& msg, const std::string& target,
-                   const char* reason);
+                   const std::string& reason);
 
   /// Fails every waiter that `pred` selects with `err`.
   template <class Pred>

@@ -15,7 +15,9 @@ const std::set<std::string>& read_only_names() {
     "name",           "current_depth",    "unacked_count",
     "uncommitted_count", "open_input_count", "open_output_count",
     "consumer_count", "enqueued_total",   "dequeued_total",
-    "expired_total",  "oldest_msg_age"};
+    "expired_total",  "oldest_msg_age",   "dropped_total",
+    "rejected_total", "blocked_count",    "blocked_total",
+    "blocked_ms_total"};
   return names;
 }
 
@@ -119,6 +121,15 @@ caf::error apply_one(queue_attrs& a, const std::string& key,
     a.description = value;
     return {};
   }
+  if (key == "overflow_policy") {
+    for (auto p : {overflow_policy::block, overflow_policy::reject,
+                   overflow_policy::drop_oldest})
+      if (value == to_string(p)) {
+        a.overflow = p;
+        return {};
+      }
+    return bad_value(key, value.substr(0, 32), "block, reject or drop-oldest");
+  }
   if (read_only_names().count(key) > 0)
     return caf::make_error(ec::selector_error, key + " is read-only");
   return caf::make_error(ec::selector_error,
@@ -126,6 +137,17 @@ caf::error apply_one(queue_attrs& a, const std::string& key,
 }
 
 } // namespace
+
+const char* to_string(overflow_policy x) noexcept {
+  switch (x) {
+    case overflow_policy::reject:
+      return "reject";
+    case overflow_policy::drop_oldest:
+      return "drop-oldest";
+    default:
+      return "block";
+  }
+}
 
 caf::error apply_attrs(queue_attrs& attrs, const attr_map& changes,
                        const attr_limits& limits) {
@@ -154,6 +176,7 @@ to_fields(const queue_status& s) {
     {"backout_threshold", n(a.backout_threshold)},
     {"backout_queue", a.backout_queue},
     {"cluster", b(a.cluster)},
+    {"overflow_policy", to_string(a.overflow)},
     {"current_depth", n(s.current_depth)},
     {"unacked_count", n(s.unacked_count)},
     {"uncommitted_count", n(s.uncommitted_count)},
@@ -164,6 +187,11 @@ to_fields(const queue_status& s) {
     {"dequeued_total", n(s.dequeued_total)},
     {"expired_total", n(s.expired_total)},
     {"oldest_msg_age", n(s.oldest_msg_age)},
+    {"dropped_total", n(s.dropped_total)},
+    {"rejected_total", n(s.rejected_total)},
+    {"blocked_count", n(s.blocked_count)},
+    {"blocked_total", n(s.blocked_total)},
+    {"blocked_ms_total", n(s.blocked_ms_total)},
   };
 }
 

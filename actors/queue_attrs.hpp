@@ -25,6 +25,21 @@ struct attr_limits {
   static constexpr size_t description_max = 64;
 };
 
+/// What a put to a full queue (current_depth at max_depth) does.
+enum class overflow_policy : uint8_t {
+  /// The put waits (at most the put wait) until there is room; the
+  /// producer is paused meanwhile. The default.
+  block = 0,
+  /// The put fails at once with 2053 q_full (IBM MQ's MQPUT).
+  reject = 1,
+  /// The oldest ready message is dropped (counted in dropped_total) to
+  /// make room: a ring.
+  drop_oldest = 2,
+};
+
+/// `block`, `reject`, `drop-oldest`.
+const char* to_string(overflow_policy x) noexcept;
+
 /// The settable attributes of a queue.
 struct queue_attrs {
   uint64_t max_depth = 100'000;
@@ -40,6 +55,7 @@ struct queue_attrs {
   /// Advertise to the cluster (used once clustering exists).
   bool cluster = false;
   std::string description;
+  overflow_policy overflow = overflow_policy::block;
 };
 
 template <class Inspector>
@@ -47,7 +63,7 @@ typename Inspector::result_type inspect(Inspector& f, queue_attrs& x) {
   return f(caf::meta::type_name("qmesh::queue_attrs"), x.max_depth,
            x.max_msg_length, x.default_persistence, x.default_priority,
            x.put_inhibited, x.get_inhibited, x.backout_threshold,
-           x.backout_queue, x.cluster, x.description);
+           x.backout_queue, x.cluster, x.description, x.overflow);
 }
 
 /// Applies `changes` to a copy of `attrs`; on success assigns the copy, on
@@ -72,6 +88,17 @@ struct queue_status {
   uint64_t expired_total = 0;
   /// Milliseconds since the oldest ready message was put; 0 when empty.
   int64_t oldest_msg_age = 0;
+  // -- flow control --
+  /// Messages dropped by the drop-oldest policy.
+  uint64_t dropped_total = 0;
+  /// Puts refused with 2053: reject policy, or a blocked put whose wait
+  /// ran out.
+  uint64_t rejected_total = 0;
+  /// Puts (or batches) waiting for room right now: paused producers.
+  uint64_t blocked_count = 0;
+  /// Puts (or batches) that had to wait, and their total wait.
+  uint64_t blocked_total = 0;
+  int64_t blocked_ms_total = 0;
 };
 
 template <class Inspector>
@@ -80,7 +107,8 @@ typename Inspector::result_type inspect(Inspector& f, queue_status& x) {
            x.current_depth, x.unacked_count, x.uncommitted_count,
            x.open_input_count, x.open_output_count, x.consumer_count,
            x.enqueued_total, x.dequeued_total, x.expired_total,
-           x.oldest_msg_age);
+           x.oldest_msg_age, x.dropped_total, x.rejected_total,
+           x.blocked_count, x.blocked_total, x.blocked_ms_total);
 }
 
 /// Every attribute and statistic as `name → value` text, in a stable order.

@@ -93,6 +93,8 @@ queue_actor queue_manager_state::spawn_queue(const std::string& name,
   qc.attrs = std::move(attrs);
   qc.limits = cfg.limits;
   qc.qm = self;
+  qc.put_wait_ms = cfg.put_wait_ms;
+  qc.flow = cfg.flow;
   auto hdl = self->spawn(queue_impl, std::move(qc));
   queues[name] = queue_entry{hdl, system, {}};
   log::qm().info("{}: queue {} defined", cfg.name, name);
@@ -430,22 +432,98 @@ queue_manager_state::publish_batch(const std::string& topic,
                "'" + topic.substr(0, 64) + "' is not a valid topic");
   if (msgs.empty())
     return uint64_t{0};
+  std::vector<uint64_t> ids;
+  tree.match(topic, ids);
+  auto publisher = sender();
+  if (held_by_publisher.count(publisher) == 0 && !must_hold(ids))
+    return dispatch(topic, msgs, retain, ids);
+  auto& h = held.emplace_back();
+  h.id = next_held++;
+  h.topic = topic;
+  h.msgs = std::move(msgs);
+  h.retain = retain;
+  h.targets = std::move(ids);
+  h.publisher = publisher;
+  h.rp = self->make_response_promise<uint64_t>();
+  ++held_by_publisher[publisher];
+  ++held_total;
+  if (cfg.put_wait_ms > 0)
+    self->delayed_send(self, std::chrono::milliseconds{cfg.put_wait_ms},
+                       atom::timeout_v, atom::publish_v, h.id);
+  if (cfg.flow && cfg.flow->alarmed() && !resume_asked) {
+    resume_asked = true;
+    cfg.flow->resume_on_clear(caf::actor_cast<caf::actor>(self));
+  }
+  return h.rp;
+}
+
+bool queue_manager_state::must_hold(const std::vector<uint64_t>& targets) const {
+  if (cfg.flow && cfg.flow->alarmed())
+    return true;
+  for (auto id : targets)
+    if (auto it = subs.find(id);
+        it != subs.end() && it->second.in_flight >= cfg.subscription_window)
+      return true;
+  return false;
+}
+
+uint64_t queue_manager_state::dispatch(const std::string& topic,
+                                       std::vector<message>& msgs,
+                                       bool retain,
+                                       const std::vector<uint64_t>& targets) {
   if (retain) {
     if (msgs.back().body.empty())
       retained.erase(topic);
     else
       retained[topic] = msgs.back();
   }
-  std::vector<uint64_t> ids;
-  tree.match(topic, ids);
-  for (size_t i = 0; i < ids.size(); ++i) {
-    auto& entry = subs[ids[i]];
-    if (i + 1 == ids.size())
-      self->send(entry.hdl, atom::publish_v, topic, std::move(msgs));
+  std::vector<sub_entry*> live;
+  live.reserve(targets.size());
+  for (auto id : targets)
+    if (auto it = subs.find(id); it != subs.end())
+      live.push_back(&it->second);
+  for (size_t i = 0; i < live.size(); ++i) {
+    live[i]->in_flight += msgs.size();
+    if (i + 1 == live.size())
+      self->send(live[i]->hdl, atom::publish_v, topic, std::move(msgs));
     else
-      self->send(entry.hdl, atom::publish_v, topic, msgs);
+      self->send(live[i]->hdl, atom::publish_v, topic, msgs);
   }
-  return static_cast<uint64_t>(ids.size());
+  return static_cast<uint64_t>(live.size());
+}
+
+void queue_manager_state::release_held() {
+  // Bounded work per message: at most this many releases, then the rest
+  // through a resume to self, so status and puts are not held up.
+  constexpr size_t max_releases = 64;
+  size_t released = 0;
+  std::unordered_set<caf::actor_addr> waiting; // publishers still held
+  for (auto i = held.begin(); i != held.end();) {
+    if (cfg.flow && cfg.flow->alarmed()) {
+      if (!resume_asked) {
+        resume_asked = true;
+        cfg.flow->resume_on_clear(caf::actor_cast<caf::actor>(self));
+      }
+      return;
+    }
+    if (released == max_releases) {
+      self->send(self, atom::resume_v);
+      resume_asked = true; // one resume in flight is enough
+      return;
+    }
+    if (waiting.count(i->publisher) > 0 || must_hold(i->targets)) {
+      waiting.insert(i->publisher);
+      ++i;
+      continue;
+    }
+    auto h = std::move(*i);
+    i = held.erase(i);
+    if (auto p = held_by_publisher.find(h.publisher);
+        p != held_by_publisher.end() && --p->second == 0)
+      held_by_publisher.erase(p);
+    h.rp.deliver(dispatch(h.topic, h.msgs, h.retain, h.targets));
+    ++released;
+  }
 }
 
 caf::result<subscription_info>
@@ -521,8 +599,10 @@ queue_manager_state::subscribe(subscription_spec& spec) {
   // Retained publications go first: they are sent before any publication
   // this actor handles later.
   for (const auto& [topic, msg] : retained)
-    if (topic_matches(info.filter, topic))
+    if (topic_matches(info.filter, topic)) {
+      ++entry.in_flight;
       self->send(hdl, atom::publish_v, topic, msg);
+    }
   log::pubsub().info("{}: subscription {} on '{}' -> {}", cfg.name, info.name,
                      info.filter, info.queue);
   return info;
@@ -567,7 +647,57 @@ qm_status queue_manager_state::status() const {
                   self->clock().now() - started)
                   .count();
   s.connection_count = sessions.size();
+  if (auto& f = cfg.flow) {
+    s.memory_limit = f->memory_limit.load(std::memory_order_relaxed);
+    s.memory_used = f->memory_used.load(std::memory_order_relaxed);
+    s.memory_alarm = f->alarmed();
+    s.memory_alarms_total = f->alarms_total();
+    s.paused_puts = static_cast<uint64_t>(
+      std::max<int64_t>(0, f->paused.load(std::memory_order_relaxed)));
+  }
+  s.put_wait_ms = cfg.put_wait_ms;
+  s.held_publications = held.size();
+  s.held_publications_total = held_total;
   return s;
+}
+
+void queue_manager_state::on_credit(uint64_t sub_id, uint64_t n) {
+  if (auto it = subs.find(sub_id); it != subs.end())
+    it->second.in_flight -= std::min(it->second.in_flight, n);
+  if (!held.empty())
+    release_held();
+}
+
+void queue_manager_state::cancel_waits(const std::string& name) {
+  auto it = queues.find(name);
+  if (it != queues.end())
+    self->send(it->second.hdl, atom::cancel_v, atom::get_v, sender());
+}
+
+void queue_manager_state::on_held_timeout(uint64_t id) {
+  auto i = std::lower_bound(held.begin(), held.end(), id,
+                            [](const held_publication& h, uint64_t x) {
+                              return h.id < x;
+                            });
+  if (i == held.end() || i->id != id)
+    return; // released meanwhile
+  auto h = std::move(*i);
+  held.erase(i);
+  if (auto p = held_by_publisher.find(h.publisher);
+      p != held_by_publisher.end() && --p->second == 0)
+    held_by_publisher.erase(p);
+  h.rp.deliver(reason_error(
+    ec::q_full, "publication on '" + h.topic.substr(0, 64) + "' held for "
+                  + std::to_string(cfg.put_wait_ms)
+                  + " ms: its subscribers do not keep up"));
+  // Later publications of the same publisher may go now.
+  release_held();
+}
+
+void queue_manager_state::on_resume() {
+  resume_asked = false;
+  if (!held.empty())
+    release_held();
 }
 
 void queue_manager_state::dead_letter(const std::string& target,
@@ -697,6 +827,16 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     [self](atom::dead_letter, const std::string& target, message& msg) {
       self->state.dead_letter(target, msg);
     },
+    [self](atom::credit, uint64_t sub_id, uint64_t n) {
+      self->state.on_credit(sub_id, n);
+    },
+    [self](atom::cancel, atom::get, const std::string& name) {
+      self->state.cancel_waits(name);
+    },
+    [self](atom::timeout, atom::publish, uint64_t id) {
+      self->state.on_held_timeout(id);
+    },
+    [self](atom::resume) { self->state.on_resume(); },
     [self](atom::connect, const caf::actor_addr& session) {
       if (session && self->state.sessions.insert(session).second)
         self->monitor(session);

@@ -11,7 +11,9 @@
 // or until the queue manager ends, which ends them too.
 #pragma once
 
+#include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -21,6 +23,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/flow_control.hpp"
 #include "actors/topic_tree.hpp"
 
 namespace qmesh {
@@ -44,6 +47,14 @@ struct qm_config {
   attr_limits limits;
   /// Most uncommitted messages (puts + gets) in one unit of work.
   uint64_t max_uncommitted = 10'000;
+  /// How long a put or publication may be held for room before it fails
+  /// with 2053 (ms; -1 = unlimited, 0 = never held).
+  int64_t put_wait_ms = 60'000;
+  /// Publications a subscription may have on its way to its queue; beyond
+  /// it, publishers matching the subscription are held.
+  uint64_t subscription_window = 4096;
+  /// The node's memory alarm; null = none (unit tests).
+  std::shared_ptr<flow_control> flow;
 };
 
 struct queue_manager_state {
@@ -65,6 +76,23 @@ struct queue_manager_state {
     subscription_actor hdl;
     /// Owner of a non-durable subscription; empty for durable ones.
     caf::actor_addr owner;
+    /// Publications sent to it and not yet on its queue (credit).
+    uint64_t in_flight = 0;
+  };
+
+  /// A publication held back: a matching subscription is over its window
+  /// or the memory alarm is raised. Its publisher gets no reply meanwhile
+  /// (a STOMP connection stops reading). Per publisher, publications leave
+  /// in order.
+  struct held_publication {
+    uint64_t id = 0;
+    std::string topic;
+    std::vector<message> msgs;
+    bool retain = false;
+    /// Matching subscriptions when it was published.
+    std::vector<uint64_t> targets;
+    caf::actor_addr publisher;
+    caf::typed_response_promise<uint64_t> rp;
   };
 
   struct uow_entry {
@@ -97,6 +125,14 @@ struct queue_manager_state {
   std::unordered_set<caf::actor_addr> sessions;
   /// Actor-clock time of the start, for uptime.
   caf::actor_clock::time_point started;
+  /// Held publications, oldest first (ids ascending), and per publisher
+  /// how many.
+  std::deque<held_publication> held;
+  std::unordered_map<caf::actor_addr, uint32_t> held_by_publisher;
+  uint64_t next_held = 1;
+  uint64_t held_total = 0;
+  /// Registered with the flow control to hear when the alarm clears.
+  bool resume_asked = false;
 
   ~queue_manager_state();
 
@@ -133,6 +169,10 @@ struct queue_manager_state {
   caf::result<std::vector<subscription_info>> list_subscriptions();
   qm_status status() const;
   void dead_letter(const std::string& target, message& msg);
+  void on_credit(uint64_t sub_id, uint64_t n);
+  void cancel_waits(const std::string& name);
+  void on_held_timeout(uint64_t id);
+  void on_resume();
   void on_down(const caf::down_msg& dm);
 
   // -- helpers ----------------------------------------------------------------
@@ -167,6 +207,18 @@ struct queue_manager_state {
 
   /// Ends a subscription and its managed queue.
   void remove_subscription(uint64_t id);
+
+  /// True if a publication to `targets` must be held now.
+  bool must_hold(const std::vector<uint64_t>& targets) const;
+
+  /// Sends publications to their subscriptions (counting credit), updating
+  /// the retained one first; returns how many subscriptions got them.
+  uint64_t dispatch(const std::string& topic, std::vector<message>& msgs,
+                    bool retain, const std::vector<uint64_t>& targets);
+
+  /// Releases held publications, oldest first, that may go now (bounded
+  /// work per call; continues through a resume message).
+  void release_held();
 };
 
 queue_manager_actor::behavior_type

@@ -108,13 +108,32 @@ struct qm_status {
   int64_t uptime_ms = 0;
   /// Client sessions currently connected.
   uint64_t connection_count = 0;
+  // -- flow control --
+  /// The node's memory limit and resident memory (bytes; 0 = unknown).
+  uint64_t memory_limit = 0;
+  uint64_t memory_used = 0;
+  /// True while over the memory limit: producers are held.
+  bool memory_alarm = false;
+  uint64_t memory_alarms_total = 0;
+  /// Puts held for room in a queue or for the alarm, node-wide.
+  uint64_t paused_puts = 0;
+  /// Publications held for slow subscriptions or the alarm; and how many
+  /// were ever held.
+  uint64_t held_publications = 0;
+  uint64_t held_publications_total = 0;
+  /// The node's default put wait (ms; -1 = unlimited): clients wait this
+  /// much longer for a put's reply.
+  int64_t put_wait_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, qm_status& x) {
   return f(caf::meta::type_name("qmesh::qm_status"), x.name, x.version,
            x.queue_count, x.subscription_count, x.open_uow_count,
-           x.retained_count, x.uptime_ms, x.connection_count);
+           x.retained_count, x.uptime_ms, x.connection_count, x.memory_limit,
+           x.memory_used, x.memory_alarm, x.memory_alarms_total,
+           x.paused_puts, x.held_publications, x.held_publications_total,
+           x.put_wait_ms);
 }
 
 } // namespace qmesh

@@ -1,8 +1,11 @@
 #include "actors/session.hpp"
 
+#include <set>
+
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
+#include "actors/names.hpp"
 
 namespace qmesh {
 
@@ -29,11 +32,11 @@ caf::result<uint64_t> session_state::consume(const std::string& name,
   self
     ->request(qm, caf::infinite, atom::consume_v, name, me, prefetch, mode)
     .then(
-      [this, rp](queue_actor& q, uint64_t qcid) mutable {
+      [this, rp, mode](queue_actor& q, uint64_t qcid) mutable {
         auto id = next_consumer_id++;
         auto key = std::make_pair(q.address(), qcid);
         by_queue[key] = id;
-        consumers[id] = consumer_link{std::move(q), qcid};
+        consumers[id] = consumer_link{std::move(q), qcid, mode};
         rp.deliver(id);
         if (auto i = early.find(key); i != early.end()) {
           for (auto& batch : i->second) {
@@ -55,8 +58,76 @@ void session_state::deliver(delivery_batch& batch) {
     early[key].push_back(std::move(batch));
     return;
   }
+  if (leaving) {
+    // The client is gone: automatic-ack deliveries go back to their queue
+    // (client-ack ones return when the consumer ends).
+    if (auto l = consumers.find(it->second);
+        l != consumers.end() && l->second.mode == ack_mode::automatic)
+      for (auto& msg : batch.messages) {
+        msg.tag = 0;
+        self->send(l->second.queue, atom::dead_letter_v, std::move(msg));
+      }
+    return;
+  }
   batch.consumer_id = it->second;
   self->send(client, atom::deliver_v, std::move(batch));
+}
+
+caf::result<message> session_state::get(const std::string& address,
+                                        get_options& opts) {
+  auto rp = self->make_response_promise<message>();
+  pending_get g;
+  if (struct address a; parse_address(address, a))
+    g.queue = std::string{a.queue};
+  g.in_uow = opts.uow != 0;
+  auto token = next_get++;
+  gets.emplace(token, std::move(g));
+  self->request(qm, caf::infinite, atom::get_v, address, std::move(opts))
+    .then(
+      [this, rp, token](message& msg) mutable {
+        auto g = std::move(gets[token]);
+        gets.erase(token);
+        if (leaving && !g.in_uow && !g.queue.empty()) {
+          log::qm().info("session {}: client gone; message {} returned to {}",
+                         self->id(), to_string(msg.id), g.queue);
+          msg.tag = 0;
+          self->send(qm, atom::dead_letter_v, g.queue, std::move(msg));
+        } else {
+          rp.deliver(std::move(msg));
+        }
+        maybe_quit();
+      },
+      [this, rp, token](caf::error& e) mutable {
+        gets.erase(token);
+        rp.deliver(std::move(e));
+        maybe_quit();
+      });
+  return rp;
+}
+
+void session_state::on_client_gone() {
+  leaving = true;
+  if (!gets.empty())
+    for (auto& [id, link] : consumers)
+      self->request(link.queue, caf::infinite, atom::cancel_v,
+                    link.queue_consumer_id)
+        .then([](atom::ok) {}, [](caf::error&) {});
+  std::set<std::string> names;
+  for (auto& [token, g] : gets)
+    if (!g.in_uow && !g.queue.empty())
+      names.insert(g.queue);
+  for (auto& name : names)
+    self->send(qm, atom::cancel_v, atom::get_v, name);
+  // Gets under a unit of work end with its backout once the session is
+  // gone; do not wait for them longer than a moment.
+  if (!gets.empty())
+    self->delayed_send(self, std::chrono::seconds{2}, atom::close_v);
+  maybe_quit();
+}
+
+void session_state::maybe_quit() {
+  if (leaving && gets.empty())
+    self->quit();
 }
 
 caf::expected<session_state::consumer_link>
@@ -101,7 +172,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     if (dm.source == self->state.client.address()) {
       log::qm().info("session {}: client left ({})", self->id(),
                      caf::to_string(dm.reason));
-      self->quit();
+      self->state.on_client_gone();
     }
   });
   log::qm().info("session {}: client connected from node {}", self->id(),
@@ -160,9 +231,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       return self->delegate(qm_hdl, atom::put_v, std::move(address),
                             std::move(msgs));
     },
-    [self, qm_hdl](atom::get, std::string& name, get_options& opts) {
-      return relay<message>(self, qm_hdl, atom::get_v, std::move(name),
-                            std::move(opts));
+    [self](atom::get, const std::string& name, get_options& opts) {
+      return self->state.get(name, opts);
     },
     [self](atom::consume, std::string& name, uint32_t prefetch,
            ack_mode mode) { return self->state.consume(name, prefetch, mode); },
@@ -223,6 +293,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     [self](atom::deliver, delivery_batch& batch) {
       self->state.deliver(batch);
     },
+    [self](atom::close) { self->quit(); },
   };
 }
 

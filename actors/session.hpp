@@ -8,6 +8,11 @@
 // deliveries (redelivered), back out uncommitted work and end non-durable
 // subscriptions.
 //
+// A get that waits is the one request a session keeps open on a queue for
+// long. When the client goes, the session first ends its waiting gets
+// (the queue fails them) and hands back any message that was already on
+// its way, so no message is given to a client that is gone; then it ends.
+//
 // Consumers get session-wide ids: deliveries from any queue reach the client
 // tagged with that id, and the client acks through the session.
 #pragma once
@@ -28,6 +33,16 @@ struct session_state {
   struct consumer_link {
     queue_actor queue;
     uint64_t queue_consumer_id = 0;
+    ack_mode mode = ack_mode::automatic;
+  };
+
+  /// A get relayed to the queue manager and not answered yet.
+  struct pending_get {
+    /// The queue's name (the address without a queue-manager part).
+    std::string queue;
+    /// Under a unit of work: a backout returns the message, not the
+    /// session.
+    bool in_uow = false;
   };
 
   session_actor::pointer self = nullptr;
@@ -42,6 +57,20 @@ struct session_state {
   /// delivers at once, the reply travels through the queue manager).
   std::map<std::pair<caf::actor_addr, uint64_t>, std::vector<delivery_batch>>
     early;
+  std::unordered_map<uint64_t, pending_get> gets;
+  uint64_t next_get = 1;
+  /// The client went; the session ends once its gets are answered.
+  bool leaving = false;
+
+  /// Relays a get; a message that arrives after the client went goes back
+  /// to its queue.
+  caf::result<message> get(const std::string& address, get_options& opts);
+
+  /// The client went: end waiting gets, then the session.
+  void on_client_gone();
+
+  /// Ends the session if it is leaving and no get is open.
+  void maybe_quit();
 
   /// Starts a consumer on `name` with this session as the queue's consumer.
   caf::result<uint64_t> consume(const std::string& name, uint32_t prefetch,

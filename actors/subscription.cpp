@@ -26,57 +26,30 @@ void subscription_state::flush() {
   if (in_flight || pending.empty())
     return;
   in_flight = true;
-  if (singles > 0 || pending.size() == 1) {
-    // Keep a copy until the queue confirms, so a refused publication can
-    // be dead-lettered instead of lost.
-    auto copy = pending.front();
-    auto msg = std::move(pending.front());
-    pending.erase(pending.begin());
-    if (singles > 0)
-      --singles;
-    self->request(queue, caf::infinite, atom::put_v, std::move(msg))
-      .then(
-        [this](const msg_id&) {
-          ++info.delivered_total;
-          in_flight = false;
-          flush();
-        },
-        [this, copy](caf::error& e) mutable {
-          dead_letter(std::move(copy), e);
-          in_flight = false;
-          flush();
-        });
-    return;
-  }
+  auto n = static_cast<uint64_t>(pending.size());
   auto batch = std::move(pending);
   pending.clear();
-  auto copy = batch;
-  auto n = batch.size();
-  self->request(queue, caf::infinite, atom::put_v, std::move(batch))
+  self->request(queue, caf::infinite, atom::publish_v, std::move(batch))
     .then(
-      [this](uint64_t count) {
-        info.delivered_total += count;
-        in_flight = false;
-        flush();
+      [this, n](uint64_t stored) {
+        info.delivered_total += stored;
+        taken(n);
       },
-      [this, n, copy](caf::error&) mutable {
-        // All or nothing: retry each one alone, ahead of later arrivals.
-        copy.insert(copy.end(), std::make_move_iterator(pending.begin()),
-                    std::make_move_iterator(pending.end()));
-        pending = std::move(copy);
-        singles = n;
-        in_flight = false;
-        flush();
-      });
+          [this, n](caf::error& e) {
+            // Only when the queue actor itself is gone (node stopping): the
+            // queue manager refuses to delete a subscription's target.
+            log::pubsub().error("subscription {}: {} publications to {} "
+                                "lost: {}",
+                                info.name, n, info.queue, render(e));
+            taken(n);
+          });
 }
 
-void subscription_state::dead_letter(message&& msg, const caf::error& why) {
-  log::pubsub().warn("subscription {}: publication to {} refused: {}; "
-                     "dead-lettered",
-                     info.name, info.queue, render(why));
-  msg.properties[std::string{dead_letter_reason_property}] = render(why);
-  msg.properties[std::string{dead_letter_source_property}] = info.queue;
-  self->send(qm, atom::dead_letter_v, std::string{}, std::move(msg));
+void subscription_state::taken(uint64_t n) {
+  in_flight = false;
+  if (qm)
+    self->send(qm, atom::credit_v, info.id, n);
+  flush();
 }
 
 subscription_actor::behavior_type

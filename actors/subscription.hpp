@@ -4,10 +4,15 @@
 // its target queue, stamped with the topic, in order. At most one put is in
 // flight: publications that arrive meanwhile wait and go together as one
 // batch (a CAF 0.17 actor looks up replies in a flat list, so thousands of
-// outstanding requests would make every reply cost thousands of steps). A
-// refused batch is retried one message at a time, and a publication the
-// queue refuses (full, inhibited, too big, gone) goes to the dead-letter
-// queue with the reason, so nothing is dropped silently. Lifetime is managed by the queue
+// outstanding requests would make every reply cost thousands of steps).
+//
+// Flow control: the queue takes a batch under its overflow policy (block:
+// the reply waits until there is room; publications it refuses for its
+// limits or the reject policy it dead-letters itself). Each reply is
+// passed on to the queue manager as credit; the queue manager sends a
+// subscription at most a window of publications beyond its credit and
+// holds publishers meanwhile, so a slow consumer slows the publishers
+// down and `pending` stays bounded. Lifetime is managed by the queue
 // manager: it ends the actor on unsubscribe, or when the owner of a
 // non-durable subscription goes.
 #pragma once
@@ -30,13 +35,11 @@ struct subscription_state {
   queue_actor queue;
   queue_manager_actor qm;
 
-  /// Publications waiting for the put in flight.
+  /// Publications waiting for the put in flight (at most the queue
+  /// manager's window).
   std::vector<message> pending;
   /// A put to the queue is in flight.
   bool in_flight = false;
-  /// The first `singles` pending messages are put one by one (after a
-  /// refused batch).
-  size_t singles = 0;
 
   /// Takes one publication.
   void on_publication(const std::string& topic, message& msg);
@@ -47,8 +50,9 @@ struct subscription_state {
   /// Starts the next put unless one is in flight.
   void flush();
 
-  /// Moves a refused publication to the dead-letter queue.
-  void dead_letter(message&& msg, const caf::error& why);
+  /// The queue is done with `n` publications (stored or dead-lettered):
+  /// return the credit.
+  void taken(uint64_t n);
 };
 
 subscription_actor::behavior_type

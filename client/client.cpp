@@ -550,6 +550,16 @@ struct client::impl {
       call<R>(opts.timeout, session, std::forward<Ts>(xs)...));
   }
 
+  /// The reply timeout of a put: the default plus the longest the node may
+  /// hold it for room.
+  ms put_timeout(const message& msg) const {
+    auto wait = msg.put_wait_ms == put_wait_default ? qm.put_wait_ms
+                                                    : msg.put_wait_ms;
+    if (wait < 0)
+      return ms{std::chrono::hours{24 * 365}};
+    return opts.timeout + ms{wait};
+  }
+
   /// Sends to the session without waiting for anything.
   template <class... Ts>
   void tell(Ts&&... xs) {
@@ -813,16 +823,18 @@ msg_id queue_handle::put(message msg) {
   if (!impl_ || !impl_->open)
     throw closed_error();
   auto& c = *impl_->owner;
-  return std::get<0>(c.call<msg_id>(c.opts.timeout, impl_->queue,
-                                    atom::put_v, std::move(msg)));
+  auto timeout = c.put_timeout(msg);
+  return std::get<0>(c.call<msg_id>(timeout, impl_->queue, atom::put_v,
+                                    std::move(msg)));
 }
 
 uint64_t queue_handle::put_many(std::vector<message> msgs) {
   if (!impl_ || !impl_->open)
     throw closed_error();
   auto& c = *impl_->owner;
-  return std::get<0>(c.call<uint64_t>(c.opts.timeout, impl_->queue,
-                                      atom::put_v, std::move(msgs)));
+  auto timeout = msgs.empty() ? c.opts.timeout : c.put_timeout(msgs.front());
+  return std::get<0>(c.call<uint64_t>(timeout, impl_->queue, atom::put_v,
+                                      std::move(msgs)));
 }
 
 void queue_handle::close() {
@@ -927,7 +939,10 @@ queue_handle client::open(const std::string& address, open_mode mode) {
 }
 
 msg_id client::put(const std::string& address, message msg) {
-  return deref(impl_).ask<msg_id>(atom::put_v, address, std::move(msg));
+  auto& c = deref(impl_);
+  auto timeout = c.put_timeout(msg);
+  return std::get<0>(
+    c.call<msg_id>(timeout, c.session, atom::put_v, address, std::move(msg)));
 }
 
 msg_id client::put1(const std::string& address, message msg) {
@@ -935,12 +950,18 @@ msg_id client::put1(const std::string& address, message msg) {
 }
 
 msg_id client::put(const std::string& address, message msg, uint64_t uow) {
-  return deref(impl_).ask<msg_id>(atom::put_v, address, std::move(msg), uow);
+  auto& c = deref(impl_);
+  auto timeout = c.put_timeout(msg);
+  return std::get<0>(c.call<msg_id>(timeout, c.session, atom::put_v, address,
+                                    std::move(msg), uow));
 }
 
 uint64_t client::put_many(const std::string& address,
                           std::vector<message> msgs) {
-  return deref(impl_).ask<uint64_t>(atom::put_v, address, std::move(msgs));
+  auto& c = deref(impl_);
+  auto timeout = msgs.empty() ? c.opts.timeout : c.put_timeout(msgs.front());
+  return std::get<0>(c.call<uint64_t>(timeout, c.session, atom::put_v, address,
+                                      std::move(msgs)));
 }
 
 message client::get(const std::string& queue, const get_options& opts) {

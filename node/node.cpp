@@ -12,6 +12,7 @@
 #include "actors/log.hpp"
 #include "actors/queue_manager.hpp"
 #include "actors/system_config.hpp"
+#include "node/memory_monitor.hpp"
 #include "protocols/net/tcp_server.hpp"
 #include "protocols/stomp/server.hpp"
 
@@ -69,9 +70,14 @@ int run(const options& opts) {
   // a connection (see net::io_thread).
   net::io_thread io;
   std::vector<std::shared_ptr<net::tcp_listener>> listeners;
+  auto flow = std::make_shared<flow_control>();
+  memory_monitor memory{flow, opts.memory_limit};
   node_config cfg{opts};
   caf::actor_system sys{cfg};
-  auto qm = sys.spawn(queue_manager_impl, opts.qm);
+  auto qm_cfg = opts.qm;
+  qm_cfg.flow = flow;
+  auto qm = sys.spawn(queue_manager_impl, std::move(qm_cfg));
+  memory.start();
   auto door = sys.spawn(front_door_impl, qm);
   auto stop_actors = [&] {
     // Sockets first: clients see their connections end at once.
@@ -112,9 +118,10 @@ int run(const options& opts) {
     stomp_text = "stomp on " + to_string(opts.stomp.listen);
   }
   node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
-                  "{}, data dir {}",
+                  "{}, data dir {}, memory limit {} ({} MiB)",
                   QMESH_VERSION, opts.qm.name, to_string(opts.listen),
-                  stomp_text, opts.data_dir);
+                  stomp_text, opts.data_dir, opts.memory_limit_text,
+                  opts.memory_limit >> 20);
   // Also on stdout, flushed, so scripts can wait for readiness.
   std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
             << opts.qm.name << " listening on " << to_string(opts.listen)
@@ -123,6 +130,7 @@ int run(const options& opts) {
   sigwait(&stop_signals, &sig);
   node_log().info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
   sys.middleman().unpublish(door, *port);
+  memory.stop();
   stop_actors();
   // The actor system's destructor waits for every actor to finish.
   return exit_ok;

@@ -8,6 +8,7 @@
 
 #include "actors/log.hpp"
 #include "actors/names.hpp"
+#include "node/memory_monitor.hpp"
 
 namespace po = boost::program_options;
 
@@ -57,6 +58,8 @@ struct raw_options {
   size_t stomp_max_headers = 0;
   size_t stomp_max_header_line = 0;
   size_t stomp_max_body = 0;
+  std::string memory_limit;
+  std::string put_wait;
 };
 
 po::options_description describe(raw_options& r) {
@@ -85,6 +88,18 @@ po::options_description describe(raw_options& r) {
      "log to this file instead of stderr")
     ("threads", po::value(&r.threads)->default_value(0)->value_name("N"),
      "scheduler threads (0 = one per core)");
+  po::options_description flow{"Flow control (docs/operations.md)"};
+  flow.add_options()
+    ("memory-limit",
+     po::value(&r.memory_limit)->default_value("40%")->value_name("SIZE"),
+     "resident memory above which producers are held until it falls: "
+     "bytes, K/M/G suffix, or a percentage of the machine's (or cgroup's) "
+     "memory")
+    ("put-wait",
+     po::value(&r.put_wait)->default_value("60000")->value_name("MS"),
+     "longest a put or publication waits for room in a full queue (block "
+     "policy) before it fails with 2053; `unlimited` or 0 (no wait); "
+     "clients may set it per put");
   po::options_description queues{"Queues"};
   queues.add_options()
     ("auto-define-queues",
@@ -144,7 +159,7 @@ po::options_description describe(raw_options& r) {
      po::value(&r.stomp_max_body)->default_value(0)->value_name("BYTES"),
      "largest STOMP frame body (0 = --default-max-msg-length)");
   po::options_description all;
-  all.add(general).add(node).add(queues).add(stomp);
+  all.add(general).add(node).add(queues).add(flow).add(stomp);
   return all;
 }
 
@@ -183,6 +198,24 @@ std::string validate(const raw_options& r, options& out) {
     return "--default-priority: expected 0-9";
   if (auto err = apply_attrs(out.qm.queue_defaults, defaults, out.qm.limits))
     return "queue defaults: " + render(err);
+  if (!parse_memory_size(r.memory_limit, out.memory_limit))
+    return "--memory-limit '" + r.memory_limit.substr(0, 32)
+           + "': expected bytes, a K/M/G/T suffix or a percentage (1-100%)";
+  if (out.memory_limit < 16 * 1024 * 1024)
+    return "--memory-limit: at least 16M";
+  out.memory_limit_text = r.memory_limit;
+  if (r.put_wait == "unlimited" || r.put_wait == "-1") {
+    out.qm.put_wait_ms = -1;
+  } else {
+    int64_t ms = -1;
+    auto res = std::from_chars(r.put_wait.data(),
+                               r.put_wait.data() + r.put_wait.size(), ms);
+    if (res.ec != std::errc{} || res.ptr != r.put_wait.data() + r.put_wait.size()
+        || ms < 0 || ms > 24LL * 3600 * 1000)
+      return "--put-wait '" + r.put_wait.substr(0, 32)
+             + "': expected 0-86400000 ms or unlimited";
+    out.qm.put_wait_ms = ms;
+  }
   if (r.stomp_listen == "none") {
     out.stomp.enabled = false;
   } else if (!parse_endpoint(r.stomp_listen, out.stomp.listen)) {

@@ -41,6 +41,10 @@ struct options {
   std::string log_file;
   /// Scheduler threads; 0 = one per core.
   size_t threads = 0;
+  /// Resident memory above which producers are held (bytes).
+  uint64_t memory_limit = 0;
+  /// As given (`40%`, `2G`), for the start-up line.
+  std::string memory_limit_text;
 };
 
 /// What parsing decided.

@@ -285,6 +285,15 @@ struct message_options {
   std::string reply_to;
   std::string content_type;
   std::vector<std::string> properties;
+  std::string put_wait;
+
+  /// --put-wait, for commands that put to a queue.
+  void add_put_wait(po::options_description& desc) {
+    desc.add_options()(
+      "put-wait", po::value(&put_wait)->value_name("MS"),
+      "wait up to MS for room when the queue is full (`unlimited`; default: "
+      "the node's --put-wait); then 2053");
+  }
 
   void add_to(po::options_description& desc) {
     desc.add_options()
@@ -341,6 +350,15 @@ struct message_options {
       }
     }
     m.content_type = content_type;
+    if (put_wait == "unlimited" || put_wait == "-1") {
+      m.put_wait_ms = -1;
+    } else if (!put_wait.empty()) {
+      int64_t w = 0;
+      if (!parse_int(put_wait, w) || w < 0)
+        throw usage_error("--put-wait '" + put_wait
+                          + "': expected milliseconds >= 0 or unlimited");
+      m.put_wait_ms = w;
+    }
     for (const auto& kv : properties) {
       auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)
@@ -636,6 +654,7 @@ int cmd_put(const command& cmd, std::vector<std::string>& args,
                      "queue (QUEUE or QM/QUEUE)")(
     "text", po::value(&texts), "message bodies (none: one per stdin line)");
   mo.add_to(desc);
+  mo.add_put_wait(desc);
   po::positional_options_description pos;
   pos.add("address", 1).add("text", -1);
   po::variables_map vm;

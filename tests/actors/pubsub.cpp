@@ -521,8 +521,8 @@ CAF_TEST(a managed queue cannot be the named target of another subscription) {
   CAF_CHECK_EQUAL(qm_state().subs.size(), 1u);
 }
 
-CAF_TEST(a publication a full queue refuses is dead lettered) {
-  define("SMALL", {{"max_depth", "1"}});
+CAF_TEST(a publication a full reject queue refuses is dead lettered) {
+  define("SMALL", {{"max_depth", "1"}, {"overflow_policy", "reject"}});
   auto info = subscribe("alerts/#", "", "SMALL");
   CAF_CHECK_EQUAL(pub("alerts/1", "fits"), 1u);
   CAF_CHECK_EQUAL(pub("alerts/2", "overflow"), 1u);
