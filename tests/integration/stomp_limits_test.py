@@ -14,6 +14,7 @@ deliberately slow sender or measure CPU time over a fixed interval.
 import collections
 import os
 import resource
+import select
 import shutil
 import socket
 import tempfile
@@ -254,14 +255,23 @@ class FrameTimeoutTests(LimitCase):
         c = self.connect(self.n)
         started = time.monotonic()
         c.raw(PARTIAL_SEND)
-        # A byte every 100 ms: never idle, never done.
+        # A byte every 100 ms, never idle, never done, until the server
+        # answers (an idle timer would never fire while we trickle).
+        deadline = self.timeout_ms / 1000
+        answered = False
         try:
-            while time.monotonic() - started < 3 * self.timeout_ms / 1000:
+            while time.monotonic() - started < deadline + 3.0:
                 c.raw(b"x")
-                time.sleep(0.1)  # pacing a slow sender
+                readable, _, _ = select.select([c.sock], [], [], 0.1)
+                if readable:
+                    answered = True
+                    break
         except OSError:
-            pass  # the server closed while we were sending
-        self.expect_timeout_error(c, started)
+            answered = True  # the server closed while we were sending
+        self.assertTrue(answered, "no answer while the frame trickled in")
+        elapsed = self.expect_timeout_error(c, started)
+        self.assertGreaterEqual(elapsed, deadline * 0.9)
+        self.assertLess(elapsed, deadline + 3.0)
 
     def test_heartbeats_and_a_frame_in_pieces_within_the_deadline(self):
         c = self.connect(self.n)
