@@ -57,6 +57,8 @@ enum class ec : uint8_t {
   expiry_error,
   /// 2019: unknown handle (consumer id, delivery tag).
   hobj_error,
+  /// 2025: a listener's connection cap (total or per address) is reached.
+  max_conns_limit_reached,
   /// 2195: an internal error; always a bug.
   unexpected_error,
 };

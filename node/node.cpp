@@ -101,10 +101,18 @@ int run(const options& opts) {
     settings->frame_limits.max_header_line = opts.stomp.max_header_line;
     settings->frame_limits.max_body = opts.stomp.max_body;
     settings->heartbeat = std::chrono::milliseconds{opts.stomp.heartbeat_ms};
+    settings->frame_timeout
+      = std::chrono::milliseconds{opts.stomp.frame_timeout_ms};
+    settings->transaction_memory = std::make_shared<net::byte_budget>(
+      opts.stomp.max_transaction_memory);
     settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+    net::listener_limits caps;
+    caps.max_connections = opts.caps.max_connections;
+    caps.max_per_address = opts.caps.max_per_address;
     std::string err;
-    auto l = stomp::listen(io, sys, door, settings, opts.stomp.listen.host,
-                           opts.stomp.listen.port, err);
+    auto l = stomp::listen(io, sys, door, settings, caps,
+                           opts.stomp.listen.host, opts.stomp.listen.port,
+                           err);
     if (!l) {
       std::cerr << "qmesh-node: cannot listen on "
                 << to_string(opts.stomp.listen) << " (stomp): " << err

@@ -60,7 +60,17 @@ struct raw_options {
   size_t stomp_max_body = 0;
   std::string memory_limit;
   std::string put_wait;
+  uint32_t stomp_frame_timeout = 0;
+  size_t stomp_max_transaction_memory = 0;
+  size_t max_connections = 0;
+  size_t max_connections_per_address = 0;
 };
+
+/// Upper bounds of the connection caps and of the transaction memory: far
+/// above any sensible value, low enough that a negative number (which
+/// Boost.Program_options wraps around for unsigned types) is caught.
+constexpr size_t max_connection_cap = 1'000'000;
+constexpr size_t max_transaction_memory_cap = size_t{1} << 40; // 1 TiB
 
 po::options_description describe(raw_options& r) {
   qm_config defaults;
@@ -100,6 +110,20 @@ po::options_description describe(raw_options& r) {
      "longest a put or publication waits for room in a full queue (block "
      "policy) before it fails with 2053; `unlimited` or 0 (no wait); "
      "clients may set it per put");
+  connection_caps cd;
+  po::options_description conns{"Client connections (every listener)"};
+  conns.add_options()
+    ("max-connections",
+     po::value(&r.max_connections)
+       ->default_value(cd.max_connections)
+       ->value_name("N"),
+     "open connections per listener; more are refused with 2025")
+    ("max-connections-per-address",
+     po::value(&r.max_connections_per_address)
+       ->default_value(cd.max_per_address)
+       ->value_name("N"),
+     "open connections per listener from one IP address; more are refused "
+     "with 2025");
   po::options_description queues{"Queues"};
   queues.add_options()
     ("auto-define-queues",
@@ -157,9 +181,21 @@ po::options_description describe(raw_options& r) {
      "longest STOMP header line")
     ("stomp-max-body",
      po::value(&r.stomp_max_body)->default_value(0)->value_name("BYTES"),
-     "largest STOMP frame body (0 = --default-max-msg-length)");
+     "largest STOMP frame body (0 = --default-max-msg-length)")
+    ("stomp-frame-timeout",
+     po::value(&r.stomp_frame_timeout)
+       ->default_value(sd.frame_timeout_ms)
+       ->value_name("MS"),
+     "time a STOMP frame has to arrive in full once its first byte came "
+     "(0 = no limit)")
+    ("stomp-max-transaction-memory",
+     po::value(&r.stomp_max_transaction_memory)
+       ->default_value(sd.max_transaction_memory)
+       ->value_name("BYTES"),
+     "body bytes the open transactions of all STOMP connections may hold "
+     "together; more is refused with 2024");
   po::options_description all;
-  all.add(general).add(node).add(queues).add(flow).add(stomp);
+  all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp);
   return all;
 }
 
@@ -236,6 +272,23 @@ std::string validate(const raw_options& r, options& out) {
                          : r.stomp_max_body;
   if (out.stomp.max_body > out.qm.limits.max_msg_length_cap)
     return "--stomp-max-body: at most --max-msg-length-cap";
+  if (r.stomp_frame_timeout > 24 * 3600 * 1000)
+    return "--stomp-frame-timeout: at most 86400000 ms";
+  out.stomp.frame_timeout_ms = r.stomp_frame_timeout;
+  if (r.stomp_max_transaction_memory < 1
+      || r.stomp_max_transaction_memory > max_transaction_memory_cap)
+    return "--stomp-max-transaction-memory: expected 1-"
+           + std::to_string(max_transaction_memory_cap);
+  out.stomp.max_transaction_memory = r.stomp_max_transaction_memory;
+  if (r.max_connections < 1 || r.max_connections > max_connection_cap)
+    return "--max-connections: expected 1-"
+           + std::to_string(max_connection_cap);
+  out.caps.max_connections = r.max_connections;
+  if (r.max_connections_per_address < 1
+      || r.max_connections_per_address > max_connection_cap)
+    return "--max-connections-per-address: expected 1-"
+           + std::to_string(max_connection_cap);
+  out.caps.max_per_address = r.max_connections_per_address;
   return {};
 }
 

@@ -19,6 +19,15 @@ struct endpoint {
 
 std::string to_string(const endpoint& x);
 
+/// Caps of every client listener (STOMP now; HTTP and WebSocket next):
+/// connections over them are refused with 2025 (docs/operations.md).
+struct connection_caps {
+  /// Open connections per listener.
+  size_t max_connections = 10'000;
+  /// Open connections per listener from one IP address.
+  size_t max_per_address = 1'000;
+};
+
 /// The STOMP front-end's settings (docs/protocol-stomp.md).
 struct stomp_options {
   /// False for `--stomp-listen none`.
@@ -30,11 +39,16 @@ struct stomp_options {
   size_t max_header_line = 16 * 1024;
   /// 0 = the queue defaults' max_msg_length.
   size_t max_body = 0;
+  /// Time a started frame has to complete, in ms; 0 = no limit.
+  uint32_t frame_timeout_ms = 30'000;
+  /// Body bytes held by the open transactions of all STOMP connections.
+  size_t max_transaction_memory = 256 * 1024 * 1024;
 };
 
 struct options {
   qm_config qm;
   stomp_options stomp;
+  connection_caps caps;
   std::string data_dir;
   endpoint listen{"127.0.0.1", 7700};
   std::string log_level = "info";

@@ -1,13 +1,54 @@
 #include "protocols/net/tcp_server.hpp"
 
+#include <cerrno>
+#include <utility>
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+
+#include "actors/log.hpp"
 
 namespace qmesh::net {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
+using std::chrono::milliseconds;
+
+namespace {
+
+spdlog::logger& net_log() {
+  static auto l = log::get("qmesh.net");
+  return *l;
+}
+
+/// Accept failed because the process or the system ran out of descriptors
+/// or memory: retrying at once fails again.
+bool out_of_resources(const boost::system::error_code& ec) {
+  if (ec.category() != boost::system::system_category())
+    return false;
+  switch (ec.value()) {
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Accept failed for this one connection only (the peer went away first):
+/// the next accept may succeed at once.
+bool transient(const boost::system::error_code& ec) {
+  return ec == asio::error::connection_aborted
+         || ec == asio::error::interrupted || ec == asio::error::try_again
+         || ec == asio::error::would_block
+         || (ec.category() == boost::system::system_category()
+             && ec.value() == EPROTO);
+}
+
+} // namespace
 
 connection_handler::~connection_handler() = default;
 
@@ -17,7 +58,8 @@ tcp_connection::tcp_connection(tcp::socket sock) : sock_(std::move(sock)) {
   boost::system::error_code ec;
   sock_.set_option(tcp::no_delay{true}, ec);
   auto ep = sock_.remote_endpoint(ec);
-  peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  address_ = ec ? "?" : ep.address().to_string();
+  peer_ = ec ? "?" : address_ + ":" + std::to_string(ep.port());
 }
 
 tcp_connection::~tcp_connection() = default;
@@ -25,6 +67,10 @@ tcp_connection::~tcp_connection() = default;
 void tcp_connection::start(std::shared_ptr<connection_handler> h) {
   handler_ = std::move(h);
   read();
+}
+
+void tcp_connection::when_closed(std::function<void()> f) {
+  when_closed_ = std::move(f);
 }
 
 void tcp_connection::read() {
@@ -153,21 +199,30 @@ void tcp_connection::shut(const std::string& why) {
     dropped += b.size();
   queued_.clear();
   backlog_.fetch_sub(dropped, std::memory_order_relaxed);
+  if (auto f = std::exchange(when_closed_, nullptr))
+    f();
   if (auto h = std::move(handler_))
     h->on_closed(why);
 }
 
 // -- tcp_listener -------------------------------------------------------------
 
-tcp_listener::tcp_listener(asio::io_context& ctx, factory make)
-  : acceptor_(ctx), make_(std::move(make)) {
+tcp_listener::tcp_listener(asio::io_context& ctx, listener_options opts,
+                           factory make)
+  : acceptor_(ctx),
+    opts_(std::move(opts)),
+    make_(std::move(make)),
+    retry_timer_(ctx),
+    refusal_log_timer_(ctx) {
   // nop
 }
 
 std::shared_ptr<tcp_listener>
 tcp_listener::open(asio::io_context& ctx, const std::string& host,
-                   uint16_t port, factory make, std::string& error) {
-  auto l = std::make_shared<tcp_listener>(ctx, std::move(make));
+                   uint16_t port, listener_options opts, factory make,
+                   std::string& error) {
+  auto l = std::make_shared<tcp_listener>(ctx, std::move(opts),
+                                          std::move(make));
   boost::system::error_code ec;
   tcp::resolver resolver{ctx};
   auto results = resolver.resolve(host, std::to_string(port),
@@ -199,6 +254,15 @@ uint16_t tcp_listener::port() const {
   return ec ? 0 : ep.port();
 }
 
+std::string tcp_listener::describe() const {
+  boost::system::error_code ec;
+  auto ep = acceptor_.local_endpoint(ec);
+  auto where = ec ? std::string{"?"}
+                  : ep.address().to_string() + ":" + std::to_string(ep.port());
+  return opts_.name.empty() ? "listener " + where
+                            : opts_.name + " listener " + where;
+}
+
 void tcp_listener::accept() {
   if (stopped_)
     return;
@@ -206,16 +270,141 @@ void tcp_listener::accept() {
     [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
       if (self->stopped_)
         return;
-      if (!ec) {
-        auto conn = std::make_shared<tcp_connection>(std::move(s));
-        // Forget connections that are gone, then remember this one.
-        std::erase_if(self->accepted_,
-                      [](const auto& w) { return w.expired(); });
-        self->accepted_.push_back(conn);
-        self->make_(std::move(conn));
+      if (ec) {
+        self->on_accept_error(ec);
+        return;
       }
-      // Errors such as EMFILE: keep accepting (the next try may succeed).
+      if (self->backoff_.count() > 0) {
+        net_log().info("{}: accepting again after {} failed attempts",
+                       self->describe(), self->failed_accepts_);
+        self->backoff_ = milliseconds{0};
+        self->failed_accepts_ = 0;
+      }
+      self->on_accepted(std::move(s));
       self->accept();
+    });
+}
+
+void tcp_listener::on_accept_error(const boost::system::error_code& ec) {
+  if (transient(ec)) {
+    accept();
+    return;
+  }
+  // Out of descriptors or memory, or an error we do not know: retrying at
+  // once would fail again at once, so wait, longer each time.
+  ++failed_accepts_;
+  if (backoff_.count() == 0) {
+    backoff_ = min_backoff;
+    net_log().warn("{}: cannot accept: {}{}; retrying in {} ms, backing off "
+                   "up to {} ms",
+                   describe(), ec.message(),
+                   out_of_resources(ec) ? " (out of descriptors or memory)"
+                                        : "",
+                   backoff_.count(), max_backoff.count());
+  } else {
+    backoff_ = std::min(backoff_ * 2, max_backoff);
+  }
+  retry_timer_.expires_after(backoff_);
+  retry_timer_.async_wait(
+    [self = shared_from_this()](boost::system::error_code timer_ec) {
+      if (!timer_ec)
+        self->accept();
+    });
+}
+
+void tcp_listener::on_accepted(tcp::socket sock) {
+  auto conn = std::make_shared<tcp_connection>(std::move(sock));
+  if (auto why = over_cap(conn->address()); !why.empty())
+    refuse(std::move(conn), why);
+  else
+    admit(std::move(conn));
+}
+
+std::string tcp_listener::over_cap(const std::string& address) const {
+  const auto& lim = opts_.limits;
+  if (admitted_ >= lim.max_connections)
+    return "this listener already has " + std::to_string(admitted_)
+           + " connections (limit " + std::to_string(lim.max_connections)
+           + ")";
+  auto i = per_address_.find(address);
+  if (i != per_address_.end() && i->second >= lim.max_per_address)
+    return std::to_string(i->second) + " connections from " + address
+           + " are already open (limit "
+           + std::to_string(lim.max_per_address) + " per address)";
+  return {};
+}
+
+void tcp_listener::admit(std::shared_ptr<tcp_connection> conn) {
+  track(conn, true);
+  make_(std::move(conn));
+}
+
+void tcp_listener::refuse(std::shared_ptr<tcp_connection> conn,
+                          const std::string& why) {
+  track(conn, false);
+  note_refusal(why + ", from " + conn->peer());
+  if (opts_.refusal)
+    conn->write(opts_.refusal(why));
+  conn->close_after_flush();
+}
+
+void tcp_listener::track(const std::shared_ptr<tcp_connection>& conn,
+                         bool admitted) {
+  const tcp_connection* key = conn.get();
+  open_[key] = open_socket{conn, admitted};
+  if (admitted) {
+    ++admitted_;
+    ++per_address_[conn->address()];
+  }
+  conn->when_closed([w = weak_from_this(), key] {
+    if (auto self = w.lock())
+      self->release(key);
+  });
+}
+
+void tcp_listener::release(const tcp_connection* key) {
+  auto i = open_.find(key);
+  if (i == open_.end())
+    return; // stop() forgot it already
+  if (i->second.admitted) {
+    --admitted_;
+    auto conn = i->second.conn.lock();
+    // The connection runs this from its own shut(), so it is alive.
+    if (conn) {
+      auto j = per_address_.find(conn->address());
+      if (j != per_address_.end() && --j->second == 0)
+        per_address_.erase(j);
+    }
+  }
+  open_.erase(i);
+}
+
+void tcp_listener::note_refusal(const std::string& what) {
+  ++refusals_unlogged_;
+  last_refusal_ = what;
+  if (!refusal_log_armed_)
+    log_refusals();
+}
+
+void tcp_listener::log_refusals() {
+  if (stopped_ || refusals_unlogged_ == 0) {
+    refusal_log_armed_ = false;
+    return;
+  }
+  if (refusals_unlogged_ == 1)
+    net_log().warn("{}: refused a connection: {}", describe(), last_refusal_);
+  else
+    net_log().warn("{}: refused {} connections in the last second (last: {})",
+                   describe(), refusals_unlogged_, last_refusal_);
+  refusals_unlogged_ = 0;
+  refusal_log_armed_ = true;
+  refusal_log_timer_.expires_after(std::chrono::seconds{1});
+  refusal_log_timer_.async_wait(
+    [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec)
+        self->refusal_log_armed_ = false;
+      else
+        self->log_refusals();
     });
 }
 
@@ -223,10 +412,15 @@ void tcp_listener::stop() {
   stopped_ = true;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
-  for (auto& w : accepted_)
-    if (auto c = w.lock())
+  retry_timer_.cancel();
+  refusal_log_timer_.cancel();
+  auto open = std::move(open_);
+  open_.clear();
+  admitted_ = 0;
+  per_address_.clear();
+  for (auto& [key, s] : open)
+    if (auto c = s.conn.lock())
       c->close();
-  accepted_.clear();
 }
 
 // -- io_thread ----------------------------------------------------------------

@@ -13,17 +13,20 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 namespace qmesh::net {
 
@@ -62,6 +65,11 @@ public:
   /// Starts reading into `h` (io thread).
   void start(std::shared_ptr<connection_handler> h);
 
+  /// Runs `f` once, on the io thread, when the socket closes (before the
+  /// handler's on_closed). For whoever accounts for open sockets (the
+  /// listener); set it on the io thread before start().
+  void when_closed(std::function<void()> f);
+
   /// Queues bytes for writing. Any thread.
   void write(std::string bytes);
 
@@ -87,14 +95,21 @@ public:
     return peer_;
   }
 
+  /// The peer's IP address alone (`?` if unknown).
+  const std::string& address() const noexcept {
+    return address_;
+  }
+
 private:
   void read();
   void start_write();
   void shut(const std::string& why);
 
   boost::asio::ip::tcp::socket sock_;
+  std::string address_;
   std::string peer_;
   std::shared_ptr<connection_handler> handler_;
+  std::function<void()> when_closed_;
   // -- io thread only --
   std::vector<std::string> queued_;
   std::vector<std::string> writing_;
@@ -107,18 +122,53 @@ private:
   std::atomic<size_t> backlog_{0};
 };
 
-/// Accepts connections on one address and hands each to a factory (io
-/// thread), which attaches a handler and calls start().
+/// Caps on the connections one listener holds open (accepted and not yet
+/// closed). A connection over a cap is refused: it gets the listener's
+/// refusal bytes and is closed.
+struct listener_limits {
+  /// Open connections of the listener.
+  size_t max_connections = 10'000;
+  /// Open connections of the listener from one IP address.
+  size_t max_per_address = 1'000;
+};
+
+/// What a listener is and how it refuses.
+struct listener_options {
+  /// Names the listener in logs (`stomp`).
+  std::string name;
+  listener_limits limits;
+  /// The bytes written to a refused connection before it closes, given one
+  /// line saying which cap was hit (the protocol's error frame). Called on
+  /// the io thread; must not block. Unset: the connection just closes.
+  std::function<std::string(const std::string& why)> refusal;
+};
+
+/// Accepts connections on one address and hands each admitted one to a
+/// factory (io thread), which attaches a handler and calls start().
+///
+/// Overload behaviour: connections over a cap are refused (see
+/// listener_limits; logged at most once a second with a count); when the
+/// process runs out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+/// ENOMEM) accepting backs off, 50 ms doubling to 1 s, and resumes by itself
+/// once accept succeeds again (one log line per episode).
+///
+/// Threading: everything but open() and port() runs on the io thread.
 class tcp_listener : public std::enable_shared_from_this<tcp_listener> {
 public:
   using factory = std::function<void(std::shared_ptr<tcp_connection>)>;
 
+  /// Shortest and longest pause of the accept loop after running out of
+  /// descriptors or memory.
+  static constexpr std::chrono::milliseconds min_backoff{50};
+  static constexpr std::chrono::milliseconds max_backoff{1000};
+
   /// Binds and listens; on failure returns nullptr and sets `error`.
   static std::shared_ptr<tcp_listener>
   open(boost::asio::io_context& ctx, const std::string& host, uint16_t port,
-       factory make, std::string& error);
+       listener_options opts, factory make, std::string& error);
 
-  tcp_listener(boost::asio::io_context& ctx, factory make);
+  tcp_listener(boost::asio::io_context& ctx, listener_options opts,
+               factory make);
 
   /// The bound port (useful with port 0).
   uint16_t port() const;
@@ -127,11 +177,51 @@ public:
   void stop();
 
 private:
+  /// One socket the listener accepted and that is not closed yet.
+  struct open_socket {
+    std::weak_ptr<tcp_connection> conn;
+    /// False for a refused connection on its way out: it counts against
+    /// no cap.
+    bool admitted = false;
+  };
+
   void accept();
+  void on_accepted(boost::asio::ip::tcp::socket sock);
+  void on_accept_error(const boost::system::error_code& ec);
+
+  /// Why a new connection from `address` would be over a cap; empty if
+  /// it is not.
+  std::string over_cap(const std::string& address) const;
+
+  void admit(std::shared_ptr<tcp_connection> conn);
+  void refuse(std::shared_ptr<tcp_connection> conn, const std::string& why);
+
+  /// Remembers `conn` until its socket closes.
+  void track(const std::shared_ptr<tcp_connection>& conn, bool admitted);
+  void release(const tcp_connection* conn);
+
+  /// Counts a refusal; logs at once if nothing was logged in the last
+  /// second, else the count is logged when that second is over.
+  void note_refusal(const std::string& what);
+  void log_refusals();
+
+  std::string describe() const;
 
   boost::asio::ip::tcp::acceptor acceptor_;
+  listener_options opts_;
   factory make_;
-  std::vector<std::weak_ptr<tcp_connection>> accepted_;
+  std::unordered_map<const tcp_connection*, open_socket> open_;
+  size_t admitted_ = 0;
+  std::unordered_map<std::string, size_t> per_address_;
+  // Accept back-off (zero: not backing off).
+  boost::asio::steady_timer retry_timer_;
+  std::chrono::milliseconds backoff_{0};
+  size_t failed_accepts_ = 0;
+  // Refusal log.
+  boost::asio::steady_timer refusal_log_timer_;
+  bool refusal_log_armed_ = false;
+  size_t refusals_unlogged_ = 0;
+  std::string last_refusal_;
   bool stopped_ = false;
 };
 

@@ -88,6 +88,7 @@ void connection_state::on_bytes(const std::string& chunk) {
   codec.take_heartbeats();
   for (auto& f : frames)
     input.push_back(std::move(f));
+  watch_frame();
   if (!ok) {
     // A frame without a command stands for the codec's error, so that it
     // is answered after the frames before it.
@@ -128,9 +129,14 @@ void connection_state::resume() {
   if (closing)
     return;
   process();
-  if (!blocked && !stalled && outstanding < cfg->max_outstanding)
+  if (!blocked && !stalled && outstanding < cfg->max_outstanding
+      && held_chunks > 0) {
     for (; held_chunks > 0; --held_chunks)
       conn->consumed();
+    // The client could not send while its input was held back: the
+    // partial frame's clock starts again.
+    frame_started = steady_clock::now();
+  }
   flush();
 }
 
@@ -750,19 +756,45 @@ void connection_state::on_drained() {
 
 // -- heart-beats --------------------------------------------------------------
 
-void connection_state::schedule_tick() {
+milliseconds connection_state::tick_period() const {
   milliseconds period{1000};
   for (auto every : {send_every, expect_every})
     if (every.count() > 0)
       period = std::min(period, every / 2);
-  period = std::max(period, milliseconds{10});
+  if (timed_frame != 0)
+    period = std::min(period, cfg->frame_timeout / 4);
+  return std::max(period, milliseconds{10});
+}
+
+bool connection_state::needs_tick() const {
+  return !connected || send_every.count() > 0 || expect_every.count() > 0
+         || timed_frame != 0;
+}
+
+void connection_state::schedule_tick() {
+  auto period = tick_period();
+  tick_armed = true;
+  tick_due = steady_clock::now() + period;
   self->delayed_send(self, period, atom::tick_v, ++tick_gen);
 }
 
 void connection_state::on_tick(uint64_t gen) {
   if (closing || gen != tick_gen)
     return;
+  tick_armed = false;
   auto now = steady_clock::now();
+  if (frame_overdue(now)) {
+    log::stomp().info("stomp {}: frame from {} not completed within {} ms "
+                      "({} bytes so far)",
+                      self->id(), conn->peer(), cfg->frame_timeout.count(),
+                      codec.buffered());
+    append_error(out, mqrc(ec::options_error),
+                 to_string(ec::options_error) + ": frame not completed within "
+                   + std::to_string(cfg->frame_timeout.count()) + " ms",
+                 {});
+    close_now();
+    return;
+  }
   if (!connected) {
     if (now - started >= connect_deadline) {
       append_error(out, mqrc(ec::options_error),
@@ -789,8 +821,31 @@ void connection_state::on_tick(uint64_t gen) {
     out += '\n';
     flush();
   }
-  if (send_every.count() > 0 || expect_every.count() > 0)
+  if (needs_tick())
     schedule_tick();
+}
+
+// -- frame deadline -------------------------------------------------------------
+
+void connection_state::watch_frame() {
+  if (cfg->frame_timeout.count() == 0)
+    return;
+  auto id = codec.partial_frame();
+  if (id == timed_frame)
+    return;
+  timed_frame = id;
+  if (id == 0)
+    return;
+  frame_started = steady_clock::now();
+  if (!tick_armed || tick_due > frame_started + tick_period())
+    schedule_tick();
+}
+
+bool connection_state::frame_overdue(steady_clock::time_point now) const {
+  // While chunks are held back the client cannot send: no deadline runs.
+  return timed_frame != 0 && held_chunks == 0
+         && codec.partial_frame() == timed_frame
+         && now - frame_started >= cfg->frame_timeout;
 }
 
 // -- replies ------------------------------------------------------------------
@@ -909,13 +964,21 @@ void connection_state::hold(const frame& f, const std::string& name,
            + std::to_string(cfg->max_transaction_frames) + " frames");
     return;
   }
-  if (tx_bytes + op.msg.body.size() > cfg->max_transaction_bytes) {
+  auto size = op.msg.body.size();
+  if (tx_bytes.held() + size > cfg->max_transaction_bytes) {
     fail(f, ec::syncpoint_limit_reached,
          "open transactions hold more than "
            + std::to_string(cfg->max_transaction_bytes) + " bytes");
     return;
   }
-  tx_bytes += op.msg.body.size();
+  if (!tx_bytes.grow(size)) {
+    fail(f, ec::syncpoint_limit_reached,
+         "the open transactions of all connections would hold more than the "
+         "node-wide "
+           + std::to_string(tx_bytes.budget()->limit())
+           + " bytes (--stomp-max-transaction-memory)");
+    return;
+  }
   i->second.push_back(std::move(op));
   receipt_now(f);
 }
@@ -927,8 +990,10 @@ connection_state::take_transaction(const std::string& name) {
     ops = std::move(i->second);
     txs.erase(i);
   }
+  size_t bytes = 0;
   for (auto& op : ops)
-    tx_bytes -= op.msg.body.size();
+    bytes += op.msg.body.size();
+  tx_bytes.shrink(bytes);
   return ops;
 }
 
@@ -998,6 +1063,7 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
   st.door = std::move(door);
   st.cfg = cfg;
   st.codec = parser{cfg->frame_limits};
+  st.tx_bytes = net::budget_share{cfg->transaction_memory};
   st.started = st.last_read = st.last_write = steady_clock::now();
   // However the actor ends, the socket closes.
   self->attach_functor([conn] { conn->close_after_flush(); });

@@ -27,6 +27,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/actors.hpp"
+#include "protocols/net/byte_budget.hpp"
 #include "protocols/net/tcp_server.hpp"
 #include "protocols/stomp/mapping.hpp"
 #include "protocols/stomp/parser.hpp"
@@ -38,6 +39,10 @@ struct server_settings {
   limits frame_limits;
   /// Heart-beat interval offered and asked for; 0 = none.
   std::chrono::milliseconds heartbeat{10'000};
+  /// Time a frame has to arrive in full once its first byte came; 0 = no
+  /// limit. Time while the server holds the connection's input back (flow
+  /// control) does not count.
+  std::chrono::milliseconds frame_timeout{30'000};
   /// Unacknowledged messages per subscription when SUBSCRIBE has no
   /// prefetch-count.
   uint32_t default_prefetch = 1000;
@@ -46,6 +51,10 @@ struct server_settings {
   size_t max_transaction_frames = 10'000;
   /// Body bytes all open transactions of a connection may hold.
   size_t max_transaction_bytes = 64 * 1024 * 1024;
+  /// Body bytes the open transactions of all connections of the node may
+  /// hold together; shared by those connections (thread-safe). nullptr: no
+  /// node-wide limit.
+  std::shared_ptr<net::byte_budget> transaction_memory;
   /// Open transactions per connection.
   size_t max_transactions = 100;
   /// Subscriptions per connection.
@@ -130,8 +139,9 @@ struct connection_state {
   /// By the session's consumer id, until the consumer is cancelled.
   std::unordered_map<uint64_t, std::shared_ptr<subscription>> by_consumer;
   std::unordered_map<std::string, std::vector<tx_op>> txs;
-  /// Body bytes held by open transactions.
-  size_t tx_bytes = 0;
+  /// Body bytes held by open transactions, taken from the node-wide
+  /// budget; given back when a transaction ends and when the actor ends.
+  net::budget_share tx_bytes;
   /// /temp-queue/NAME → SYSTEM.TEMP.<n>.
   std::unordered_map<std::string, std::string> temps;
   bool waiting_drain = false;
@@ -141,6 +151,13 @@ struct connection_state {
   std::chrono::steady_clock::time_point started;
   /// Generation of the tick in flight; older ticks are ignored.
   uint64_t tick_gen = 0;
+  /// A tick is in flight, due at tick_due.
+  bool tick_armed = false;
+  std::chrono::steady_clock::time_point tick_due;
+  /// The codec's partial frame whose deadline runs (parser::partial_frame;
+  /// 0: none) and when its clock started.
+  uint64_t timed_frame = 0;
+  std::chrono::steady_clock::time_point frame_started;
   /// process() is running (it must not run inside itself).
   bool processing = false;
   std::chrono::steady_clock::time_point last_read;
@@ -181,9 +198,26 @@ struct connection_state {
 
   void on_tick(uint64_t gen);
 
-  /// Sends the next tick (replacing any in flight): every second before
-  /// CONNECT, then at half the shorter heart-beat interval.
+  /// Sends the next tick (replacing any in flight) after tick_period().
   void schedule_tick();
+
+  /// Every second before CONNECT, then at half the shorter heart-beat
+  /// interval; at most a quarter of the frame timeout while a frame is
+  /// partial.
+  std::chrono::milliseconds tick_period() const;
+
+  /// Something needs ticks: the CONNECT deadline, heart-beats or a
+  /// partial frame's deadline.
+  bool needs_tick() const;
+
+  // -- frame deadline ---------------------------------------------------------
+
+  /// Starts the deadline of a partial frame the codec began since the last
+  /// call (and makes sure a tick comes in time to enforce it).
+  void watch_frame();
+
+  /// The partial frame is past its deadline.
+  bool frame_overdue(std::chrono::steady_clock::time_point now) const;
 
   // -- replies ----------------------------------------------------------------
 

@@ -352,6 +352,7 @@ void parser::emit(std::vector<frame>& out) {
   out.push_back(std::move(frame_));
   frame_ = frame{};
   partial_ = 0;
+  ++completed_;
   state_ = state::command;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,20 @@ public:
     return partial_ + line_.size();
   }
 
+  /// 0 while the parser is between frames (nothing buffered but perhaps
+  /// part of a heart-beat CR LF) or failed; otherwise the number of the
+  /// frame in progress (1 for the first frame, 2 for the next, ...), so a
+  /// caller can tell how long one partial frame has been in progress and
+  /// when the next one starts. A frame is in progress from its first
+  /// command byte until its NUL.
+  uint64_t partial_frame() const noexcept {
+    if (state_ == state::failed)
+      return 0;
+    if (state_ == state::command && (line_.empty() || line_ == "\r"))
+      return 0;
+    return completed_ + 1;
+  }
+
   const limits& limits_in_use() const noexcept {
     return lim_;
   }
@@ -119,6 +134,7 @@ private:
   size_t partial_ = 0;       // raw bytes of the current frame outside line_
   size_t body_length_ = 0;   // content-length of the current frame
   size_t heartbeats_ = 0;
+  uint64_t completed_ = 0;   // frames emitted so far
   std::string error_;
   std::string receipt_;
 };

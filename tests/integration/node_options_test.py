@@ -23,7 +23,9 @@ class OptionTests(unittest.TestCase):
                     "--log-level", "--log-file", "--auto-define-queues",
                     "--default-max-depth", "--default-max-msg-length",
                     "--default-persistence", "--default-priority",
-                    "--max-uncommitted", "--version"]:
+                    "--max-uncommitted", "--version", "--max-connections",
+                    "--max-connections-per-address", "--stomp-frame-timeout",
+                    "--stomp-max-transaction-memory"]:
             self.assertIn(opt, r.stdout)
 
     def test_version(self):
@@ -75,6 +77,32 @@ class OptionTests(unittest.TestCase):
                                 mentions="--stomp-max-header-line")
         self.assert_usage_error("--stomp-max-body", "999999999999",
                                 mentions="--stomp-max-body")
+
+    def test_bad_limit_options_exit_2_with_one_line(self):
+        for opt in ["--max-connections", "--max-connections-per-address"]:
+            self.assert_usage_error(opt, "0", mentions=opt)
+            self.assert_usage_error(opt, "-1", mentions=opt)
+            self.assert_usage_error(opt, "1000001", mentions=opt)
+            self.assert_usage_error(opt, "lots", mentions=opt)
+            self.assert_usage_error(opt)  # missing value
+        self.assert_usage_error("--stomp-frame-timeout", "-1",
+                                mentions="--stomp-frame-timeout")
+        self.assert_usage_error("--stomp-frame-timeout", "86400001",
+                                mentions="--stomp-frame-timeout")
+        self.assert_usage_error("--stomp-frame-timeout", "1s",
+                                mentions="--stomp-frame-timeout")
+        self.assert_usage_error("--stomp-max-transaction-memory", "0",
+                                mentions="--stomp-max-transaction-memory")
+        self.assert_usage_error("--stomp-max-transaction-memory", "-1",
+                                mentions="--stomp-max-transaction-memory")
+        self.assert_usage_error("--stomp-max-transaction-memory", "256MiB",
+                                mentions="--stomp-max-transaction-memory")
+
+    def test_bad_limit_in_config_file_is_a_usage_error(self):
+        path = os.path.join(self.tmp(), "limits.ini")
+        with open(path, "w") as f:
+            f.write("qmgr = QM1\nmax-connections = 0\n")
+        self.assert_usage_error("--config", path, mentions="--max-connections")
 
     def test_unknown_key_in_config_file_is_a_usage_error(self):
         path = os.path.join(self.tmp(), "bad.ini")

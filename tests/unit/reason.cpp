@@ -45,6 +45,7 @@ const code_case all_codes[] = {
   {ec::priority_error, 2050, "priority_error"},
   {ec::expiry_error, 2013, "expiry_error"},
   {ec::hobj_error, 2019, "hobj_error"},
+  {ec::max_conns_limit_reached, 2025, "max_conns_limit_reached"},
   {ec::unexpected_error, 2195, "unexpected_error"},
 };
 
@@ -97,6 +98,7 @@ CAF_TEST(the documented codes) {
   CAF_CHECK_EQUAL(mqrc(ec::q_not_empty), 2055);
   CAF_CHECK_EQUAL(mqrc(ec::object_name_error), 2152);
   CAF_CHECK_EQUAL(mqrc(ec::syncpoint_limit_reached), 2024);
+  CAF_CHECK_EQUAL(mqrc(ec::max_conns_limit_reached), 2025);
 }
 
 CAF_TEST(unknown enum values map to unexpected_error) {

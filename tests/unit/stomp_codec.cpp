@@ -477,6 +477,50 @@ CAF_TEST(buffered counts the bytes of the incomplete frame) {
   CAF_CHECK_EQUAL(out[0].body, "body");
 }
 
+CAF_TEST(partial_frame numbers the frame in progress) {
+  parser p;
+  std::vector<frame> out;
+  auto feed = [&](std::string_view bytes) {
+    CAF_CHECK(p.feed(bytes.data(), bytes.size(), out));
+    return p.partial_frame();
+  };
+  CAF_CHECK_EQUAL(p.partial_frame(), 0u);
+  // Heart-beats, even a CR LF split after its CR, are not a frame.
+  CAF_CHECK_EQUAL(feed("\n\n\r"), 0u);
+  CAF_CHECK_EQUAL(feed("\n"), 0u);
+  // From the first command byte to the NUL, in every state.
+  CAF_CHECK_EQUAL(feed("S"), 1u);
+  CAF_CHECK_EQUAL(feed("END\n"), 1u);
+  CAF_CHECK_EQUAL(feed("destination:/queue/a\ncontent-length:4\n"), 1u);
+  CAF_CHECK_EQUAL(feed("\nbo"), 1u);
+  CAF_CHECK_EQUAL(feed("dy"), 1u);
+  CAF_CHECK_EQUAL(feed("\0"sv), 0u);
+  CAF_CHECK_EQUAL(out.size(), 1u);
+  // A body up to the first NUL.
+  CAF_CHECK_EQUAL(feed("\nSEND\n\nabc"), 2u);
+  // One chunk ends a frame and starts the next: a new number.
+  CAF_CHECK_EQUAL(feed("\0\nSE"sv), 3u);
+  CAF_CHECK_EQUAL(out.size(), 2u);
+  CAF_CHECK_EQUAL(feed("ND\n\n\0"sv), 0u);
+  CAF_CHECK_EQUAL(out.size(), 3u);
+  // Several whole frames in one chunk leave nothing in progress.
+  CAF_CHECK_EQUAL(feed("SEND\n\n\0SEND\n\n\0\n"sv), 0u);
+  CAF_CHECK_EQUAL(out.size(), 5u);
+  CAF_CHECK_EQUAL(feed("SEND\n\n\0SEND\n"sv), 7u);
+  CAF_CHECK_EQUAL(out.size(), 6u);
+}
+
+CAF_TEST(partial_frame is 0 after a failure) {
+  parser p;
+  std::vector<frame> out;
+  std::string part = "SEND\ndestination:/queue/a\n";
+  CAF_CHECK(p.feed(part.data(), part.size(), out));
+  CAF_CHECK_EQUAL(p.partial_frame(), 1u);
+  std::string bad = "no colon\n";
+  CAF_CHECK(!p.feed(bad.data(), bad.size(), out));
+  CAF_CHECK_EQUAL(p.partial_frame(), 0u);
+}
+
 // -- errors ---------------------------------------------------------------------
 
 CAF_TEST(invalid commands) {
