@@ -533,12 +533,13 @@ caf::result<message> queue_state::get(get_options& opts) {
     return reason_error(ec::no_msg_available, cfg.name);
   auto id = next_waiter_id++;
   auto& w = waiters[id];
-  w.rp = self->make_response_promise<message>();
-  w.opts = std::move(opts);
   // Its waiters end with the requester, so no message is ever handed to
-  // a requester that is gone.
+  // a requester that is gone. (Read the sender first: making the promise
+  // takes it from the current message.)
   w.requester = caf::actor_cast<caf::actor_addr>(self->current_sender());
   watch(w.requester);
+  w.rp = self->make_response_promise<message>();
+  w.opts = std::move(opts);
   if (w.opts.wait_ms > 0)
     self->delayed_send(self, std::chrono::milliseconds{w.opts.wait_ms},
                        atom::timeout_v, id);

@@ -437,6 +437,11 @@ queue_manager_state::publish_batch(const std::string& topic,
   auto publisher = sender();
   if (held_by_publisher.count(publisher) == 0 && !must_hold(ids))
     return dispatch(topic, msgs, retain, ids);
+  if (cfg.put_wait_ms == 0)
+    return reason_error(ec::q_full,
+                        "publication on '" + topic.substr(0, 64)
+                          + "' not taken: its subscribers do not keep up "
+                            "(or the node is over its memory limit)");
   auto& h = held.emplace_back();
   h.id = next_held++;
   h.topic = topic;

@@ -48,7 +48,7 @@ struct qm_config {
   /// Most uncommitted messages (puts + gets) in one unit of work.
   uint64_t max_uncommitted = 10'000;
   /// How long a put or publication may be held for room before it fails
-  /// with 2053 (ms; -1 = unlimited, 0 = never held).
+  /// with 2053 (ms; -1 = unlimited, 0 = never held: 2053 at once).
   int64_t put_wait_ms = 60'000;
   /// Publications a subscription may have on its way to its queue; beyond
   /// it, publishers matching the subscription are held.

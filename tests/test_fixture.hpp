@@ -56,10 +56,19 @@ struct reply : caf::expected<T> {
   }
 };
 
+/// The fixture's default queue manager: puts to a full queue fail at once
+/// (no put wait), so tests of limits get their 2053 without timers. Tests
+/// of flow control pass a config with a wait.
+inline qm_config no_wait_config() {
+  qm_config cfg;
+  cfg.put_wait_ms = 0;
+  return cfg;
+}
+
 struct qm_fixture : test_coordinator_fixture<test_config> {
   queue_manager_actor qm;
 
-  explicit qm_fixture(qm_config cfg = {}) {
+  explicit qm_fixture(qm_config cfg = no_wait_config()) {
     qm = sys.spawn(queue_manager_impl, std::move(cfg));
     run();
   }

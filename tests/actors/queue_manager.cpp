@@ -37,7 +37,8 @@ std::vector<std::string> bad_addresses() {
 }
 
 struct qm_test : qm_fixture {
-  explicit qm_test(qm_config cfg = {}) : qm_fixture(std::move(cfg)) {
+  explicit qm_test(qm_config cfg = no_wait_config())
+    : qm_fixture(std::move(cfg)) {
     // nop
   }
 
@@ -107,7 +108,7 @@ struct qm_test : qm_fixture {
 /// A queue manager with auto-definition off.
 struct no_auto_fixture : qm_test {
   static qm_config make() {
-    qm_config cfg;
+    auto cfg = no_wait_config();
     cfg.auto_define = false;
     return cfg;
   }
@@ -118,7 +119,7 @@ struct no_auto_fixture : qm_test {
 /// A queue manager named QMX with non-default queue defaults.
 struct defaults_fixture : qm_test {
   static qm_config make() {
-    qm_config cfg;
+    auto cfg = no_wait_config();
     cfg.name = "QMX";
     cfg.queue_defaults.max_depth = 7;
     cfg.queue_defaults.default_priority = 4;
@@ -133,7 +134,7 @@ struct defaults_fixture : qm_test {
 /// A queue manager allowing 3 uncommitted messages per unit of work.
 struct syncpoint_fixture : qm_test {
   static qm_config make() {
-    qm_config cfg;
+    auto cfg = no_wait_config();
     cfg.max_uncommitted = 3;
     return cfg;
   }

@@ -25,7 +25,8 @@ std::vector<std::string> dump(const queue_attrs& a) {
           std::to_string(a.backout_threshold),
           a.backout_queue,
           std::to_string(a.cluster),
-          a.description};
+          a.description,
+          to_string(a.overflow)};
 }
 
 /// Attributes that differ from the defaults in every field.
@@ -41,6 +42,7 @@ queue_attrs non_default_attrs() {
   a.backout_queue = "BACKOUT.Q";
   a.cluster = true;
   a.description = "before";
+  a.overflow = overflow_policy::reject;
   return a;
 }
 
@@ -56,20 +58,23 @@ attr_map all_valid_changes() {
           {"backout_threshold", "9"},
           {"backout_queue", "OTHER.BACKOUT"},
           {"cluster", "false"},
-          {"description", "after"}};
+          {"description", "after"},
+          {"overflow_policy", "drop-oldest"}};
 }
 
 const std::vector<std::string> settable_names{
   "max_depth",         "max_msg_length", "default_persistence",
   "default_priority",  "put_inhibited",  "get_inhibited",
   "backout_threshold", "backout_queue",  "cluster",
-  "description"};
+  "description",       "overflow_policy"};
 
 const std::vector<std::string> read_only_names{
   "name",           "current_depth",     "unacked_count",
   "uncommitted_count", "open_input_count", "open_output_count",
   "consumer_count", "enqueued_total",    "dequeued_total",
-  "expired_total",  "oldest_msg_age"};
+  "expired_total",  "oldest_msg_age",    "dropped_total",
+  "rejected_total", "blocked_count",     "blocked_total",
+  "blocked_ms_total"};
 
 /// The MQRC number of `err`; 0 if none, -1 if not a qmesh error.
 int rc(const caf::error& err) {
@@ -450,6 +455,22 @@ CAF_TEST(an error in the last key keeps earlier valid keys unapplied) {
   CAF_CHECK(!attrs.cluster);
 }
 
+// -- overflow policy ----------------------------------------------------------
+
+CAF_TEST(overflow_policy takes block reject and drop-oldest only) {
+  CAF_CHECK_EQUAL(queue_attrs{}.overflow, overflow_policy::block);
+  CAF_CHECK_EQUAL(set("overflow_policy", "block"), 0);
+  CAF_CHECK_EQUAL(attrs.overflow, overflow_policy::block);
+  CAF_CHECK_EQUAL(set("overflow_policy", "drop-oldest"), 0);
+  CAF_CHECK_EQUAL(attrs.overflow, overflow_policy::drop_oldest);
+  CAF_CHECK_EQUAL(set("overflow_policy", "reject"), 0);
+  CAF_CHECK_EQUAL(attrs.overflow, overflow_policy::reject);
+  for (auto bad : {"", "BLOCK", "drop_oldest", "ring", "block ", "0"})
+    CAF_CHECK_EQUAL(try_set("overflow_policy", bad), 2046);
+  auto text = render(apply_attrs(attrs, {{"overflow_policy", "x"}}, limits));
+  CAF_CHECK(text.find("block, reject or drop-oldest") != std::string::npos);
+}
+
 // -- to_fields ----------------------------------------------------------------
 
 CAF_TEST(to_fields lists every attribute and statistic in a stable order) {
@@ -467,6 +488,11 @@ CAF_TEST(to_fields lists every attribute and statistic in a stable order) {
   s.dequeued_total = 18;
   s.expired_total = 19;
   s.oldest_msg_age = 20;
+  s.dropped_total = 21;
+  s.rejected_total = 22;
+  s.blocked_count = 23;
+  s.blocked_total = 24;
+  s.blocked_ms_total = 25;
   using fields = std::vector<std::pair<std::string, std::string>>;
   fields expected{
     {"name", "ORDERS"},
@@ -480,6 +506,7 @@ CAF_TEST(to_fields lists every attribute and statistic in a stable order) {
     {"backout_threshold", "3"},
     {"backout_queue", "BACKOUT.Q"},
     {"cluster", "true"},
+    {"overflow_policy", "reject"},
     {"current_depth", "11"},
     {"unacked_count", "12"},
     {"uncommitted_count", "13"},
@@ -490,6 +517,11 @@ CAF_TEST(to_fields lists every attribute and statistic in a stable order) {
     {"dequeued_total", "18"},
     {"expired_total", "19"},
     {"oldest_msg_age", "20"},
+    {"dropped_total", "21"},
+    {"rejected_total", "22"},
+    {"blocked_count", "23"},
+    {"blocked_total", "24"},
+    {"blocked_ms_total", "25"},
   };
   auto got = to_fields(s);
   CAF_REQUIRE_EQUAL(got.size(), expected.size());
@@ -514,6 +546,7 @@ CAF_TEST(to_fields of defaults) {
   CAF_CHECK_EQUAL(m["backout_threshold"], "0");
   CAF_CHECK_EQUAL(m["backout_queue"], "");
   CAF_CHECK_EQUAL(m["cluster"], "false");
+  CAF_CHECK_EQUAL(m["overflow_policy"], "block");
   CAF_CHECK_EQUAL(m["oldest_msg_age"], "0");
   CAF_CHECK_EQUAL(m["current_depth"], "0");
 }
