@@ -404,6 +404,8 @@ const std::vector<attr_spec>& attr_specs() {
      "advertise the queue to the cluster"},
     {"description", "description", attr_kind::text, "TEXT",
      "free text, at most 64 bytes"},
+    {"overflow-policy", "overflow_policy", attr_kind::text, "POLICY",
+     "when full: block (wait for room), reject (2053) or drop-oldest"},
   };
   return specs;
 }
@@ -902,29 +904,33 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
     return exit_ok;
   auto c = connect(g);
   auto st = c.status();
+  // One list of fields for both forms, in this order.
+  nlohmann::ordered_json j;
+  j["qmgr"] = st.name;
+  j["version"] = st.version;
+  j["node"] = g.host + ":" + std::to_string(g.port);
+  j["queue_count"] = st.queue_count;
+  j["subscription_count"] = st.subscription_count;
+  j["open_uow_count"] = st.open_uow_count;
+  j["retained_count"] = st.retained_count;
+  j["uptime_ms"] = st.uptime_ms;
+  j["connection_count"] = st.connection_count;
+  j["memory_limit"] = st.memory_limit;
+  j["memory_used"] = st.memory_used;
+  j["memory_alarm"] = st.memory_alarm;
+  j["memory_alarms_total"] = st.memory_alarms_total;
+  j["paused_puts"] = st.paused_puts;
+  j["held_publications"] = st.held_publications;
+  j["held_publications_total"] = st.held_publications_total;
+  j["put_wait_ms"] = st.put_wait_ms;
   if (as_json) {
-    json j;
-    j["qmgr"] = st.name;
-    j["version"] = st.version;
-    j["node"] = g.host + ":" + std::to_string(g.port);
-    j["queue_count"] = st.queue_count;
-    j["subscription_count"] = st.subscription_count;
-    j["open_uow_count"] = st.open_uow_count;
-    j["retained_count"] = st.retained_count;
-    j["uptime_ms"] = st.uptime_ms;
-    j["connection_count"] = st.connection_count;
     std::cout << j.dump(2) << '\n';
     return exit_ok;
   }
-  std::cout << "qmgr: " << st.name << '\n'
-            << "version: " << st.version << '\n'
-            << "node: " << g.host << ':' << g.port << '\n'
-            << "queue_count: " << st.queue_count << '\n'
-            << "subscription_count: " << st.subscription_count << '\n'
-            << "open_uow_count: " << st.open_uow_count << '\n'
-            << "retained_count: " << st.retained_count << '\n'
-            << "uptime_ms: " << st.uptime_ms << '\n'
-            << "connection_count: " << st.connection_count << '\n';
+  for (auto& [key, value] : j.items())
+    std::cout << key << ": "
+              << (value.is_string() ? value.get<std::string>() : value.dump())
+              << '\n';
   return exit_ok;
 }
 

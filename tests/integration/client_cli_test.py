@@ -397,10 +397,13 @@ class BadInputTests(ClientTestCase):
         self.assert_reason(self.cli("put", "SMALL", "x" * 11), 2030,
                            "msg_too_big_for_q")
         self.ok("put", "SMALL", "a", "b")
-        self.assert_reason(self.cli("put", "SMALL", "c"), 2053, "q_full")
+        # A full queue (block policy) holds the put for its put wait.
+        self.assert_reason(self.cli("put", "SMALL", "c", "--put-wait", "200"),
+                           2053, "q_full")
         # A batch is all or nothing.
         self.ok("get", "SMALL")
-        self.assert_reason(self.cli("put", "SMALL", "c", "d"), 2053)
+        self.assert_reason(self.cli("put", "SMALL", "c", "d",
+                                    "--put-wait", "0"), 2053)
         self.assertEqual(self.inquire("SMALL")["current_depth"], "1")
 
 

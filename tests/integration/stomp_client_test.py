@@ -570,7 +570,8 @@ class TransactionTests(StompTestCase):
 
     def test_commit_is_all_or_nothing(self):
         q = unique("TXALL")
-        self.ok("define-queue", q, "--max-depth", "2")
+        self.ok("define-queue", q, "--max-depth", "2",
+                "--overflow-policy", "reject")
         c = self.client()
         c.begin("all")
         for body in ("x1", "x2", "x3"):
@@ -775,7 +776,8 @@ class ReceiptTests(StompTestCase):
 
     def test_error_in_a_batch_names_the_receipt_that_ends_it(self):
         q = unique("BATCH")
-        self.ok("define-queue", q, "--max-depth", "3")
+        self.ok("define-queue", q, "--max-depth", "3",
+                "--overflow-policy", "reject")
         raw = self.raw()
         frames = b""
         for body, receipt in [("a", "r1"), ("b", "r2"), ("c", None),
@@ -1259,7 +1261,7 @@ class ErrorTests(StompTestCase):
     def test_limits_and_inhibited_queues(self):
         small = unique("SMALL")
         self.ok("define-queue", small, "--max-depth", "1",
-                "--max-msg-length", "10")
+                "--max-msg-length", "10", "--overflow-policy", "reject")
         self.expect_error(2030, None, lambda c: c.conn.send(
             f"/queue/{small}", "x" * 11))
 

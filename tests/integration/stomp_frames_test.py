@@ -1330,7 +1330,8 @@ class TransactionTests(StompCase):
 
     def test_commit_is_all_or_nothing(self):
         full, other = unique(), unique()
-        self.cli_ok("define-queue", full, "--max-depth", "1")
+        self.cli_ok("define-queue", full, "--max-depth", "1",
+                     "--overflow-policy", "reject")
         c = self.connect()
         self.put(c, f"/queue/{full}", "already there")
         c.request("BEGIN", [("transaction", "t")])
@@ -1718,7 +1719,8 @@ class ErrorTests(StompCase):
 
     def test_put_to_full_queue(self):
         q = unique()
-        self.cli_ok("define-queue", q, "--max-depth", "1")
+        self.cli_ok("define-queue", q, "--max-depth", "1",
+                     "--overflow-policy", "reject")
         c = self.connect()
         self.put(c, f"/queue/{q}", "fits")
         c.send("SEND", [("destination", f"/queue/{q}"), ("receipt", "full")],
@@ -1730,7 +1732,8 @@ class ErrorTests(StompCase):
         # SENDs read in one go travel as batches ended by a receipt: the
         # first batch fits, the second does not; the ERROR names its receipt.
         q = unique()
-        self.cli_ok("define-queue", q, "--max-depth", "2")
+        self.cli_ok("define-queue", q, "--max-depth", "2",
+                     "--overflow-policy", "reject")
         c = self.connect()
         dest = ("destination", f"/queue/{q}")
         c.raw(frame_bytes("SEND", [dest], "a")
