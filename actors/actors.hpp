@@ -200,6 +200,14 @@ using queue_manager_actor = caf::typed_actor<
   // Count a client session until it ends (internal, from the front door).
   caf::reacts_to<atom::connect, caf::actor_addr>>;
 
+/// The LISTER interface: a short-lived helper that gathers one listing of
+/// `Status` entries for the queue manager and ends (actors/lister.hpp).
+template <class Status>
+using lister_actor = caf::typed_actor<
+  // Ask the actors given at spawn, a bounded number at a time; replies the
+  // whole listing in the given order.
+  caf::replies_to<atom::list>::with<std::vector<Status>>>;
+
 /// The SESSION interface: one actor per client connection (actors/session.hpp).
 /// It owns what its client opened, consumed, subscribed or left uncommitted,
 /// and releases all of it when the client goes.

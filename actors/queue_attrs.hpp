@@ -40,6 +40,8 @@ struct queue_attrs {
   /// Advertise to the cluster (used once clustering exists).
   bool cluster = false;
   std::string description;
+
+  bool operator==(const queue_attrs&) const = default;
 };
 
 template <class Inspector>

@@ -5,6 +5,15 @@
 // / publish by name; point-to-point traffic after an open goes straight to
 // the queue actor. Everything here runs on the actor's thread.
 //
+// Queue lifecycle: a defined queue starts as a record in the table (name,
+// attributes) and gets its actor on first use (open, put, get, consume,
+// subscription target, unit of work, dead-letter target); every route to a
+// queue actor goes through activate(). Inquire, list, alter, purge and
+// delete answer from the record while there is no actor. System queues
+// (dead-letter, managed, temporary) get their actor at once. Listings are
+// gathered by a short-lived lister actor (actors/lister.hpp), so the queue
+// manager never waits for one reply per queue.
+//
 // Ownership: the sender of begin, subscribe (non-durable) is monitored; when
 // it goes, its units of work are backed out and its non-durable
 // subscriptions end. Queue actors and subscription actors live until deleted
@@ -12,6 +21,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -44,6 +54,8 @@ struct qm_config {
   attr_limits limits;
   /// Most uncommitted messages (puts + gets) in one unit of work.
   uint64_t max_uncommitted = 10'000;
+  /// Most inquiries one listing has in flight (list, list subscriptions).
+  uint32_t list_window = 256;
 };
 
 struct queue_manager_state {
@@ -51,14 +63,26 @@ struct queue_manager_state {
 
   // -- member types -----------------------------------------------------------
 
+  /// One per queue, used or not: keep it small. It is 32 bytes; with its
+  /// name, a node of the table takes 112 bytes of heap (names of up to 15
+  /// characters; longer ones add their own allocation).
   struct queue_entry {
+    /// The queue's actor; empty while the queue is a record (never used).
+    /// Routes to the actor go through activate(); administration tests it
+    /// to answer from the record instead.
     queue_actor hdl;
     /// System queues (dead-letter, managed, temporary) cannot be deleted
     /// by users.
     bool system = false;
     /// Owner of a temporary queue; the only one who may read it.
     caf::actor_addr owner;
+    /// A record's attributes if they differ from the node's queue defaults
+    /// (null: `cfg.queue_defaults`). Null once the actor exists: the actor
+    /// owns its attributes then.
+    std::unique_ptr<queue_attrs> attrs;
   };
+
+  using queue_table = std::map<std::string, queue_entry>;
 
   struct sub_entry {
     subscription_info info;
@@ -83,7 +107,7 @@ struct queue_manager_state {
 
   queue_manager_actor::pointer self = nullptr;
   qm_config cfg;
-  std::map<std::string, queue_entry> queues;
+  queue_table queues;
   topic_tree tree;
   std::map<uint64_t, sub_entry> subs;
   std::unordered_map<std::string, uint64_t> sub_names;
@@ -137,11 +161,39 @@ struct queue_manager_state {
 
   // -- helpers ----------------------------------------------------------------
 
-  /// Creates the queue actor for a validated name.
+  /// Adds a queue with a validated, unused name to the table as a record;
+  /// a system queue gets its actor at once.
+  queue_table::iterator add_queue(const std::string& name, queue_attrs attrs,
+                                  bool system);
+
+  /// Adds a queue with a validated, unused name and its actor.
   queue_actor spawn_queue(const std::string& name, queue_attrs attrs,
                           bool system);
 
-  /// Finds a queue by address (`Q` or `QM/Q`), defining it when allowed.
+  /// The queue's actor, spawned from its record on first use (the record's
+  /// attributes move into it). The one way to a queue actor.
+  queue_actor activate(queue_table::value_type& queue);
+
+  /// Activates the queue named `name` if it exists (a dead-letter target:
+  /// dead_letter() reads the handle from the table).
+  void activate_if_defined(const std::string& name);
+
+  /// The attributes of a record (the defaults when it holds none).
+  const queue_attrs& record_attrs(const queue_entry& entry) const;
+
+  /// Stores `attrs` in a record, compactly (nothing for the defaults).
+  void set_record_attrs(queue_entry& entry, queue_attrs attrs) const;
+
+  /// What a record answers to inquire: its attributes and zero statistics.
+  queue_status record_status(const std::string& name,
+                             const queue_entry& entry) const;
+
+  /// Finds a queue by address (`Q` or `QM/Q`), defining it (a record) when
+  /// allowed.
+  caf::expected<queue_table::iterator> lookup(const std::string& address,
+                                              bool may_define);
+
+  /// lookup(), then activate(): the queue's actor.
   caf::expected<queue_actor> resolve(const std::string& address,
                                      bool may_define);
 
