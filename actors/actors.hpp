@@ -157,6 +157,9 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::purge, std::string>::with<uint64_t>,
   // Queues whose names match a pattern (`*` at the end = prefix).
   caf::replies_to<atom::list, std::string>::with<std::vector<queue_status>>,
+  // Walk the next slice of the queue table for listing `id` (internal, sent
+  // to itself).
+  caf::reacts_to<atom::list, uint64_t>,
   // One queue's attributes and statistics.
   caf::replies_to<atom::inquire, std::string>::with<queue_status>,
   // Open a queue for the sender; replies the queue's handle.

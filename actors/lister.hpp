@@ -5,15 +5,18 @@
 // of every put, and CAF 0.17 matches each reply by a linear scan over the
 // asking actor's outstanding requests (quadratic in the listing's size). So
 // the queue manager hands the listing to a lister: it gives the lister the
-// entries answered from its own records and the actors to ask, and
-// delegates the client's request to it. The lister asks at most `window`
-// actors at a time, answers the client in the given order and ends.
+// entries answered from its own records (in parts, one per slice of its
+// table walk, so that it never moves a large vector) and the actors to ask.
+// The lister asks at most `window` actors at a time, replies the whole
+// listing in the given order and ends.
 //
 // An actor that fails to answer (it stopped meanwhile, e.g. deleted) is left
 // out of the listing. Everything here runs on the lister's thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -106,17 +109,23 @@ struct lister_state {
   }
 };
 
-/// Spawnable behavior of the lister: `entries` is the listing in order,
-/// `to_ask` names the slots to fill from actors; at most `window` (at least
-/// 1) inquiries are in flight.
+/// Spawnable behavior of the lister: the listing in order is the
+/// concatenation of `parts`; `to_ask` names the slots (indexes into that
+/// concatenation) to fill from actors; at most `window` (at least 1)
+/// inquiries are in flight.
 template <class Status, class Handle>
 typename lister_actor<Status>::behavior_type
 lister_impl(typename lister_state<Status, Handle>::pointer self,
-            std::vector<Status> entries,
+            std::vector<std::vector<Status>> parts,
             std::vector<std::pair<size_t, Handle>> to_ask, size_t window) {
   auto& st = self->state;
   st.self = self;
-  st.entries = std::move(entries);
+  size_t total = 0;
+  for (const auto& part : parts)
+    total += part.size();
+  st.entries.reserve(total);
+  for (auto& part : parts)
+    std::move(part.begin(), part.end(), std::back_inserter(st.entries));
   st.to_ask = std::move(to_ask);
   st.window = window > 0 ? window : 1;
   return {

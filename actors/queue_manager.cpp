@@ -1,5 +1,7 @@
 #include "actors/queue_manager.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 
 #include <caf/all.hpp>
@@ -294,25 +296,65 @@ caf::result<uint64_t> queue_manager_state::purge(const std::string& name) {
 
 caf::result<std::vector<queue_status>>
 queue_manager_state::list(const std::string& pattern) {
-  // Records answer here; the lister asks the actors, in slices.
-  std::vector<queue_status> entries;
-  std::vector<std::pair<size_t, queue_actor>> to_ask;
-  for (const auto& [name, entry] : queues) {
-    if (!matches_pattern(pattern, name))
+  auto id = next_listing++;
+  auto& job = listings[id];
+  job.pattern = pattern;
+  job.rp = self->make_response_promise<std::vector<queue_status>>();
+  auto rp = job.rp;
+  walk_listing(id);
+  return rp;
+}
+
+void queue_manager_state::walk_listing(uint64_t id) {
+  auto i = listings.find(id);
+  if (i == listings.end())
+    return;
+  auto& job = i->second;
+  // Matching names are contiguous in the table: from the pattern's prefix.
+  const auto& p = job.pattern;
+  auto prefix = p == "*" ? std::string{}
+                : !p.empty() && p.back() == '*' ? p.substr(0, p.size() - 1)
+                                                 : p;
+  auto pos = job.last.empty() ? queues.lower_bound(prefix)
+                              : queues.upper_bound(job.last);
+  auto slice = std::max(cfg.list_slice, uint32_t{1});
+  auto& part = job.parts.emplace_back();
+  for (uint32_t walked = 0;
+       pos != queues.end() && pos->first.starts_with(prefix); ++pos) {
+    if (walked++ == slice) {
+      // Resume after the last name walked, behind what waits meanwhile.
+      job.last = std::prev(pos)->first;
+      self->send(self, atom::list_v, id);
+      return;
+    }
+    const auto& [name, entry] = *pos;
+    if (!matches_pattern(p, name))
       continue;
     if (entry.hdl) {
-      to_ask.emplace_back(entries.size(), entry.hdl);
-      entries.emplace_back();
+      job.to_ask.emplace_back(job.count, entry.hdl);
+      part.emplace_back();
     } else {
-      entries.push_back(record_status(name, entry));
+      part.push_back(record_status(name, entry));
     }
+    ++job.count;
   }
-  if (to_ask.empty())
-    return entries;
+  // Walked: records answer now; a lister asks the actors, in slices, and
+  // joins the parts.
+  auto done = std::move(job);
+  listings.erase(i);
+  if (done.to_ask.empty() && done.parts.size() == 1) {
+    done.rp.deliver(std::move(done.parts.front()));
+    return;
+  }
   auto lister = self->spawn(lister_impl<queue_status, queue_actor>,
-                            std::move(entries), std::move(to_ask),
+                            std::move(done.parts), std::move(done.to_ask),
                             size_t{cfg.list_window});
-  return self->delegate(lister, atom::list_v);
+  self->request(lister, caf::infinite, atom::list_v)
+    .then(
+      [rp = done.rp](std::vector<queue_status>& xs) mutable {
+        rp.deliver(std::move(xs));
+      },
+      [rp = done.rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
 caf::result<queue_status>
@@ -604,9 +646,11 @@ queue_manager_state::list_subscriptions() {
   to_ask.reserve(subs.size());
   for (const auto& [id, entry] : subs)
     to_ask.emplace_back(to_ask.size(), entry.hdl);
+  std::vector<std::vector<subscription_info>> parts(1);
+  parts.front().resize(subs.size());
   auto lister = self->spawn(lister_impl<subscription_info, subscription_actor>,
-                            std::vector<subscription_info>(subs.size()),
-                            std::move(to_ask), size_t{cfg.list_window});
+                            std::move(parts), std::move(to_ask),
+                            size_t{cfg.list_window});
   return self->delegate(lister, atom::list_v);
 }
 
@@ -703,6 +747,7 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     [self](atom::list, const std::string& pattern) {
       return self->state.list(pattern);
     },
+    [self](atom::list, uint64_t id) { self->state.walk_listing(id); },
     [self](atom::inquire, const std::string& name) {
       return self->state.inquire(name);
     },

@@ -10,9 +10,13 @@
 // subscription target, unit of work, dead-letter target); every route to a
 // queue actor goes through activate(). Inquire, list, alter, purge and
 // delete answer from the record while there is no actor. System queues
-// (dead-letter, managed, temporary) get their actor at once. Listings are
-// gathered by a short-lived lister actor (actors/lister.hpp), so the queue
-// manager never waits for one reply per queue.
+// (dead-letter, managed, temporary) get their actor at once.
+//
+// Listings: the queue manager walks its table a slice per message
+// (`list_slice` entries, so other messages run in between), answers records
+// itself and hands the actors to a short-lived lister (actors/lister.hpp)
+// that asks them a bounded number at a time; it never waits for one reply
+// per queue.
 //
 // Ownership: the sender of begin, subscribe (non-durable) is monitored; when
 // it goes, its units of work are backed out and its non-durable
@@ -29,6 +33,7 @@
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
 #include "actors/topic_tree.hpp"
@@ -56,6 +61,8 @@ struct qm_config {
   uint64_t max_uncommitted = 10'000;
   /// Most inquiries one listing has in flight (list, list subscriptions).
   uint32_t list_window = 256;
+  /// Most table entries a listing walks per message of the queue manager.
+  uint32_t list_slice = 4096;
 };
 
 struct queue_manager_state {
@@ -97,6 +104,20 @@ struct queue_manager_state {
     uint64_t count = 0;
   };
 
+  /// A listing of queues while the queue manager walks its table.
+  struct list_job {
+    std::string pattern;
+    /// The walk resumes after this name (empty: at the start).
+    std::string last;
+    /// The listing in name order, one part per slice walked; records
+    /// answered, the slots of actors empty.
+    std::vector<std::vector<queue_status>> parts;
+    size_t count = 0;
+    /// Slots to fill by asking actors: (index in the listing, actor).
+    std::vector<std::pair<size_t, queue_actor>> to_ask;
+    caf::typed_response_promise<std::vector<queue_status>> rp;
+  };
+
   struct owner_entry {
     std::vector<uint64_t> uows;
     std::vector<uint64_t> subs;
@@ -117,6 +138,9 @@ struct queue_manager_state {
   uint64_t next_uow = 1;
   uint64_t next_sub = 1;
   uint64_t next_temp = 1;
+  /// Listings whose table walk is not complete, by id.
+  std::unordered_map<uint64_t, list_job> listings;
+  uint64_t next_listing = 1;
   /// Client sessions (monitored; counted in status).
   std::unordered_set<caf::actor_addr> sessions;
   /// Actor-clock time of the start, for uptime.
@@ -134,6 +158,7 @@ struct queue_manager_state {
   caf::result<uint64_t> delete_queue(const std::string& name, bool purge);
   caf::result<uint64_t> purge(const std::string& name);
   caf::result<std::vector<queue_status>> list(const std::string& pattern);
+  void walk_listing(uint64_t id);
   caf::result<queue_status> inquire(const std::string& name);
   caf::result<queue_actor> open(const std::string& name, open_mode mode);
   caf::result<atom::ok> close(const std::string& name, open_mode mode);

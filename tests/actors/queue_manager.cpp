@@ -138,14 +138,16 @@ struct defaults_fixture : qm_test {
   }
 };
 
-/// A queue manager whose listings ask at most 3 queues at a time.
-struct small_window_fixture : qm_test {
+/// A queue manager whose listings walk 2 table entries per message and ask
+/// at most 3 queues at a time.
+struct small_list_fixture : qm_test {
   static qm_config make() {
     qm_config cfg;
+    cfg.list_slice = 2;
     cfg.list_window = 3;
     return cfg;
   }
-  small_window_fixture() : qm_test(make()) {
+  small_list_fixture() : qm_test(make()) {
   }
 };
 
@@ -1053,7 +1055,45 @@ CAF_TEST(temporary queues get distinct names) {
 
 CAF_TEST_FIXTURE_SCOPE_END()
 
-CAF_TEST_FIXTURE_SCOPE(list_window_tests, small_window_fixture)
+CAF_TEST_FIXTURE_SCOPE(small_list_tests, small_list_fixture)
+
+CAF_TEST(a listing walks the table in slices and other messages run between) {
+  for (int i = 0; i < 6; ++i)
+    define("S." + std::to_string(i));
+  // Queued behind the list request: handled after its first slice.
+  auto listing = self->request(qm, caf::infinite, atom::list_v,
+                               std::string{"S.*"});
+  caf::anon_send(qm, atom::delete_v, std::string{"S.4"}, false);
+  caf::anon_send(qm, atom::define_v, std::string{"S.35"}, attr_map{});
+  run();
+  std::vector<std::string> names;
+  listing.receive(
+    [&](std::vector<queue_status>& xs) {
+      for (auto& x : xs)
+        names.push_back(x.name);
+    },
+    [&](caf::error& e) { CAF_FAIL(render(e)); });
+  // The walk resumed after S.1 and saw the changes made meanwhile (one
+  // walk in one message would list S.4 and not S.35).
+  CAF_CHECK_EQUAL(names, (std::vector<std::string>{"S.0", "S.1", "S.2",
+                                                   "S.3", "S.35", "S.5"}));
+  CAF_CHECK(qm_state().listings.empty());
+}
+
+CAF_TEST(sliced listings match all a prefix or one name) {
+  for (auto name : {"A", "ORD1", "ORD2", "ORDERS", "ORDERS2", "OTHER", "Z"})
+    define(name);
+  CAF_CHECK(put("ORD2", text("x")));
+  using names = std::vector<std::string>;
+  CAF_CHECK_EQUAL(list("*"), (names{"A", "ORD1", "ORD2", "ORDERS", "ORDERS2",
+                                    "OTHER", dead_letter_queue_name, "Z"}));
+  CAF_CHECK_EQUAL(list("ORD*"), (names{"ORD1", "ORD2", "ORDERS", "ORDERS2"}));
+  CAF_CHECK_EQUAL(list("ORDERS"), (names{"ORDERS"}));
+  CAF_CHECK_EQUAL(list("ORDERS*"), (names{"ORDERS", "ORDERS2"}));
+  CAF_CHECK_EQUAL(list("ORD"), names{});
+  CAF_CHECK_EQUAL(list("B*"), names{});
+  CAF_CHECK(qm_state().listings.empty());
+}
 
 CAF_TEST(a listing asks at most list_window queues at a time) {
   std::vector<queue_actor> hdls;
