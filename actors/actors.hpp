@@ -169,6 +169,9 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::purge, std::string>::with<uint64_t>,
   // Queues whose names match a pattern (`*` at the end = prefix).
   caf::replies_to<atom::list, std::string>::with<std::vector<queue_status>>,
+  // Walk the next slice of the queue table for listing `id` (internal, sent
+  // to itself).
+  caf::reacts_to<atom::list, uint64_t>,
   // One queue's attributes and statistics.
   caf::replies_to<atom::inquire, std::string>::with<queue_status>,
   // Open a queue for the sender; replies the queue's handle.
@@ -221,6 +224,14 @@ using queue_manager_actor = caf::typed_actor<
   caf::reacts_to<atom::resume>,
   // Count a client session until it ends (internal, from the front door).
   caf::reacts_to<atom::connect, caf::actor_addr>>;
+
+/// The LISTER interface: a short-lived helper that gathers one listing of
+/// `Status` entries for the queue manager and ends (actors/lister.hpp).
+template <class Status>
+using lister_actor = caf::typed_actor<
+  // Ask the actors given at spawn, a bounded number at a time; replies the
+  // whole listing in the given order.
+  caf::replies_to<atom::list>::with<std::vector<Status>>>;
 
 /// The SESSION interface: one actor per client connection (actors/session.hpp).
 /// It owns what its client opened, consumed, subscribed or left uncommitted,

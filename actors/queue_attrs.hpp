@@ -56,6 +56,8 @@ struct queue_attrs {
   bool cluster = false;
   std::string description;
   overflow_policy overflow = overflow_policy::block;
+
+  bool operator==(const queue_attrs&) const = default;
 };
 
 template <class Inspector>

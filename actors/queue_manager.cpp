@@ -1,9 +1,12 @@
 #include "actors/queue_manager.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 
 #include <caf/all.hpp>
 
+#include "actors/lister.hpp"
 #include "actors/log.hpp"
 #include "actors/names.hpp"
 #include "actors/queue.hpp"
@@ -26,40 +29,6 @@ bool matches_pattern(const std::string& pattern, const std::string& name) {
                         pattern.size() - 1)
            == 0;
   return name == pattern;
-}
-
-/// Collects one reply per handle and delivers the lot, in handle order.
-template <class Reply, class Handle, class... Ts>
-void gather(queue_manager_actor::pointer self, std::vector<Handle> handles,
-            caf::typed_response_promise<std::vector<Reply>> rp, Ts... xs) {
-  if (handles.empty()) {
-    rp.deliver(std::vector<Reply>{});
-    return;
-  }
-  struct pending {
-    std::vector<std::optional<Reply>> replies;
-    size_t outstanding;
-  };
-  auto acc = std::make_shared<pending>();
-  acc->replies.resize(handles.size());
-  acc->outstanding = handles.size();
-  auto finish = [acc, rp]() mutable {
-    if (--acc->outstanding > 0)
-      return;
-    std::vector<Reply> result;
-    for (auto& r : acc->replies)
-      if (r)
-        result.push_back(std::move(*r));
-    rp.deliver(std::move(result));
-  };
-  for (size_t i = 0; i < handles.size(); ++i)
-    self->request(handles[i], caf::infinite, xs...)
-      .then(
-        [acc, i, finish](Reply& r) mutable {
-          acc->replies[i] = std::move(r);
-          finish();
-        },
-        [finish](caf::error&) mutable { finish(); }); // gone meanwhile
 }
 
 } // namespace
@@ -85,24 +54,73 @@ queue_manager_state::owner(const caf::actor_addr& who) {
   return it->second;
 }
 
+queue_manager_state::queue_table::iterator
+queue_manager_state::add_queue(const std::string& name, queue_attrs attrs,
+                               bool system) {
+  auto it = queues.try_emplace(name).first;
+  it->second = queue_entry{};
+  it->second.system = system;
+  set_record_attrs(it->second, std::move(attrs));
+  log::qm().info("{}: queue {} defined", cfg.name, name);
+  if (system)
+    activate(*it);
+  return it;
+}
+
 queue_actor queue_manager_state::spawn_queue(const std::string& name,
                                              queue_attrs attrs, bool system) {
+  return activate(*add_queue(name, std::move(attrs), system));
+}
+
+queue_actor queue_manager_state::activate(queue_table::value_type& queue) {
+  auto& [name, entry] = queue;
+  if (entry.hdl)
+    return entry.hdl;
   queue_config qc;
   qc.name = name;
   qc.qmgr = cfg.name;
-  qc.attrs = std::move(attrs);
+  qc.attrs = entry.attrs ? std::move(*entry.attrs) : cfg.queue_defaults;
+  entry.attrs.reset();
   qc.limits = cfg.limits;
   qc.qm = self;
   qc.put_wait_ms = cfg.put_wait_ms;
   qc.flow = cfg.flow;
-  auto hdl = self->spawn(queue_impl, std::move(qc));
-  queues[name] = queue_entry{hdl, system, {}};
-  log::qm().info("{}: queue {} defined", cfg.name, name);
-  return hdl;
+  entry.hdl = self->spawn(queue_impl, std::move(qc));
+  log::qm().debug("{}: queue {} activated", cfg.name, name);
+  return entry.hdl;
 }
 
-caf::expected<queue_actor>
-queue_manager_state::resolve(const std::string& text, bool may_define) {
+void queue_manager_state::activate_if_defined(const std::string& name) {
+  if (auto it = queues.find(name); it != queues.end())
+    activate(*it);
+}
+
+const queue_attrs&
+queue_manager_state::record_attrs(const queue_entry& entry) const {
+  return entry.attrs ? *entry.attrs : cfg.queue_defaults;
+}
+
+void queue_manager_state::set_record_attrs(queue_entry& entry,
+                                           queue_attrs attrs) const {
+  if (attrs == cfg.queue_defaults)
+    entry.attrs.reset();
+  else if (entry.attrs)
+    *entry.attrs = std::move(attrs);
+  else
+    entry.attrs = std::make_unique<queue_attrs>(std::move(attrs));
+}
+
+queue_status
+queue_manager_state::record_status(const std::string& name,
+                                   const queue_entry& entry) const {
+  queue_status s;
+  s.name = name;
+  s.attrs = record_attrs(entry);
+  return s;
+}
+
+caf::expected<queue_manager_state::queue_table::iterator>
+queue_manager_state::lookup(const std::string& text, bool may_define) {
   address addr;
   if (!parse_address(text, addr))
     return bad_name(text);
@@ -110,10 +128,18 @@ queue_manager_state::resolve(const std::string& text, bool may_define) {
     return reason_error(ec::unknown_remote_qmgr, std::string{addr.qmgr});
   std::string name{addr.queue};
   if (auto it = queues.find(name); it != queues.end())
-    return it->second.hdl;
+    return it;
   if (!may_define || !cfg.auto_define)
     return reason_error(ec::unknown_object_name, name);
-  return spawn_queue(name, cfg.queue_defaults, false);
+  return add_queue(name, cfg.queue_defaults, false);
+}
+
+caf::expected<queue_actor>
+queue_manager_state::resolve(const std::string& text, bool may_define) {
+  auto it = lookup(text, may_define);
+  if (!it)
+    return std::move(it.error());
+  return activate(**it);
 }
 
 caf::expected<queue_manager_state::uow_entry*>
@@ -179,7 +205,7 @@ queue_manager_state::define(const std::string& name, const attr_map& attrs) {
   auto qa = cfg.queue_defaults;
   if (auto e = apply_attrs(qa, attrs, cfg.limits))
     return e;
-  spawn_queue(name, qa, false);
+  add_queue(name, qa, false); // a record until first use
   queue_status s;
   s.name = name;
   s.attrs = std::move(qa);
@@ -216,7 +242,14 @@ queue_manager_state::alter(const std::string& name, const attr_map& changes) {
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
-  return self->delegate(it->second.hdl, atom::alter_v, changes);
+  if (it->second.hdl)
+    return self->delegate(it->second.hdl, atom::alter_v, changes);
+  // A record: all or nothing, validated as the queue actor does.
+  auto qa = record_attrs(it->second);
+  if (auto e = apply_attrs(qa, changes, cfg.limits))
+    return e;
+  set_record_attrs(it->second, std::move(qa));
+  return record_status(name, it->second);
 }
 
 caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
@@ -230,6 +263,12 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
     if (sub.info.queue == name)
       return reason_error(ec::object_in_use,
                  name + " receives subscription " + sub.info.name);
+  if (!it->second.hdl) {
+    // A record: never opened, consumed or put to, so nothing to check.
+    queues.erase(it);
+    log::qm().info("{}: queue {} deleted", cfg.name, name);
+    return uint64_t{0};
+  }
   auto rp = self->make_response_promise<uint64_t>();
   auto hdl = it->second.hdl;
   // await, not then: nothing may be routed to the queue between its reply
@@ -252,18 +291,72 @@ caf::result<uint64_t> queue_manager_state::purge(const std::string& name) {
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
+  if (!it->second.hdl)
+    return uint64_t{0}; // a record holds no messages
   return self->delegate(it->second.hdl, atom::purge_v);
 }
 
 caf::result<std::vector<queue_status>>
 queue_manager_state::list(const std::string& pattern) {
-  std::vector<queue_actor> hdls;
-  for (const auto& [name, entry] : queues)
-    if (matches_pattern(pattern, name))
-      hdls.push_back(entry.hdl);
-  auto rp = self->make_response_promise<std::vector<queue_status>>();
-  gather<queue_status>(self, std::move(hdls), rp, atom::inquire_v);
+  auto id = next_listing++;
+  auto& job = listings[id];
+  job.pattern = pattern;
+  job.rp = self->make_response_promise<std::vector<queue_status>>();
+  auto rp = job.rp;
+  walk_listing(id);
   return rp;
+}
+
+void queue_manager_state::walk_listing(uint64_t id) {
+  auto i = listings.find(id);
+  if (i == listings.end())
+    return;
+  auto& job = i->second;
+  // Matching names are contiguous in the table: from the pattern's prefix.
+  const auto& p = job.pattern;
+  auto prefix = p == "*" ? std::string{}
+                : !p.empty() && p.back() == '*' ? p.substr(0, p.size() - 1)
+                                                 : p;
+  auto pos = job.last.empty() ? queues.lower_bound(prefix)
+                              : queues.upper_bound(job.last);
+  auto slice = std::max(cfg.list_slice, uint32_t{1});
+  auto& part = job.parts.emplace_back();
+  for (uint32_t walked = 0;
+       pos != queues.end() && pos->first.starts_with(prefix); ++pos) {
+    if (walked++ == slice) {
+      // Resume after the last name walked, behind what waits meanwhile.
+      job.last = std::prev(pos)->first;
+      self->send(self, atom::list_v, id);
+      return;
+    }
+    const auto& [name, entry] = *pos;
+    if (!matches_pattern(p, name))
+      continue;
+    if (entry.hdl) {
+      job.to_ask.emplace_back(job.count, entry.hdl);
+      part.emplace_back();
+    } else {
+      part.push_back(record_status(name, entry));
+    }
+    ++job.count;
+  }
+  // Walked: records answer now; a lister asks the actors, in slices, and
+  // joins the parts.
+  auto done = std::move(job);
+  listings.erase(i);
+  if (done.to_ask.empty() && done.parts.size() == 1) {
+    done.rp.deliver(std::move(done.parts.front()));
+    return;
+  }
+  auto lister = self->spawn(lister_impl<queue_status, queue_actor>,
+                            std::move(done.parts), std::move(done.to_ask),
+                            size_t{cfg.list_window});
+  self->request(lister, caf::infinite, atom::list_v)
+    .then(
+      [rp = done.rp](std::vector<queue_status>& xs) mutable {
+        rp.deliver(std::move(xs));
+      },
+      [rp = done.rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
 caf::result<queue_status>
@@ -271,6 +364,8 @@ queue_manager_state::inquire(const std::string& name) {
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
+  if (!it->second.hdl)
+    return record_status(name, it->second);
   return self->delegate(it->second.hdl, atom::inquire_v);
 }
 
@@ -630,12 +725,18 @@ queue_manager_state::unsubscribe(const std::string& name) {
 
 caf::result<std::vector<subscription_info>>
 queue_manager_state::list_subscriptions() {
-  std::vector<subscription_actor> hdls;
+  if (subs.empty())
+    return std::vector<subscription_info>{};
+  std::vector<std::pair<size_t, subscription_actor>> to_ask;
+  to_ask.reserve(subs.size());
   for (const auto& [id, entry] : subs)
-    hdls.push_back(entry.hdl);
-  auto rp = self->make_response_promise<std::vector<subscription_info>>();
-  gather<subscription_info>(self, std::move(hdls), rp, atom::inquire_v);
-  return rp;
+    to_ask.emplace_back(to_ask.size(), entry.hdl);
+  std::vector<std::vector<subscription_info>> parts(1);
+  parts.front().resize(subs.size());
+  auto lister = self->spawn(lister_impl<subscription_info, subscription_actor>,
+                            std::move(parts), std::move(to_ask),
+                            size_t{cfg.list_window});
+  return self->delegate(lister, atom::list_v);
 }
 
 // -- misc ---------------------------------------------------------------------
@@ -675,7 +776,7 @@ void queue_manager_state::on_credit(uint64_t sub_id, uint64_t n) {
 
 void queue_manager_state::cancel_waits(const std::string& name) {
   auto it = queues.find(name);
-  if (it != queues.end())
+  if (it != queues.end() && it->second.hdl) // a record has no waiters
     self->send(it->second.hdl, atom::cancel_v, atom::get_v, sender());
 }
 
@@ -781,6 +882,7 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     [self](atom::list, const std::string& pattern) {
       return self->state.list(pattern);
     },
+    [self](atom::list, uint64_t id) { self->state.walk_listing(id); },
     [self](atom::inquire, const std::string& name) {
       return self->state.inquire(name);
     },
@@ -830,6 +932,7 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     },
     [self](atom::status) { return self->state.status(); },
     [self](atom::dead_letter, const std::string& target, message& msg) {
+      self->state.activate_if_defined(target); // may be a record
       self->state.dead_letter(target, msg);
     },
     [self](atom::credit, uint64_t sub_id, uint64_t n) {

@@ -5,6 +5,19 @@
 // / publish by name; point-to-point traffic after an open goes straight to
 // the queue actor. Everything here runs on the actor's thread.
 //
+// Queue lifecycle: a defined queue starts as a record in the table (name,
+// attributes) and gets its actor on first use (open, put, get, consume,
+// subscription target, unit of work, dead-letter target); every route to a
+// queue actor goes through activate(). Inquire, list, alter, purge and
+// delete answer from the record while there is no actor. System queues
+// (dead-letter, managed, temporary) get their actor at once.
+//
+// Listings: the queue manager walks its table a slice per message
+// (`list_slice` entries, so other messages run in between), answers records
+// itself and hands the actors to a short-lived lister (actors/lister.hpp)
+// that asks them a bounded number at a time; it never waits for one reply
+// per queue.
+//
 // Ownership: the sender of begin, subscribe (non-durable) is monitored; when
 // it goes, its units of work are backed out and its non-durable
 // subscriptions end. Queue actors and subscription actors live until deleted
@@ -21,6 +34,7 @@
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
 #include "actors/flow_control.hpp"
@@ -55,6 +69,10 @@ struct qm_config {
   uint64_t subscription_window = 4096;
   /// The node's memory alarm; null = none (unit tests).
   std::shared_ptr<flow_control> flow;
+  /// Most inquiries one listing has in flight (list, list subscriptions).
+  uint32_t list_window = 256;
+  /// Most table entries a listing walks per message of the queue manager.
+  uint32_t list_slice = 4096;
 };
 
 struct queue_manager_state {
@@ -62,14 +80,26 @@ struct queue_manager_state {
 
   // -- member types -----------------------------------------------------------
 
+  /// One per queue, used or not: keep it small. It is 32 bytes; with its
+  /// name, a node of the table takes 112 bytes of heap (names of up to 15
+  /// characters; longer ones add their own allocation).
   struct queue_entry {
+    /// The queue's actor; empty while the queue is a record (never used).
+    /// Routes to the actor go through activate(); administration tests it
+    /// to answer from the record instead.
     queue_actor hdl;
     /// System queues (dead-letter, managed, temporary) cannot be deleted
     /// by users.
     bool system = false;
     /// Owner of a temporary queue; the only one who may read it.
     caf::actor_addr owner;
+    /// A record's attributes if they differ from the node's queue defaults
+    /// (null: `cfg.queue_defaults`). Null once the actor exists: the actor
+    /// owns its attributes then.
+    std::unique_ptr<queue_attrs> attrs;
   };
+
+  using queue_table = std::map<std::string, queue_entry>;
 
   struct sub_entry {
     subscription_info info;
@@ -101,6 +131,20 @@ struct queue_manager_state {
     uint64_t count = 0;
   };
 
+  /// A listing of queues while the queue manager walks its table.
+  struct list_job {
+    std::string pattern;
+    /// The walk resumes after this name (empty: at the start).
+    std::string last;
+    /// The listing in name order, one part per slice walked; records
+    /// answered, the slots of actors empty.
+    std::vector<std::vector<queue_status>> parts;
+    size_t count = 0;
+    /// Slots to fill by asking actors: (index in the listing, actor).
+    std::vector<std::pair<size_t, queue_actor>> to_ask;
+    caf::typed_response_promise<std::vector<queue_status>> rp;
+  };
+
   struct owner_entry {
     std::vector<uint64_t> uows;
     std::vector<uint64_t> subs;
@@ -111,7 +155,7 @@ struct queue_manager_state {
 
   queue_manager_actor::pointer self = nullptr;
   qm_config cfg;
-  std::map<std::string, queue_entry> queues;
+  queue_table queues;
   topic_tree tree;
   std::map<uint64_t, sub_entry> subs;
   std::unordered_map<std::string, uint64_t> sub_names;
@@ -121,6 +165,9 @@ struct queue_manager_state {
   uint64_t next_uow = 1;
   uint64_t next_sub = 1;
   uint64_t next_temp = 1;
+  /// Listings whose table walk is not complete, by id.
+  std::unordered_map<uint64_t, list_job> listings;
+  uint64_t next_listing = 1;
   /// Client sessions (monitored; counted in status).
   std::unordered_set<caf::actor_addr> sessions;
   /// Actor-clock time of the start, for uptime.
@@ -146,6 +193,7 @@ struct queue_manager_state {
   caf::result<uint64_t> delete_queue(const std::string& name, bool purge);
   caf::result<uint64_t> purge(const std::string& name);
   caf::result<std::vector<queue_status>> list(const std::string& pattern);
+  void walk_listing(uint64_t id);
   caf::result<queue_status> inquire(const std::string& name);
   caf::result<queue_actor> open(const std::string& name, open_mode mode);
   caf::result<atom::ok> close(const std::string& name, open_mode mode);
@@ -177,11 +225,39 @@ struct queue_manager_state {
 
   // -- helpers ----------------------------------------------------------------
 
-  /// Creates the queue actor for a validated name.
+  /// Adds a queue with a validated, unused name to the table as a record;
+  /// a system queue gets its actor at once.
+  queue_table::iterator add_queue(const std::string& name, queue_attrs attrs,
+                                  bool system);
+
+  /// Adds a queue with a validated, unused name and its actor.
   queue_actor spawn_queue(const std::string& name, queue_attrs attrs,
                           bool system);
 
-  /// Finds a queue by address (`Q` or `QM/Q`), defining it when allowed.
+  /// The queue's actor, spawned from its record on first use (the record's
+  /// attributes move into it). The one way to a queue actor.
+  queue_actor activate(queue_table::value_type& queue);
+
+  /// Activates the queue named `name` if it exists (a dead-letter target:
+  /// dead_letter() reads the handle from the table).
+  void activate_if_defined(const std::string& name);
+
+  /// The attributes of a record (the defaults when it holds none).
+  const queue_attrs& record_attrs(const queue_entry& entry) const;
+
+  /// Stores `attrs` in a record, compactly (nothing for the defaults).
+  void set_record_attrs(queue_entry& entry, queue_attrs attrs) const;
+
+  /// What a record answers to inquire: its attributes and zero statistics.
+  queue_status record_status(const std::string& name,
+                             const queue_entry& entry) const;
+
+  /// Finds a queue by address (`Q` or `QM/Q`), defining it (a record) when
+  /// allowed.
+  caf::expected<queue_table::iterator> lookup(const std::string& address,
+                                              bool may_define);
+
+  /// lookup(), then activate(): the queue's actor.
   caf::expected<queue_actor> resolve(const std::string& address,
                                      bool may_define);
 

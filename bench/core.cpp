@@ -8,6 +8,8 @@
 //   fanout  the same spread over many queues at once (one producer and one
 //           consumer per queue by default);
 //   idle    memory of many idle queues (VmRSS before and after defining them).
+//   list    time to list many queues, and put latency through the queue
+//           manager while the listing runs.
 //
 // Without --only, every section runs in its own child process (this binary
 // re-executed with --only SECTION), so one section's heap does not flatter the
@@ -59,6 +61,7 @@ struct options {
   uint64_t queues = 1'000;          // fanout: queues
   uint64_t producers = 0;           // fanout: producers (0 = one per queue)
   uint64_t idle_queues = 1'000'000; // idle: queues
+  uint64_t list_queues = 100'000;   // list: queues of each variant
   uint32_t batch = 64;              // messages per put request
   uint32_t window = 16;             // put: outstanding batch requests
   uint32_t fan_window = 4;          // fanout: outstanding batches per queue
@@ -68,7 +71,7 @@ struct options {
   size_t threads = 0;               // scheduler.max-threads (0 = CAF default)
   uint64_t timeout_s = 600;         // per run
   uint32_t runs = 1;                // put, fanout: runs per figure (median)
-  std::string only;                 // put | put-auto | put-client | fanout | idle
+  std::string only; // put | put-auto | put-client | fanout | idle | list
 };
 
 const char* usage = R"(usage: qmesh-bench-core [options]
@@ -81,6 +84,9 @@ sections:
            ack_mode client (one range ack per batch); prints messages/s
   fanout   the same over many queues at once; prints total messages/s
   idle     defines many idle queues; prints VmRSS growth per queue
+  list     lists many never-used queues, then as many used ones (one
+           message each); prints the listing time and the latency of puts
+           sent through the queue manager, one at a time, meanwhile
 
 options:
   --messages N        messages per put variant            (default 2000000)
@@ -89,6 +95,7 @@ options:
   --producers N       producers of the fanout run, each feeding
                       queues/N queues                     (default: one per queue)
   --idle-queues N     queues of the idle run              (default 1000000)
+  --list-queues N     queues of each list variant         (default 100000)
   --batch N           messages per put request            (default 64)
   --window N          put: outstanding batch requests     (default 16)
   --fanout-window N   fanout: outstanding batches per queue (default 4)
@@ -99,7 +106,7 @@ options:
                       max(cores, 4))
   --runs R            put, fanout: run R times, report the median (default 1)
   --timeout S         give up a run after S seconds       (default 600)
-  --only SECTION      put | put-auto | put-client | fanout | idle
+  --only SECTION      put | put-auto | put-client | fanout | idle | list
                       (default: every section, each in a child process)
   --help              this text
 )";
@@ -164,6 +171,8 @@ int parse_args(int argc, char** argv, options& o) {
       rc = number(o.producers, 1, 10'000'000);
     else if (name == "--idle-queues")
       rc = number(o.idle_queues, 1, 100'000'000);
+    else if (name == "--list-queues")
+      rc = number(o.list_queues, 1, 100'000'000);
     else if (name == "--batch")
       rc = number(o.batch, 1, 100'000);
     else if (name == "--window")
@@ -186,7 +195,7 @@ int parse_args(int argc, char** argv, options& o) {
       if (!next())
         return bad("--only needs a value");
       if (value != "put" && value != "put-auto" && value != "put-client"
-          && value != "fanout" && value != "idle")
+          && value != "fanout" && value != "idle" && value != "list")
         return bad("--only: unknown section '" + std::string{value} + "'");
       o.only = value;
     } else
@@ -690,11 +699,26 @@ int run_fanout(const options& o) {
 
 // -- section: idle ------------------------------------------------------------------
 
+/// What a pipeline does to each queue.
+enum class pipe_op { define, put, delete_ };
+
+const char* op_name(pipe_op op) {
+  switch (op) {
+    case pipe_op::define:
+      return "define";
+    case pipe_op::put:
+      return "put";
+    default:
+      return "delete";
+  }
+}
+
 struct pipeline_state {
   static inline const char* name = "bench.pipeline";
   pipeline_state() = default;
   queue_manager_actor qm;
-  bool define = true; // else delete
+  pipe_op op = pipe_op::define;
+  std::string prefix;
   uint64_t count = 0;
   uint64_t next = 0;
   uint64_t replied = 0;
@@ -706,7 +730,7 @@ void pipeline_next(caf::stateful_actor<pipeline_state>* self) {
   auto& st = self->state;
   if (st.failed || st.next >= st.count)
     return;
-  auto name = queue_name("IDLE", st.next++);
+  auto name = queue_name(st.prefix.c_str(), st.next++);
   auto on_reply = [self] {
     auto& st = self->state;
     if (++st.replied == st.count && !st.failed)
@@ -721,26 +745,41 @@ void pipeline_next(caf::stateful_actor<pipeline_state>* self) {
       st.done->set_value(self->system().render(e));
     }
   };
-  if (st.define)
-    self->request(st.qm, caf::infinite, atom::define_v, name, attr_map{})
-      .then([on_reply](queue_status&) { on_reply(); }, on_error);
-  else
-    self->request(st.qm, caf::infinite, atom::delete_v, name, false)
-      .then([on_reply](uint64_t) { on_reply(); }, on_error);
+  switch (st.op) {
+    case pipe_op::define:
+      self->request(st.qm, caf::infinite, atom::define_v, name, attr_map{})
+        .then([on_reply](queue_status&) { on_reply(); }, on_error);
+      break;
+    case pipe_op::put: {
+      message msg;
+      msg.body = "x";
+      self->request(st.qm, caf::infinite, atom::put_v, name, std::move(msg))
+        .then([on_reply](msg_id) { on_reply(); }, on_error);
+      break;
+    }
+    case pipe_op::delete_:
+      // Purge: a queue the list section put to holds its message.
+      self->request(st.qm, caf::infinite, atom::delete_v, name, true)
+        .then([on_reply](uint64_t) { on_reply(); }, on_error);
+      break;
+  }
 }
 
-/// Defines (or deletes) queues IDLE.0000000 ... through the queue manager
-/// with at most `window` requests outstanding; fulfils `done` with the empty
-/// string or the first error.
+/// Defines, puts one message to, or deletes queues PREFIX.0000000 ...
+/// through the queue manager with at most `window` requests outstanding;
+/// fulfils `done` with the empty string or the first error.
 caf::behavior pipeline(caf::stateful_actor<pipeline_state>* self,
-                       queue_manager_actor qm, bool define, uint64_t count,
-                       uint32_t window,
+                       queue_manager_actor qm, pipe_op op, std::string prefix,
+                       uint64_t count, uint32_t window,
                        std::shared_ptr<std::promise<std::string>> done) {
   auto& st = self->state;
   st.qm = std::move(qm);
-  st.define = define;
+  st.op = op;
+  st.prefix = std::move(prefix);
   st.count = count;
   st.done = std::move(done);
+  if (count == 0)
+    st.done->set_value({});
   for (uint32_t i = 0; i < window; ++i)
     pipeline_next(self);
   return {
@@ -748,19 +787,19 @@ caf::behavior pipeline(caf::stateful_actor<pipeline_state>* self,
   };
 }
 
-/// Runs a define or delete pipeline to the end; returns its duration.
-double run_pipeline(bench_system& bs, const options& o, bool define) {
+/// Runs a pipeline over `count` queues to the end; returns its duration.
+double run_pipeline(bench_system& bs, const options& o, pipe_op op,
+                    const char* prefix, uint64_t count) {
   auto t0 = steady::now();
   auto done = std::make_shared<std::promise<std::string>>();
   auto fut = done->get_future();
-  auto p = bs.sys->spawn(pipeline, bs.qm, define, o.idle_queues,
+  auto p = bs.sys->spawn(pipeline, bs.qm, op, std::string{prefix}, count,
                          o.define_window, done);
-  const char* what = define ? "define" : "delete";
   if (fut.wait_for(std::chrono::seconds(o.timeout_s))
       != std::future_status::ready)
-    die(std::string{"idle: "} + what + " did not finish in time");
+    die(std::string{prefix} + ": " + op_name(op) + " did not finish in time");
   if (auto e = fut.get(); !e.empty())
-    die(std::string{"idle: "} + what + ": " + e);
+    die(std::string{prefix} + ": " + op_name(op) + ": " + e);
   caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
   return seconds_since(t0);
 }
@@ -782,7 +821,8 @@ int run_idle(const options& o) {
   std::this_thread::sleep_for(200ms);
   auto before = rss_bytes();
   auto heap_before = heap_bytes();
-  auto define_secs = run_pipeline(bs, o, true);
+  auto define_secs = run_pipeline(bs, o, pipe_op::define, "IDLE",
+                                  o.idle_queues);
   auto count = queue_count(bs) - base;
   // Queue actors initialise on their first run; wait until RSS settles.
   auto after = rss_bytes();
@@ -814,7 +854,8 @@ int run_idle(const options& o) {
   // than letting the queue manager stop them all at once when it exits: a
   // million exits at once make CAF 0.17's work stealing quadratic (see
   // docs/benchmarks.md).
-  auto delete_secs = run_pipeline(bs, o, false);
+  auto delete_secs = run_pipeline(bs, o, pipe_op::delete_, "IDLE",
+                                  o.idle_queues);
   auto t1 = steady::now();
   bs.shutdown({});
   std::cout << "  (then deleted in " << fixed(delete_secs, 2) << " s = "
@@ -822,6 +863,143 @@ int run_idle(const options& o) {
                  static_cast<double>(o.idle_queues) / delete_secs))
             << " deletes/s; shutdown " << fixed(seconds_since(t1), 2)
             << " s)" << std::endl;
+  return 0;
+}
+
+// -- section: list ------------------------------------------------------------------
+
+/// Put round trips of the prober; written by the prober only, read by main
+/// after `done`.
+struct probe_log {
+  std::atomic<bool> stop{false};
+  /// (start on the steady clock in ns, round trip in ns) per put.
+  std::vector<std::pair<int64_t, int64_t>> samples;
+  std::string error;
+  std::promise<void> done;
+};
+
+using probe_ptr = std::shared_ptr<probe_log>;
+
+struct prober_state {
+  static inline const char* name = "bench.prober";
+  prober_state() = default;
+  queue_manager_actor qm;
+  std::string queue;
+  probe_ptr log;
+};
+
+/// Puts one message at a time to `queue` through the queue manager (the
+/// path a STOMP SEND takes) until told to stop.
+void probe_next(caf::stateful_actor<prober_state>* self) {
+  auto& st = self->state;
+  if (st.log->stop.load()) {
+    st.log->done.set_value();
+    self->quit();
+    return;
+  }
+  message msg;
+  msg.body = "probe";
+  auto t0 = run_stats::now_ns();
+  self->request(st.qm, caf::infinite, atom::put_v, st.queue, std::move(msg))
+    .then(
+      [self, t0](msg_id) {
+        self->state.log->samples.emplace_back(t0, run_stats::now_ns() - t0);
+        probe_next(self);
+      },
+      [self](caf::error& e) {
+        self->state.log->error = self->system().render(e);
+        self->state.log->done.set_value();
+        self->quit();
+      });
+}
+
+caf::behavior prober(caf::stateful_actor<prober_state>* self,
+                     queue_manager_actor qm, std::string queue,
+                     probe_ptr log) {
+  auto& st = self->state;
+  st.qm = std::move(qm);
+  st.queue = std::move(queue);
+  st.log = std::move(log);
+  probe_next(self);
+  return {
+    [](atom::ok) {},
+  };
+}
+
+std::string micros(int64_t ns) {
+  if (ns >= 10'000'000)
+    return fixed(static_cast<double>(ns) / 1e9, 2) + " s";
+  return with_commas(static_cast<uint64_t>(ns / 1000)) + " us";
+}
+
+/// Lists PREFIX.* while a prober puts to LIST.PROBE; prints both figures.
+void list_once(bench_system& bs, const options& o, const char* prefix,
+               const char* what) {
+  auto log = std::make_shared<probe_log>();
+  auto done = log->done.get_future();
+  auto p = bs.sys->spawn(prober, bs.qm, std::string{"LIST.PROBE"}, log);
+  std::this_thread::sleep_for(200ms); // baseline samples
+  auto t0 = run_stats::now_ns();
+  size_t listed = 0;
+  (*bs.self)
+    ->request(bs.qm, caf::infinite, atom::list_v, std::string{prefix} + ".*")
+    .receive([&](std::vector<queue_status>& xs) { listed = xs.size(); },
+             [&](caf::error& e) { die("list: " + bs.sys->render(e)); });
+  auto t1 = run_stats::now_ns();
+  log->stop = true;
+  if (done.wait_for(std::chrono::seconds(o.timeout_s))
+      != std::future_status::ready)
+    die("list: the prober did not stop");
+  if (!log->error.empty())
+    die("list: probe put: " + log->error);
+  if (listed != o.list_queues)
+    die("list: " + std::to_string(listed) + " of "
+        + std::to_string(o.list_queues) + " queues listed");
+  std::vector<int64_t> before;
+  std::vector<int64_t> during;
+  for (auto [start, rtt] : log->samples) {
+    if (start + rtt <= t0)
+      before.push_back(rtt);
+    else if (start < t1)
+      during.push_back(rtt); // overlapped the listing
+  }
+  auto pct = [](std::vector<int64_t>& xs, double q) -> int64_t {
+    if (xs.empty())
+      return 0;
+    std::sort(xs.begin(), xs.end());
+    auto i = static_cast<size_t>(q * static_cast<double>(xs.size() - 1));
+    return xs[i];
+  };
+  auto before_p50 = pct(before, 0.5);
+  auto p50 = pct(during, 0.5);
+  auto p99 = pct(during, 0.99);
+  auto max = during.empty() ? int64_t{0} : during.back(); // sorted by pct
+  std::cout << "list " << with_commas(o.list_queues) << " " << what
+            << " queues: " << fixed(static_cast<double>(t1 - t0) / 1e9, 3)
+            << " s; puts through the queue manager meanwhile: "
+            << with_commas(during.size()) << ", p50 " << micros(p50)
+            << ", p99 " << micros(p99) << ", max " << micros(max)
+            << "  (before the listing: p50 " << micros(before_p50) << ")"
+            << std::endl;
+  caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+}
+
+int run_list(const options& o) {
+  bench_system bs{o};
+  define_queue(*bs.self, bs.qm, "LIST.PROBE", big_queue());
+  auto t0 = steady::now();
+  run_pipeline(bs, o, pipe_op::define, "LISTR", o.list_queues);
+  run_pipeline(bs, o, pipe_op::define, "LISTA", o.list_queues);
+  run_pipeline(bs, o, pipe_op::put, "LISTA", o.list_queues);
+  std::cout << "list: defined 2 x " << with_commas(o.list_queues)
+            << " queues, put one message on each LISTA queue, in "
+            << fixed(seconds_since(t0), 1) << " s (" << bs.threads()
+            << " threads)" << std::endl;
+  list_once(bs, o, "LISTR", "never-used");
+  list_once(bs, o, "LISTA", "used");
+  run_pipeline(bs, o, pipe_op::delete_, "LISTR", o.list_queues);
+  run_pipeline(bs, o, pipe_op::delete_, "LISTA", o.list_queues);
+  bs.shutdown({});
   return 0;
 }
 
@@ -872,7 +1050,7 @@ int main(int argc, char** argv) {
               << " hardware threads; every section runs in its own process"
               << std::endl;
     int failed = 0;
-    for (auto section : {"put-auto", "put-client", "fanout", "idle"})
+    for (auto section : {"put-auto", "put-client", "fanout", "idle", "list"})
       if (run_child(argc, argv, section) != 0)
         ++failed;
     return failed == 0 ? 0 : 1;
@@ -888,5 +1066,7 @@ int main(int argc, char** argv) {
   }
   if (o.only == "fanout")
     return run_fanout(o);
+  if (o.only == "list")
+    return run_list(o);
   return run_idle(o);
 }

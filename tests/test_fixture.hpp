@@ -108,6 +108,8 @@ struct qm_fixture : test_coordinator_fixture<test_config> {
     auto it = qm_state().queues.find(name);
     if (it == qm_state().queues.end())
       CAF_FAIL("no queue " << name);
+    if (!it->second.hdl)
+      CAF_FAIL("queue " << name << " is a record: not used yet, no actor");
     return it->second.hdl;
   }
 

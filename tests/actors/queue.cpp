@@ -105,7 +105,11 @@ CAF_TEST(full queue rejects with 2053 and keeps what it has) {
 
 CAF_TEST(batch put is all or nothing) {
   define("Q1", {{"max_depth", "3"}});
-  auto q = queue("Q1");
+  // Opened for output: the handle clients put to directly.
+  auto q = ask<queue_actor>(qm, atom::open_v, std::string{"Q1"},
+                            open_mode::output)
+             .value_or(queue_actor{});
+  CAF_REQUIRE(q);
   std::vector<message> batch{text("a"), text("b")};
   CAF_CHECK_EQUAL(ask<uint64_t>(q, atom::put_v, batch).value_or(0), 2u);
   CAF_CHECK_EQUAL(reason(ask<uint64_t>(q, atom::put_v, batch)), 2053);

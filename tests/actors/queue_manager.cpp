@@ -50,6 +50,14 @@ struct qm_test : qm_fixture {
     return result;
   }
 
+  /// The queue manager's table entry of a queue (fails if there is none).
+  const queue_manager_state::queue_entry& entry(const std::string& name) {
+    auto it = qm_state().queues.find(name);
+    if (it == qm_state().queues.end())
+      CAF_FAIL("no queue " << name);
+    return it->second;
+  }
+
   caf::expected<queue_actor> open(const std::string& name, open_mode mode) {
     return ask<queue_actor>(qm, atom::open_v, name, mode);
   }
@@ -128,6 +136,19 @@ struct defaults_fixture : qm_test {
     return cfg;
   }
   defaults_fixture() : qm_test(make()) {
+  }
+};
+
+/// A queue manager whose listings walk 2 table entries per message and ask
+/// at most 3 queues at a time.
+struct small_list_fixture : qm_test {
+  static qm_config make() {
+    qm_config cfg;
+    cfg.list_slice = 2;
+    cfg.list_window = 3;
+    return cfg;
+  }
+  small_list_fixture() : qm_test(make()) {
   }
 };
 
@@ -452,6 +473,216 @@ CAF_TEST(list matches all a prefix or one name) {
   CAF_REQUIRE(xs);
   CAF_REQUIRE_EQUAL(xs->size(), 1u);
   CAF_CHECK_EQUAL(xs->front().current_depth, 1u);
+}
+
+CAF_TEST(a put is routed while a long listing is gathered) {
+  // Used queues: each has an actor the listing must ask.
+  constexpr size_t n = 600;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n; ++i) {
+    names.push_back("L." + std::to_string(1000 + i));
+    CAF_REQUIRE(put(names.back(), text("x")));
+  }
+  auto listing = self->request(qm, caf::infinite, atom::list_v,
+                               std::string{"L.*"});
+  // Step as many messages as a queue manager that asked every queue itself
+  // would need to have all their replies in its own mailbox: the list
+  // request plus one inquire per queue. A put sent now would wait behind
+  // every reply there, i.e. until the listing is complete.
+  for (size_t i = 0; i < n + 1; ++i)
+    sched.try_run_once();
+  CAF_REQUIRE(self->mailbox().empty()); // the listing is not complete
+  caf::anon_send(qm, atom::put_v, names.front(), text("during the listing"));
+  auto& first = qstate(names.front());
+  size_t steps = 0;
+  while (first.store.size() < 2 && sched.try_run_once())
+    ++steps;
+  CAF_MESSAGE("the put reached its queue after " << steps << " steps");
+  CAF_CHECK_EQUAL(first.store.size(), 2u);
+  // ... before the listing was complete: its reply has not arrived yet.
+  CAF_CHECK(self->mailbox().empty());
+  run();
+  std::vector<queue_status> xs;
+  listing.receive([&](std::vector<queue_status>& r) { xs = std::move(r); },
+                  [&](caf::error& e) { CAF_FAIL(render(e)); });
+  CAF_REQUIRE_EQUAL(xs.size(), n);
+  for (size_t i = 0; i < n; ++i) {
+    CAF_CHECK_EQUAL(xs[i].name, names[i]);
+    CAF_CHECK_GREATER_OR_EQUAL(xs[i].current_depth, 1u);
+  }
+}
+
+// -- queue lifecycle: a record until first use --------------------------------
+
+CAF_TEST(a defined queue is a record until its first put) {
+  define("Q", {{"max_depth", "5"}, {"description", "lazy"}});
+  CAF_CHECK(!entry("Q").hdl);
+  // Inquire and purge answer from the record.
+  auto s = inquire("Q");
+  CAF_CHECK_EQUAL(s.name, "Q");
+  CAF_CHECK_EQUAL(s.attrs.max_depth, 5u);
+  CAF_CHECK_EQUAL(s.attrs.description, "lazy");
+  CAF_CHECK_EQUAL(s.current_depth, 0u);
+  CAF_CHECK_EQUAL(s.enqueued_total, 0u);
+  CAF_CHECK_EQUAL(s.open_input_count, 0u);
+  CAF_CHECK_EQUAL(ask<uint64_t>(qm, atom::purge_v, std::string{"Q"})
+                    .value_or(99),
+                  0u);
+  CAF_CHECK(!entry("Q").hdl);
+  // The first put spawns the actor with the record's attributes.
+  CAF_REQUIRE(put("Q", text("first")));
+  CAF_REQUIRE(entry("Q").hdl);
+  CAF_CHECK(!entry("Q").attrs); // moved into the actor
+  CAF_CHECK_EQUAL(qstate("Q").store.size(), 1u);
+  CAF_CHECK_EQUAL(qstate("Q").cfg.attrs.max_depth, 5u);
+  s = inquire("Q");
+  CAF_CHECK_EQUAL(s.attrs.description, "lazy");
+  CAF_CHECK_EQUAL(s.current_depth, 1u);
+  CAF_CHECK_EQUAL(s.enqueued_total, 1u);
+  auto m = get("Q");
+  CAF_REQUIRE(m);
+  CAF_CHECK_EQUAL(m->body, "first");
+}
+
+CAF_TEST(a record with the default attributes stores none) {
+  define("PLAIN");
+  CAF_CHECK(!entry("PLAIN").attrs);
+  define("OWN", {{"description", "own"}});
+  CAF_REQUIRE(entry("OWN").attrs);
+  CAF_CHECK_EQUAL(entry("OWN").attrs->description, "own");
+  // Back to the defaults: the record drops its copy.
+  CAF_REQUIRE(alter("OWN", {{"description", ""}}));
+  CAF_CHECK(!entry("OWN").attrs);
+  CAF_CHECK_EQUAL(inquire("OWN").attrs.description, "");
+}
+
+CAF_TEST(alter of a record changes it and applies on activation) {
+  define("Q");
+  auto a = alter("Q", {{"max_depth", "1"}, {"default_priority", "6"}});
+  CAF_REQUIRE(a);
+  CAF_CHECK_EQUAL(a->name, "Q");
+  CAF_CHECK_EQUAL(a->attrs.max_depth, 1u);
+  CAF_CHECK_EQUAL(a->current_depth, 0u);
+  CAF_CHECK(!entry("Q").hdl);
+  // All or nothing, as on an actor.
+  CAF_CHECK_EQUAL(reason(alter("Q", {{"max_depth", "3"}, {"bogus", "1"}})),
+                  2067);
+  CAF_CHECK_EQUAL(reason(alter("Q", {{"max_depth", "0"}})), 2046);
+  CAF_CHECK_EQUAL(inquire("Q").attrs.max_depth, 1u);
+  CAF_CHECK(!entry("Q").hdl);
+  // The actor starts with the altered attributes.
+  CAF_CHECK(put("Q", text("a")));
+  CAF_CHECK_EQUAL(reason(put("Q", text("b"))), 2053);
+  auto m = get("Q");
+  CAF_REQUIRE(m);
+  CAF_CHECK_EQUAL(static_cast<int>(m->priority), 6);
+}
+
+CAF_TEST(delete of a record removes it without an actor) {
+  define("Q", {{"description", "x"}});
+  auto before = status().queue_count;
+  auto n = del("Q", false);
+  CAF_REQUIRE(n);
+  CAF_CHECK_EQUAL(*n, 0u);
+  CAF_CHECK_EQUAL(qm_state().queues.count("Q"), 0u);
+  CAF_CHECK_EQUAL(status().queue_count, before - 1);
+  CAF_CHECK_EQUAL(reason(inquire_x("Q")), 2085);
+  CAF_CHECK_EQUAL(reason(del("Q", true)), 2085);
+  // Defined again: a fresh record with the defaults.
+  define("Q");
+  CAF_CHECK(!entry("Q").hdl);
+  CAF_CHECK_EQUAL(inquire("Q").attrs.description, "");
+}
+
+CAF_TEST(every route to a queue activates its record) {
+  for (auto name : {"OPEN", "GET", "CONSUME", "SUB", "UOW", "CLOSE"})
+    define(name);
+  CAF_CHECK(open("OPEN", open_mode::output));
+  CAF_CHECK(entry("OPEN").hdl);
+  CAF_CHECK_EQUAL(reason(get("GET")), 2033);
+  CAF_CHECK(entry("GET").hdl);
+  auto rec = make_recorder().first;
+  bool consuming = false;
+  auto rp = self->request(qm, caf::infinite, atom::consume_v,
+                          std::string{"CONSUME"}, rec, uint32_t{10},
+                          ack_mode::automatic);
+  run();
+  rp.receive([&](queue_actor&, uint64_t) { consuming = true; },
+             [&](caf::error& e) { CAF_FAIL(render(e)); });
+  CAF_CHECK(consuming);
+  CAF_CHECK(entry("CONSUME").hdl);
+  CAF_CHECK(ask<subscription_info>(qm, atom::subscribe_v,
+                                   subscription_spec{"t", "", "SUB"}));
+  CAF_CHECK(entry("SUB").hdl);
+  auto uow = begin();
+  CAF_CHECK(put_uow("UOW", text("u"), uow));
+  CAF_CHECK(entry("UOW").hdl);
+  CAF_CHECK_EQUAL(reason(close("CLOSE", open_mode::input)), 2019);
+  // Administration does not.
+  define("ADMIN");
+  CAF_CHECK(inquire_x("ADMIN"));
+  CAF_CHECK(alter("ADMIN", {{"max_depth", "9"}}));
+  CAF_CHECK(ask<uint64_t>(qm, atom::purge_v, std::string{"ADMIN"}));
+  list("*");
+  CAF_CHECK(!entry("ADMIN").hdl);
+  kill(caf::actor_cast<caf::actor>(rec));
+}
+
+CAF_TEST(a record as backout queue gets its actor for the moved message) {
+  define("BQ");
+  define("Q", {{"backout_threshold", "1"}, {"backout_queue", "BQ"}});
+  CAF_CHECK(put("Q", text("poison")));
+  auto uow = begin();
+  get_options opts;
+  opts.uow = uow;
+  CAF_CHECK(ask<message>(qm, atom::get_v, std::string{"Q"}, opts));
+  CAF_CHECK(!entry("BQ").hdl);
+  CAF_CHECK(ask<atom::ok>(qm, atom::backout_v, uow));
+  run();
+  CAF_REQUIRE(entry("BQ").hdl);
+  CAF_CHECK_EQUAL(inquire("BQ").current_depth, 1u);
+  CAF_CHECK_EQUAL(inquire(dead_letter_queue_name).current_depth, 0u);
+}
+
+CAF_TEST(system queues have their actors from the start) {
+  CAF_CHECK(entry(dead_letter_queue_name).hdl);
+  auto t = ask<queue_status>(qm, atom::define_v, atom::temporary_v);
+  CAF_REQUIRE(t);
+  CAF_CHECK(entry(t->name).hdl);
+  auto info = ask<subscription_info>(qm, atom::subscribe_v,
+                                     subscription_spec{"t", "", ""});
+  CAF_REQUIRE(info);
+  CAF_CHECK(entry(info->queue).hdl);
+}
+
+CAF_TEST(list mixes records and actors in name order) {
+  define("M.A", {{"max_depth", "3"}});
+  define("M.B");
+  define("M.C");
+  CAF_CHECK(put("M.B", text("b")));
+  CAF_CHECK(put("M.D", text("d1"))); // auto-defined
+  CAF_CHECK(put("M.D", text("d2")));
+  auto xs = ask<std::vector<queue_status>>(qm, atom::list_v,
+                                           std::string{"M.*"});
+  CAF_REQUIRE(xs);
+  CAF_REQUIRE_EQUAL(xs->size(), 4u);
+  CAF_CHECK_EQUAL((*xs)[0].name, "M.A");
+  CAF_CHECK_EQUAL((*xs)[0].attrs.max_depth, 3u);
+  CAF_CHECK_EQUAL((*xs)[0].current_depth, 0u);
+  CAF_CHECK_EQUAL((*xs)[1].name, "M.B");
+  CAF_CHECK_EQUAL((*xs)[1].current_depth, 1u);
+  CAF_CHECK_EQUAL((*xs)[2].name, "M.C");
+  CAF_CHECK_EQUAL((*xs)[2].current_depth, 0u);
+  CAF_CHECK_EQUAL((*xs)[3].name, "M.D");
+  CAF_CHECK_EQUAL((*xs)[3].current_depth, 2u);
+  CAF_CHECK_EQUAL((*xs)[3].enqueued_total, 2u);
+  CAF_CHECK(!entry("M.A").hdl);
+  CAF_CHECK(!entry("M.C").hdl);
+  // Only records: answered by the queue manager itself.
+  xs = ask<std::vector<queue_status>>(qm, atom::list_v, std::string{"M.C"});
+  CAF_REQUIRE(xs);
+  CAF_REQUIRE_EQUAL(xs->size(), 1u);
+  CAF_CHECK_EQUAL(xs->front().name, "M.C");
 }
 
 // -- open / close -------------------------------------------------------------
@@ -821,6 +1052,82 @@ CAF_TEST(temporary queues get distinct names) {
   kill(owner);
   for (auto& n : names)
     CAF_CHECK_EQUAL(qm_state().queues.count(n), 0u);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+CAF_TEST_FIXTURE_SCOPE(small_list_tests, small_list_fixture)
+
+CAF_TEST(a listing walks the table in slices and other messages run between) {
+  for (int i = 0; i < 6; ++i)
+    define("S." + std::to_string(i));
+  // Queued behind the list request: handled after its first slice.
+  auto listing = self->request(qm, caf::infinite, atom::list_v,
+                               std::string{"S.*"});
+  caf::anon_send(qm, atom::delete_v, std::string{"S.4"}, false);
+  caf::anon_send(qm, atom::define_v, std::string{"S.35"}, attr_map{});
+  run();
+  std::vector<std::string> names;
+  listing.receive(
+    [&](std::vector<queue_status>& xs) {
+      for (auto& x : xs)
+        names.push_back(x.name);
+    },
+    [&](caf::error& e) { CAF_FAIL(render(e)); });
+  // The walk resumed after S.1 and saw the changes made meanwhile (one
+  // walk in one message would list S.4 and not S.35).
+  CAF_CHECK_EQUAL(names, (std::vector<std::string>{"S.0", "S.1", "S.2",
+                                                   "S.3", "S.35", "S.5"}));
+  CAF_CHECK(qm_state().listings.empty());
+}
+
+CAF_TEST(sliced listings match all a prefix or one name) {
+  for (auto name : {"A", "ORD1", "ORD2", "ORDERS", "ORDERS2", "OTHER", "Z"})
+    define(name);
+  CAF_CHECK(put("ORD2", text("x")));
+  using names = std::vector<std::string>;
+  CAF_CHECK_EQUAL(list("*"), (names{"A", "ORD1", "ORD2", "ORDERS", "ORDERS2",
+                                    "OTHER", dead_letter_queue_name, "Z"}));
+  CAF_CHECK_EQUAL(list("ORD*"), (names{"ORD1", "ORD2", "ORDERS", "ORDERS2"}));
+  CAF_CHECK_EQUAL(list("ORDERS"), (names{"ORDERS"}));
+  CAF_CHECK_EQUAL(list("ORDERS*"), (names{"ORDERS", "ORDERS2"}));
+  CAF_CHECK_EQUAL(list("ORD"), names{});
+  CAF_CHECK_EQUAL(list("B*"), names{});
+  CAF_CHECK(qm_state().listings.empty());
+}
+
+CAF_TEST(a listing asks at most list_window queues at a time) {
+  std::vector<queue_actor> hdls;
+  for (int i = 0; i < 10; ++i) {
+    auto name = "W." + std::to_string(i);
+    CAF_REQUIRE(put(name, text("x")));
+    hdls.push_back(queue(name));
+  }
+  // Queues with an inquiry waiting (the listing asks each queue once).
+  auto pending_inquiries = [&] {
+    size_t n = 0;
+    for (auto& hdl : hdls) {
+      auto& mbox = deref<queue_actor::stateful_base<queue_state>>(hdl)
+                     .mailbox();
+      if (!mbox.blocked() && !mbox.empty()) // blocked: idle, nothing queued
+        ++n;
+    }
+    return n;
+  };
+  auto listing = self->request(qm, caf::infinite, atom::list_v,
+                               std::string{"W.*"});
+  size_t most = 0;
+  while (sched.try_run_once())
+    most = std::max(most, pending_inquiries());
+  CAF_CHECK_EQUAL(most, 3u);
+  std::vector<queue_status> xs;
+  listing.receive([&](std::vector<queue_status>& r) { xs = std::move(r); },
+                  [&](caf::error& e) { CAF_FAIL(render(e)); });
+  CAF_REQUIRE_EQUAL(xs.size(), 10u);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    CAF_CHECK_EQUAL(xs[i].name, "W." + std::to_string(i));
+    CAF_CHECK_EQUAL(xs[i].current_depth, 1u);
+  }
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
