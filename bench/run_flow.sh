@@ -1,0 +1,54 @@
+#!/bin/sh
+# Flow-control benchmarks (docs/benchmarks.md, "Flow control"). Each
+# scenario starts a fresh qmesh-node on free loopback ports, runs one
+# driver against it and stops the node.
+#
+# Usage: run_flow.sh BUILD_DIR SCENARIO [ARGS]
+#   slow-consumer [N] [RATE]   a full-speed STOMP producer into one queue,
+#                              one consumer paced at RATE msg/s (600000,
+#                              20000); producer rate, node RSS every 0.5 s
+#   fanout-status [N] [SUBS]   1 -> SUBS fan-out of N publications at full
+#                              speed (1000000, 10); `qmesh status` every
+#                              0.5 s meanwhile: p50 / max
+#   p2p [RUNS]                 qmesh-bench --scenario p2p (16 B, ack:auto)
+#                              RUNS times (3), each line and the median
+set -eu
+build=$1
+scenario=$2
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+driver="$here/../tests/integration/flow_stomp.py"
+dir=$(mktemp -d)
+node=
+trap 'if [ -n "$node" ]; then kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+stomp=$(free_port)
+native=$(free_port)
+"$build/qmesh-node" --listen "127.0.0.1:$native" --stomp-listen "127.0.0.1:$stomp" \
+  --log-level warn --data-dir "$dir/data" > "$dir/out" 2>&1 &
+node=$!
+i=0
+until grep -q "listening on" "$dir/out"; do
+  i=$((i + 1))
+  if [ "$i" -gt 100 ] || ! kill -0 "$node" 2>/dev/null; then
+    cat "$dir/out" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+case "$scenario" in
+  slow-consumer)
+    timeout 150 python3 "$driver" slow-consumer "127.0.0.1:$stomp" \
+      "${1:-600000}" "${2:-20000}" "$node" ;;
+  fanout-status)
+    timeout 150 python3 "$driver" fanout-status "127.0.0.1:$stomp" \
+      "127.0.0.1:$native" "$build/qmesh" "${1:-1000000}" "${2:-10}" ;;
+  p2p)
+    timeout 300 "$build/qmesh-bench" --port "$stomp" --scenario p2p \
+      --runs "${1:-3}" ;;
+  *)
+    echo "unknown scenario $scenario" >&2
+    exit 2 ;;
+esac
