@@ -558,6 +558,8 @@ queue_manager_state::publish_batch(const std::string& topic,
 }
 
 bool queue_manager_state::must_hold(const std::vector<uint64_t>& targets) const {
+  if (targets.empty())
+    return false; // nothing to copy anywhere
   if (cfg.flow && cfg.flow->alarmed())
     return true;
   for (auto id : targets)

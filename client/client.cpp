@@ -553,11 +553,16 @@ struct client::impl {
   /// The reply timeout of a put: the default plus the longest the node may
   /// hold it for room.
   ms put_timeout(const message& msg) const {
-    auto wait = msg.put_wait_ms == put_wait_default ? qm.put_wait_ms
-                                                    : msg.put_wait_ms;
-    if (wait < 0)
+    return held_timeout(msg.put_wait_ms == put_wait_default ? qm.put_wait_ms
+                                                            : msg.put_wait_ms);
+  }
+
+  /// The reply timeout of a request the node may hold `wait_ms` (-1:
+  /// unlimited) before answering.
+  ms held_timeout(int64_t wait_ms) const {
+    if (wait_ms < 0)
       return ms{std::chrono::hours{24 * 365}};
-    return opts.timeout + ms{wait};
+    return opts.timeout + ms{wait_ms};
   }
 
   /// Sends to the session without waiting for anything.
@@ -1019,8 +1024,12 @@ void client::backout(uint64_t uow) {
 }
 
 uint64_t client::publish(const std::string& topic, message msg, bool retain) {
-  return deref(impl_).ask<uint64_t>(atom::publish_v, topic, std::move(msg),
-                                    retain);
+  // A publication may be held for slow subscribers (or the memory alarm)
+  // up to the node's put wait.
+  auto& c = deref(impl_);
+  auto timeout = c.held_timeout(c.qm.put_wait_ms);
+  return std::get<0>(c.call<uint64_t>(timeout, c.session, atom::publish_v,
+                                      topic, std::move(msg), retain));
 }
 
 subscription_info client::subscribe(const std::string& filter,
