@@ -134,8 +134,8 @@ void connection_state::resume() {
     for (; held_chunks > 0; --held_chunks)
       conn->consumed();
     // The client could not send while its input was held back: the
-    // partial frame's clock starts again.
-    frame_started = steady_clock::now();
+    // partial frame's clock and the heart-beat clock start again.
+    frame_started = last_read = steady_clock::now();
   }
   flush();
 }
@@ -807,7 +807,10 @@ void connection_state::on_tick(uint64_t gen) {
     schedule_tick();
     return;
   }
-  if (expect_every.count() > 0 && now - last_read > 2 * expect_every) {
+  // A producer paused by flow control (its input held back) is not silent:
+  // its bytes wait in the socket.
+  if (expect_every.count() > 0 && held_chunks == 0
+      && now - last_read > 2 * expect_every) {
     log::stomp().info("stomp {}: heart-beat timeout", self->id());
     append_error(out, mqrc(ec::options_error),
                  to_string(ec::options_error) + ": heart-beat timeout (nothing "

@@ -194,6 +194,34 @@ class StompPointToPointTests(FlowCase):
         self.assertEqual(self.inquire(node, DLQ)["enqueued_total"], "0")
 
 
+    def test_paused_producer_is_not_taken_for_silent(self):
+        # Would fail if the heart-beat check judged a producer by the bytes
+        # the node read: while its input is held back the node reads
+        # nothing from it, and after twice the heart-beat interval (1 s
+        # here) it would be closed with "heart-beat timeout" although it
+        # kept sending all along.
+        node = self.node("--default-max-depth", "100",
+                         "--put-wait", "unlimited",
+                         "--stomp-heartbeat", "500")
+        q = "FLOW.HB"
+        # Enough SENDs (~7 MB) that the node's 64 requests in flight fill
+        # and it stops reading: a client that has sent everything and
+        # waits is silent and must beat (this raw producer does not).
+        n = 200_000
+        p = self.producer(node, f"/queue/{q}", n, sndbuf=16384,
+                          heartbeat="500,0")
+        self.assertTrue(
+            wait_for(lambda: int(self.inquire(node, q)["blocked_count"]) > 0,
+                     TIMEOUT), "the producer's puts never blocked")
+        self.wait_stalled(p)
+        time.sleep(2.5)  # the pause to survive: 2.5 x the allowed silence
+        self.assertFalse(p.failed.is_set(), p.describe())
+        c = self.consumer(node, f"/queue/{q}")
+        c.read_until(n, TIMEOUT)
+        self.assert_consumer_ok(c, n)
+        self.assert_producer_ok(p)
+
+
 # -- 2. native client ----------------------------------------------------------
 
 class NativeClientTests(FlowCase):

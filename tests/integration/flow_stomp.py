@@ -113,9 +113,11 @@ def parse_frames(data):
 
 
 class Conn:
-    """A raw STOMP connection that got CONNECTED (heart-beats off)."""
+    """A raw STOMP connection that got CONNECTED (heart-beats off unless
+    `heartbeat` says `cx,cy`)."""
 
-    def __init__(self, address, timeout=10.0, sndbuf=None, rcvbuf=None):
+    def __init__(self, address, timeout=10.0, sndbuf=None, rcvbuf=None,
+                 heartbeat="0,0"):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # Small kernel buffers make TCP push back sooner (set before
         # connecting so the window is negotiated with them).
@@ -127,7 +129,7 @@ class Conn:
         self.sock.connect(address)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n"
-                          b"heart-beat:0,0\n\n\0")
+                          b"heart-beat:" + heartbeat.encode() + b"\n\n\0")
         buf = b""
         deadline = time.monotonic() + timeout
         while NUL not in buf:
@@ -155,8 +157,8 @@ class Producer:
     reads the connection: receipts, errors, EOF."""
 
     def __init__(self, address, destination, n, first=0, pad=0, chunk=1000,
-                 send_timeout=120.0, sndbuf=None):
-        self.conn = Conn(address, sndbuf=sndbuf)
+                 send_timeout=120.0, sndbuf=None, heartbeat="0,0"):
+        self.conn = Conn(address, sndbuf=sndbuf, heartbeat=heartbeat)
         self.destination = destination
         self.n = n
         self.first = first
