@@ -427,16 +427,8 @@ void queue_state::drop_consumer(std::map<uint64_t, consumer>::iterator it) {
 caf::result<msg_id> queue_state::put(message& msg) {
   if (auto e = check_put(msg))
     return e;
-  if (!admits(1)) {
-    auto wait = put_wait(msg);
-    if (cfg.attrs.overflow == overflow_policy::reject || wait == 0)
-      return full_error(1);
-    std::vector<message> one;
-    one.push_back(std::move(msg));
-    auto& b = block(blocked_put::single, std::move(one), wait);
-    b.rp_id = self->make_response_promise<msg_id>();
-    return b.rp_id;
-  }
+  if (!admits(1))
+    return refuse_or_block(std::move(msg), blocked_put::single, 0);
   auto id = accept(std::move(msg), wall_ms());
   trim();
   serve();
@@ -466,6 +458,20 @@ caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
   return static_cast<uint64_t>(msgs.size());
 }
 
+caf::result<msg_id> queue_state::refuse_or_block(message&& msg,
+                                                 blocked_put::kind_t kind,
+                                                 uint64_t uow) {
+  auto wait = put_wait(msg);
+  if (cfg.attrs.overflow == overflow_policy::reject || wait == 0)
+    return full_error(1);
+  std::vector<message> one;
+  one.push_back(std::move(msg));
+  auto& b = block(kind, std::move(one), wait);
+  b.uow = uow;
+  b.rp_id = self->make_response_promise<msg_id>();
+  return b.rp_id;
+}
+
 msg_id queue_state::hold_in_uow(message&& msg, uint64_t uow) {
   stamp(msg, wall_ms());
   auto id = msg.id;
@@ -485,17 +491,8 @@ caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
   auto room = cfg.attrs.overflow == overflow_policy::reject
                 ? admits(1)
                 : blocked.empty() && has_room(1);
-  if (!room) {
-    auto wait = put_wait(msg);
-    if (cfg.attrs.overflow == overflow_policy::reject || wait == 0)
-      return full_error(1);
-    std::vector<message> one;
-    one.push_back(std::move(msg));
-    auto& b = block(blocked_put::in_uow, std::move(one), wait);
-    b.uow = uow;
-    b.rp_id = self->make_response_promise<msg_id>();
-    return b.rp_id;
-  }
+  if (!room)
+    return refuse_or_block(std::move(msg), blocked_put::in_uow, uow);
   return hold_in_uow(std::move(msg), uow);
 }
 

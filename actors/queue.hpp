@@ -227,6 +227,11 @@ struct queue_state {
   /// Fails every blocked put with 2053 (the policy became reject).
   void fail_all_blocked();
 
+  /// A single put that found no room: 2053 at once (reject, or no put
+  /// wait), else blocked (`uow` for kind in_uow).
+  caf::result<msg_id> refuse_or_block(message&& msg, blocked_put::kind_t kind,
+                                      uint64_t uow);
+
   /// Holds a checked put under a unit of work.
   msg_id hold_in_uow(message&& msg, uint64_t uow);
 

@@ -1,0 +1,26 @@
+# Sourced by the bench scripts: start_node BUILD_DIR starts a qmesh-node on
+# free loopback ports (sets $node, $stomp, $native, $dir), waits for its
+# readiness line, and an EXIT trap stops it and removes its directory.
+dir=$(mktemp -d)
+node=
+trap 'if [ -n "$node" ]; then kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+start_node() {
+  stomp=$(free_port)
+  native=$(free_port)
+  "$1/qmesh-node" --listen "127.0.0.1:$native" --stomp-listen "127.0.0.1:$stomp" \
+    --log-level warn --data-dir "$dir/data" > "$dir/out" 2>&1 &
+  node=$!
+  # The node prints its readiness line once both listeners work.
+  i=0
+  until grep -q "listening on" "$dir/out"; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ] || ! kill -0 "$node" 2>/dev/null; then
+      cat "$dir/out" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
