@@ -87,9 +87,9 @@ bool queue_state::has_room(size_t n) const noexcept {
 bool queue_state::admits(size_t n) const noexcept {
   switch (cfg.attrs.overflow) {
     case overflow_policy::reject:
-      return !(alarmed()) && depth() + n <= cfg.attrs.max_depth;
+      return !alarmed() && depth() + n <= cfg.attrs.max_depth;
     case overflow_policy::drop_oldest:
-      return blocked.empty() && !(alarmed());
+      return blocked.empty() && !alarmed();
     default:
       return blocked.empty() && has_room(n);
   }
