@@ -14,10 +14,10 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/message.hpp"
-#include "actors/queue_attrs.hpp"
-#include "actors/reason.hpp"
-#include "actors/requests.hpp"
+#include "core/message.hpp"
+#include "core/queue_attrs.hpp"
+#include "core/reason.hpp"
+#include "core/requests.hpp"
 
 // -- atoms --------------------------------------------------------------------
 

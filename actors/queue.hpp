@@ -29,7 +29,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/flow_control.hpp"
-#include "actors/message_store.hpp"
+#include "core/message_store.hpp"
 
 namespace qmesh {
 

@@ -8,7 +8,7 @@
 
 #include "actors/lister.hpp"
 #include "actors/log.hpp"
-#include "actors/names.hpp"
+#include "core/names.hpp"
 #include "actors/queue.hpp"
 #include "actors/subscription.hpp"
 

@@ -38,7 +38,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/flow_control.hpp"
-#include "actors/topic_tree.hpp"
+#include "core/topic_tree.hpp"
 
 namespace qmesh {
 

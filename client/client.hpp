@@ -2,9 +2,9 @@
 //
 // A client is one connection to one qmesh node (queue manager). It needs no
 // CAF knowledge: the public types are this header's classes and the plain
-// structs of actors/message.hpp (message, msg_id), actors/requests.hpp
+// structs of core/message.hpp (message, msg_id), core/requests.hpp
 // (get_options, ack_mode, open_mode, subscription_info, qm_status) and
-// actors/queue_attrs.hpp (attr_map, queue_status).
+// core/queue_attrs.hpp (attr_map, queue_status).
 //
 //   auto c = qmesh::client::connect("127.0.0.1", 7700);
 //   c.put("ORDERS", qmesh::client::text("hello"));
@@ -41,9 +41,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/message.hpp"
-#include "actors/queue_attrs.hpp"
-#include "actors/requests.hpp"
+#include "core/message.hpp"
+#include "core/queue_attrs.hpp"
+#include "core/requests.hpp"
 
 namespace qmesh {
 
@@ -70,7 +70,7 @@ private:
 };
 
 /// Reason codes raised by the client itself (the node's are in
-/// actors/reason.hpp, docs/reason-codes.md).
+/// core/reason.hpp, docs/reason-codes.md).
 namespace client_rc {
 constexpr int connection_broken = 2009;
 constexpr int hconn_error = 2018;

@@ -7,7 +7,7 @@
 #include <boost/program_options.hpp>
 
 #include "actors/log.hpp"
-#include "actors/names.hpp"
+#include "core/names.hpp"
 #include "node/memory_monitor.hpp"
 
 namespace po = boost::program_options;

@@ -5,7 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
-#include "actors/names.hpp"
+#include "core/names.hpp"
 
 namespace qmesh::stomp {
 

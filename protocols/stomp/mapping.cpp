@@ -4,7 +4,7 @@
 #include <array>
 #include <charconv>
 
-#include "actors/names.hpp"
+#include "core/names.hpp"
 #include "actors/subscription.hpp"
 
 namespace qmesh::stomp {

@@ -10,8 +10,8 @@
 
 #include <caf/error.hpp>
 
-#include "actors/message.hpp"
-#include "actors/reason.hpp"
+#include "core/message.hpp"
+#include "core/reason.hpp"
 #include "protocols/stomp/frame.hpp"
 
 namespace qmesh::stomp {

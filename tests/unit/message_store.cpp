@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/message_store.hpp"
+#include "core/message_store.hpp"
 
 using namespace qmesh;
 

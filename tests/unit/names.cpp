@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include "actors/names.hpp"
+#include "core/names.hpp"
 
 using namespace qmesh;
 using namespace std::literals;

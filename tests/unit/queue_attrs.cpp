@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/queue_attrs.hpp"
-#include "actors/reason.hpp"
+#include "core/queue_attrs.hpp"
+#include "core/reason.hpp"
 
 using namespace qmesh;
 

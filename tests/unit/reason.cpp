@@ -9,8 +9,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "actors/message.hpp"
-#include "actors/reason.hpp"
+#include "core/message.hpp"
+#include "core/reason.hpp"
 
 using namespace qmesh;
 using namespace std::literals;

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/topic_tree.hpp"
+#include "core/topic_tree.hpp"
 
 using namespace qmesh;
 using namespace std::literals;

@@ -1,4 +1,4 @@
-#include "actors/message_store.hpp"
+#include "core/message_store.hpp"
 
 #include <algorithm>
 

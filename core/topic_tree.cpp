@@ -1,4 +1,4 @@
-#include "actors/topic_tree.hpp"
+#include "core/topic_tree.hpp"
 
 #include <algorithm>
 

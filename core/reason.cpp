@@ -1,4 +1,4 @@
-#include "actors/reason.hpp"
+#include "core/reason.hpp"
 
 #include <caf/message.hpp>
 

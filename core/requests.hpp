@@ -7,7 +7,7 @@
 
 #include <caf/meta/type_name.hpp>
 
-#include "actors/message.hpp"
+#include "core/message.hpp"
 
 namespace qmesh {
 

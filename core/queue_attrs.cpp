@@ -1,10 +1,10 @@
-#include "actors/queue_attrs.hpp"
+#include "core/queue_attrs.hpp"
 
 #include <charconv>
 #include <set>
 
-#include "actors/names.hpp"
-#include "actors/reason.hpp"
+#include "core/names.hpp"
+#include "core/reason.hpp"
 
 namespace qmesh {
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "actors/message.hpp"
+#include "core/message.hpp"
 
 namespace qmesh {
 
