@@ -79,7 +79,8 @@ caf::result<message> session_state::get(const std::string& address,
   pending_get g;
   if (struct address a; parse_address(address, a))
     g.queue = std::string{a.queue};
-  g.in_uow = opts.uow != 0;
+  g.destructive = opts.uow == 0
+                  && opts.browse == static_cast<uint8_t>(browse_mode::none);
   auto token = next_get++;
   gets.emplace(token, std::move(g));
   self->request(qm, caf::infinite, atom::get_v, address, std::move(opts))
@@ -87,7 +88,7 @@ caf::result<message> session_state::get(const std::string& address,
       [this, rp, token](message& msg) mutable {
         auto g = std::move(gets[token]);
         gets.erase(token);
-        if (leaving && !g.in_uow && !g.queue.empty()) {
+        if (leaving && g.destructive && !g.queue.empty()) {
           log::qm().info("session {}: client gone; message {} returned to {}",
                          self->id(), to_string(msg.id), g.queue);
           msg.tag = 0;
@@ -114,7 +115,7 @@ void session_state::on_client_gone() {
         .then([](atom::ok) {}, [](caf::error&) {});
   std::set<std::string> names;
   for (auto& [token, g] : gets)
-    if (!g.in_uow && !g.queue.empty())
+    if (!g.queue.empty())
       names.insert(g.queue);
   for (auto& name : names)
     self->send(qm, atom::cancel_v, atom::get_v, name);

@@ -40,9 +40,10 @@ struct session_state {
   struct pending_get {
     /// The queue's name (the address without a queue-manager part).
     std::string queue;
-    /// Under a unit of work: a backout returns the message, not the
-    /// session.
-    bool in_uow = false;
+    /// Removes the message from its queue: not a browse (a copy), not
+    /// under a unit of work (a backout returns that one). Only such a
+    /// message goes back when the client is gone.
+    bool destructive = false;
   };
 
   session_actor::pointer self = nullptr;

@@ -310,6 +310,31 @@ CAF_TEST(a message on its way to a gone client goes back to its queue) {
   run();
 }
 
+CAF_TEST(a browsed copy on its way to a gone client is not put back) {
+  define("Q");
+  auto door = sys.spawn(front_door_impl, qm);
+  auto [client, client_state] = make_recorder();
+  session_actor session;
+  auto rp = self->request(door, caf::infinite, atom::connect_v, client);
+  run();
+  rp.receive([&](session_actor& s, qm_status&) { session = s; },
+             [](caf::error& e) { CAF_FAIL(render(e)); });
+  get_options opts;
+  opts.wait_ms = wait_unlimited;
+  opts.browse = static_cast<uint8_t>(browse_mode::first);
+  self->request(session, caf::infinite, atom::get_v, std::string{"Q"}, opts);
+  run();
+  // The put serves the browsing waiter with a copy; the client dies before
+  // the session gets it back. The message is still on the queue: putting
+  // the copy back would duplicate it.
+  self->send(qm, atom::put_v, std::string{"Q"}, text("browsed"));
+  caf::anon_send_exit(client, caf::exit_reason::kill);
+  run();
+  CAF_CHECK_EQUAL(drain("Q"), strings{"browsed"});
+  caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
+  run();
+}
+
 // -- publish / subscribe ------------------------------------------------------
 
 CAF_TEST(a slow subscription holds its publishers and loses nothing) {
