@@ -185,28 +185,24 @@ bool queue_state::admit_blocked() {
       ask_resume();
       break;
     }
-    auto& front = blocked.front();
-    auto n = front.msgs.size();
-    auto d = depth();
-    if (cfg.attrs.overflow != overflow_policy::drop_oldest
-        && !(d + n <= cfg.attrs.max_depth || d == 0))
+    auto n = blocked.front().msgs.size();
+    if (cfg.attrs.overflow != overflow_policy::drop_oldest && !has_room(n))
       break;
-    auto b = std::move(front);
+    auto b = std::move(blocked.front());
     blocked.pop_front();
-    unblocked(b);
     any = true;
+    // Attributes may have changed while it waited (publications are
+    // checked one by one when taken).
     caf::error err;
     if (b.kind != blocked_put::publication)
       for (const auto& msg : b.msgs)
         if ((err = check_put(msg)))
           break;
     if (err) {
-      if (b.kind == blocked_put::single || b.kind == blocked_put::in_uow)
-        b.rp_id.deliver(err);
-      else
-        b.rp_count.deliver(err);
+      fail_blocked(b, err);
       continue;
     }
+    unblocked(b);
     auto put_time = wall_ms();
     switch (b.kind) {
       case blocked_put::single:
@@ -636,16 +632,26 @@ caf::result<atom::ok> queue_state::cancel(uint64_t consumer_id) {
   return atom::ok_v;
 }
 
-void queue_state::fail_blocked_uow(uint64_t uow) {
+template <class Pred, class MakeError>
+void queue_state::fail_blocked_if(Pred pred, MakeError make_error) {
   for (auto i = blocked.begin(); i != blocked.end();) {
-    if (i->kind == blocked_put::in_uow && i->uow == uow) {
-      fail_blocked(*i,
-                   reason_error(ec::uow_not_available, "unit of work ended"));
+    if (pred(*i)) {
+      fail_blocked(*i, make_error(*i));
       i = blocked.erase(i);
     } else {
       ++i;
     }
   }
+}
+
+void queue_state::fail_blocked_uow(uint64_t uow) {
+  fail_blocked_if(
+    [uow](const blocked_put& b) {
+      return b.kind == blocked_put::in_uow && b.uow == uow;
+    },
+    [](const blocked_put&) {
+      return reason_error(ec::uow_not_available, "unit of work ended");
+    });
 }
 
 caf::result<atom::ok> queue_state::commit(uint64_t uow) {
@@ -759,11 +765,10 @@ uint64_t queue_state::purge() {
 }
 
 void queue_state::fail_all_blocked() {
-  while (!blocked.empty()) {
-    auto b = std::move(blocked.front());
-    blocked.pop_front();
-    fail_blocked(b, full_error(b.msgs.size()));
-  }
+  fail_blocked_if([](const blocked_put&) { return true; },
+                  [this](const blocked_put& b) {
+                    return full_error(b.msgs.size());
+                  });
 }
 
 caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
@@ -779,12 +784,11 @@ caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
   fail_waiters([](const waiter&) { return true; },
                reason_error(ec::unknown_object_name,
                             cfg.name + " was deleted"));
-  while (!blocked.empty()) {
-    auto b = std::move(blocked.front());
-    blocked.pop_front();
-    fail_blocked(b, reason_error(ec::unknown_object_name,
-                                 cfg.name + " was deleted"));
-  }
+  fail_blocked_if([](const blocked_put&) { return true; },
+                  [this](const blocked_put&) {
+                    return reason_error(ec::unknown_object_name,
+                                        cfg.name + " was deleted");
+                  });
   self->quit();
   return purged;
 }

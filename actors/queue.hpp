@@ -221,6 +221,10 @@ struct queue_state {
   /// any.
   bool admit_blocked();
 
+  /// Fails every blocked put that `pred` selects with `make_error(put)`.
+  template <class Pred, class MakeError>
+  void fail_blocked_if(Pred pred, MakeError make_error);
+
   /// Fails the blocked puts of a unit of work that ended.
   void fail_blocked_uow(uint64_t uow);
 

@@ -618,11 +618,7 @@ void queue_manager_state::release_held() {
       ++i;
       continue;
     }
-    auto h = std::move(*i);
-    i = held.erase(i);
-    if (auto p = held_by_publisher.find(h.publisher);
-        p != held_by_publisher.end() && --p->second == 0)
-      held_by_publisher.erase(p);
+    auto h = unhold(i);
     h.rp.deliver(dispatch(h.topic, h.msgs, h.retain, h.targets));
     ++released;
   }
@@ -782,6 +778,16 @@ void queue_manager_state::cancel_waits(const std::string& name) {
     self->send(it->second.hdl, atom::cancel_v, atom::get_v, sender());
 }
 
+queue_manager_state::held_publication
+queue_manager_state::unhold(std::deque<held_publication>::iterator& i) {
+  auto h = std::move(*i);
+  i = held.erase(i);
+  if (auto p = held_by_publisher.find(h.publisher);
+      p != held_by_publisher.end() && --p->second == 0)
+    held_by_publisher.erase(p);
+  return h;
+}
+
 void queue_manager_state::on_held_timeout(uint64_t id) {
   auto i = std::lower_bound(held.begin(), held.end(), id,
                             [](const held_publication& h, uint64_t x) {
@@ -789,11 +795,7 @@ void queue_manager_state::on_held_timeout(uint64_t id) {
                             });
   if (i == held.end() || i->id != id)
     return; // released meanwhile
-  auto h = std::move(*i);
-  held.erase(i);
-  if (auto p = held_by_publisher.find(h.publisher);
-      p != held_by_publisher.end() && --p->second == 0)
-    held_by_publisher.erase(p);
+  auto h = unhold(i);
   h.rp.deliver(reason_error(
     ec::q_full, "publication on '" + h.topic.substr(0, 64) + "' held for "
                   + std::to_string(cfg.put_wait_ms)

@@ -292,6 +292,10 @@ struct queue_manager_state {
   uint64_t dispatch(const std::string& topic, std::vector<message>& msgs,
                     bool retain, const std::vector<uint64_t>& targets);
 
+  /// Takes a held publication out of `held` (and its publisher's count);
+  /// `i` moves on to the next one.
+  held_publication unhold(std::deque<held_publication>::iterator& i);
+
   /// Releases held publications, oldest first, that may go now (bounded
   /// work per call; continues through a resume message).
   void release_held();

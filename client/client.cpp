@@ -557,6 +557,11 @@ struct client::impl {
                                                             : msg.put_wait_ms);
   }
 
+  /// The reply timeout of a batch put: its first message's put wait.
+  ms put_timeout(const std::vector<message>& msgs) const {
+    return msgs.empty() ? opts.timeout : put_timeout(msgs.front());
+  }
+
   /// The reply timeout of a request the node may hold `wait_ms` (-1:
   /// unlimited) before answering.
   ms held_timeout(int64_t wait_ms) const {
@@ -837,7 +842,7 @@ uint64_t queue_handle::put_many(std::vector<message> msgs) {
   if (!impl_ || !impl_->open)
     throw closed_error();
   auto& c = *impl_->owner;
-  auto timeout = msgs.empty() ? c.opts.timeout : c.put_timeout(msgs.front());
+  auto timeout = c.put_timeout(msgs);
   return std::get<0>(c.call<uint64_t>(timeout, impl_->queue, atom::put_v,
                                       std::move(msgs)));
 }
@@ -964,7 +969,7 @@ msg_id client::put(const std::string& address, message msg, uint64_t uow) {
 uint64_t client::put_many(const std::string& address,
                           std::vector<message> msgs) {
   auto& c = deref(impl_);
-  auto timeout = msgs.empty() ? c.opts.timeout : c.put_timeout(msgs.front());
+  auto timeout = c.put_timeout(msgs);
   return std::get<0>(c.call<uint64_t>(timeout, c.session, atom::put_v, address,
                                       std::move(msgs)));
 }

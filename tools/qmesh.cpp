@@ -276,6 +276,18 @@ void print_message(const qmesh::message& m, bool descriptor) {
 
 // -- message options (put, publish) -------------------------------------------
 
+/// Parses a wait option (--wait, --put-wait): milliseconds, or `unlimited`
+/// / -1.
+int64_t parse_wait(const std::string& text, const char* option = "--wait") {
+  if (text == "unlimited" || text == "-1")
+    return qmesh::wait_unlimited;
+  int64_t v = 0;
+  if (!parse_int(text, v) || v < 0)
+    throw usage_error(std::string{option} + " '" + text
+                      + "': expected milliseconds >= 0 or unlimited");
+  return v;
+}
+
 struct message_options {
   std::string priority;
   bool persistent = false;
@@ -350,15 +362,8 @@ struct message_options {
       }
     }
     m.content_type = content_type;
-    if (put_wait == "unlimited" || put_wait == "-1") {
-      m.put_wait_ms = -1;
-    } else if (!put_wait.empty()) {
-      int64_t w = 0;
-      if (!parse_int(put_wait, w) || w < 0)
-        throw usage_error("--put-wait '" + put_wait
-                          + "': expected milliseconds >= 0 or unlimited");
-      m.put_wait_ms = w;
-    }
+    if (!put_wait.empty())
+      m.put_wait_ms = parse_wait(put_wait, "--put-wait");
     for (const auto& kv : properties) {
       auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)
@@ -681,17 +686,6 @@ int cmd_put(const command& cmd, std::vector<std::string>& args,
   }
   c.put_many(address, std::move(batch));
   return exit_ok;
-}
-
-/// Parses --wait: milliseconds, or `unlimited` / -1.
-int64_t parse_wait(const std::string& text) {
-  if (text == "unlimited" || text == "-1")
-    return qmesh::wait_unlimited;
-  int64_t v = 0;
-  if (!parse_int(text, v) || v < 0)
-    throw usage_error("--wait '" + text
-                      + "': expected milliseconds >= 0 or unlimited");
-  return v;
 }
 
 int cmd_get(const command& cmd, std::vector<std::string>& args,
