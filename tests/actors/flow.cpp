@@ -25,8 +25,16 @@ qm_config flow_config() {
 struct fixture : qm_fixture {
   std::shared_ptr<flow_control> flow;
 
+  front_door_actor door;
+
   fixture() : qm_fixture(flow_config()) {
     flow = qm_state().cfg.flow;
+  }
+
+  ~fixture() {
+    if (door)
+      caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
+    run();
   }
 
   using strings = std::vector<std::string>;
@@ -44,6 +52,20 @@ struct fixture : qm_fixture {
     while (auto m = get(name))
       out.push_back(m->body);
     return out;
+  }
+
+  /// A native client's session: the client is a recorder (killed to make
+  /// the client go); the front door ends with the fixture.
+  std::tuple<consumer_actor, recorder_state*, session_actor> connect() {
+    if (!door)
+      door = sys.spawn(front_door_impl, qm);
+    auto [client, client_state] = make_recorder();
+    session_actor session;
+    auto rp = self->request(door, caf::infinite, atom::connect_v, client);
+    run();
+    rp.receive([&](session_actor& s, qm_status&) { session = s; },
+               [](caf::error& e) { CAF_FAIL(render(e)); });
+    return {client, client_state, session};
   }
 
   /// A put whose reply is awaited later.
@@ -265,13 +287,7 @@ CAF_TEST(a waiting get ends with its requester and loses no message) {
 
 CAF_TEST(a session whose client goes ends its waits first) {
   define("Q");
-  auto door = sys.spawn(front_door_impl, qm);
-  auto [client, client_state] = make_recorder();
-  session_actor session;
-  auto rp = self->request(door, caf::infinite, atom::connect_v, client);
-  run();
-  rp.receive([&](session_actor& s, qm_status&) { session = s; },
-             [](caf::error& e) { CAF_FAIL(render(e)); });
+  auto [client, client_state, session] = connect();
   get_options opts;
   opts.wait_ms = wait_unlimited;
   self->request(session, caf::infinite, atom::get_v, std::string{"Q"}, opts);
@@ -283,19 +299,11 @@ CAF_TEST(a session whose client goes ends its waits first) {
   CAF_REQUIRE(put("Q", text("kept")));
   CAF_CHECK_EQUAL(drain("Q"), strings{"kept"});
   CAF_CHECK_EQUAL(client_state->received.size(), 0u);
-  caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
-  run();
 }
 
 CAF_TEST(a message on its way to a gone client goes back to its queue) {
   define("Q");
-  auto door = sys.spawn(front_door_impl, qm);
-  auto [client, client_state] = make_recorder();
-  session_actor session;
-  auto rp = self->request(door, caf::infinite, atom::connect_v, client);
-  run();
-  rp.receive([&](session_actor& s, qm_status&) { session = s; },
-             [](caf::error& e) { CAF_FAIL(render(e)); });
+  auto [client, client_state, session] = connect();
   get_options opts;
   opts.wait_ms = wait_unlimited;
   self->request(session, caf::infinite, atom::get_v, std::string{"Q"}, opts);
@@ -306,19 +314,11 @@ CAF_TEST(a message on its way to a gone client goes back to its queue) {
   caf::anon_send_exit(client, caf::exit_reason::kill);
   run();
   CAF_CHECK_EQUAL(drain("Q"), strings{"in flight"});
-  caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
-  run();
 }
 
 CAF_TEST(a browsed copy on its way to a gone client is not put back) {
   define("Q");
-  auto door = sys.spawn(front_door_impl, qm);
-  auto [client, client_state] = make_recorder();
-  session_actor session;
-  auto rp = self->request(door, caf::infinite, atom::connect_v, client);
-  run();
-  rp.receive([&](session_actor& s, qm_status&) { session = s; },
-             [](caf::error& e) { CAF_FAIL(render(e)); });
+  auto [client, client_state, session] = connect();
   get_options opts;
   opts.wait_ms = wait_unlimited;
   opts.browse = static_cast<uint8_t>(browse_mode::first);
@@ -331,8 +331,6 @@ CAF_TEST(a browsed copy on its way to a gone client is not put back) {
   caf::anon_send_exit(client, caf::exit_reason::kill);
   run();
   CAF_CHECK_EQUAL(drain("Q"), strings{"browsed"});
-  caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
-  run();
 }
 
 // -- publish / subscribe ------------------------------------------------------

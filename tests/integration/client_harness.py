@@ -147,14 +147,7 @@ class ClientTestCase(unittest.TestCase):
         if mentions:
             self.assertIn(mentions, lines[0])
 
-    def fields(self, text):
-        """`key: value` lines as a dict."""
-        out = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition(": ")
-            if sep:
-                out[key] = value
-        return out
+    fields = staticmethod(harness.fields)
 
     def inquire(self, name):
         return self.fields(self.ok("inquire", name))

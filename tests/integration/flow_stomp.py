@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 
+from harness import fields
+
 NUL = b"\0"
 # The body of a MESSAGE (or of any frame): after the blank line that ends
 # the headers, digits, optional padding, NUL. Header lines never hold an
@@ -45,14 +47,6 @@ def rss_bytes(pid):
     return 0
 
 
-def fields(text):
-    """`key: value` lines (qmesh status / inquire) as a dict."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep:
-            out[key] = value
-    return out
 
 
 def cli_fields(cli, node_address, *args, timeout=10):

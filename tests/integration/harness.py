@@ -37,6 +37,16 @@ def wait_for(predicate, timeout=10.0, interval=0.02):
         time.sleep(interval)
 
 
+def fields(text):
+    """`key: value` lines (qmesh status / inquire) as a dict."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            out[key] = value
+    return out
+
+
 class Node:
     """One qmesh-node process. Use as a context manager, or call stop()."""
 

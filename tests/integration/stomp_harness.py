@@ -491,14 +491,7 @@ class StompTestCase(unittest.TestCase):
                               input=input, capture_output=True,
                               timeout=timeout)
 
-    @staticmethod
-    def fields(text):
-        out = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition(": ")
-            if sep:
-                out[key] = value
-        return out
+    fields = staticmethod(harness.fields)
 
     def inquire(self, name):
         return self.fields(self.ok("inquire", name))
