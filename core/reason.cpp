@@ -34,6 +34,7 @@ entry lookup(ec code) noexcept {
     case ec::expiry_error: return {2013, "expiry_error"};
     case ec::hobj_error: return {2019, "hobj_error"};
     case ec::max_conns_limit_reached: return {2025, "max_conns_limit_reached"};
+    case ec::resource_problem: return {2102, "resource_problem"};
     case ec::unexpected_error: return {2195, "unexpected_error"};
   }
   return {2195, "unexpected_error"};

@@ -59,6 +59,9 @@ enum class ec : uint8_t {
   hobj_error,
   /// 2025: a listener's connection cap (total or per address) is reached.
   max_conns_limit_reached,
+  /// 2102: a resource is short (disk below --disk-free-limit, or the journal
+  /// cannot write).
+  resource_problem,
   /// 2195: an internal error; always a bug.
   unexpected_error,
 };

@@ -46,6 +46,7 @@ const code_case all_codes[] = {
   {ec::expiry_error, 2013, "expiry_error"},
   {ec::hobj_error, 2019, "hobj_error"},
   {ec::max_conns_limit_reached, 2025, "max_conns_limit_reached"},
+  {ec::resource_problem, 2102, "resource_problem"},
   {ec::unexpected_error, 2195, "unexpected_error"},
 };
 
