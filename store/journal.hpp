@@ -11,7 +11,7 @@
 // Durability contract: a record is on disk when its listener heard
 // on_durable(seq >= its seq, true). On a failed write or fdatasync the
 // listeners of that batch hear ok = false, the journal stops accepting
-// appends (append returns 0) and says so in the log; nothing after a failed
+// appends (append returns append_failed) and says so in the log; nothing after a failed
 // batch is ever acknowledged.
 #pragma once
 

@@ -15,6 +15,9 @@
 
 namespace qmesh::store {
 
+/// What append() returns when the journal can no longer write.
+constexpr uint64_t append_failed = ~uint64_t{0};
+
 /// Hears that records are on disk. Called from the journal's writer thread:
 /// implementations must be thread-safe (the actors' one sends a message to
 /// its actor).
@@ -31,9 +34,9 @@ class journal_sink {
 public:
   virtual ~journal_sink() = default;
 
-  /// Appends a record; returns its seq, or 0 if nothing needs to wait
-  /// (null_journal) -- and 0 too when the journal failed: check
-  /// accepting_puts() before appending a put. Thread-safe.
+  /// Appends a record; returns its seq, 0 if nothing needs to wait
+  /// (null_journal), or `append_failed` when the journal failed (the
+  /// operation must fail with 2102). Thread-safe.
   virtual uint64_t append(record_kind kind, const record_body& body,
                           const std::shared_ptr<durability_listener>& who)
     = 0;
