@@ -78,6 +78,7 @@ CAF_ADD_ATOM(qmesh, qmesh::atom, resume, "resume")
 // -- internal --
 CAF_ADD_ATOM(qmesh, qmesh::atom, sweep, "sweep")
 CAF_ADD_ATOM(qmesh, qmesh::atom, dead_letter, "deadletter")
+CAF_ADD_ATOM(qmesh, qmesh::atom, durable, "durable")
 
 namespace qmesh {
 
@@ -127,8 +128,15 @@ using queue_actor = caf::typed_actor<
   // Prepare deletion: fails with 2055 unless empty or purge, 2042 if open;
   // on success replies how many messages were purged and stops.
   caf::replies_to<atom::delete_, bool>::with<uint64_t>,
-  // Accept a dead-lettered message regardless of limits (internal).
-  caf::reacts_to<atom::dead_letter, message>,
+  // Accept a moved message (dead-letter, backout, returned delivery)
+  // regardless of limits, from queue `from` where it had journal key
+  // `from_key` (0: not journaled; "" : no source); replies once it is
+  // stored (on disk if persistent) (internal).
+  caf::replies_to<atom::dead_letter, message, std::string,
+                  uint64_t>::with<atom::ok>,
+  // The journal has every record up to seq on disk (ok) or failed
+  // (internal, from the journal's writer).
+  caf::reacts_to<atom::durable, uint64_t, bool>,
   // Publications from a subscription, under the overflow policy; the ones
   // the queue refuses (limits, reject) it dead-letters itself. Replies
   // how many it took (internal).
@@ -210,8 +218,13 @@ using queue_manager_actor = caf::typed_actor<
   caf::replies_to<atom::list, atom::subs>::with<std::vector<subscription_info>>,
   // Queue-manager status.
   caf::replies_to<atom::status>::with<qm_status>,
-  // Move a message to the named queue, else the dead-letter queue (internal).
-  caf::reacts_to<atom::dead_letter, std::string, message>,
+  // Move a message from queue `from` (journal key `from_key`) to the named
+  // queue, else the dead-letter queue; replies once the target stored it
+  // (internal).
+  caf::replies_to<atom::dead_letter, std::string, message, std::string,
+                  uint64_t>::with<atom::ok>,
+  // The journal has every record up to seq on disk (internal).
+  caf::reacts_to<atom::durable, uint64_t, bool>,
   // A subscription took n publications (puts them on its queue) and has
   // room for as many more (internal).
   caf::reacts_to<atom::credit, uint64_t, uint64_t>,

@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/durability.hpp"
 #include "actors/log.hpp"
 
 namespace qmesh {
@@ -61,7 +62,52 @@ caf::error queue_state::check_put(const message& msg) const {
   if (msg.put_wait_ms < put_wait_default)
     return reason_error(ec::options_error,
                         "put wait must be >= 0 ms or unlimited");
+  if (persistent(msg) && !ledger->accepting_persistent())
+    return journal_refusal();
   return {};
+}
+
+bool queue_state::persistent(const message& msg) const noexcept {
+  return msg.persistent > 0
+         || (msg.persistent < 0 && cfg.attrs.default_persistence);
+}
+
+caf::error queue_state::journal_refusal() const {
+  return reason_error(ec::resource_problem,
+                      cfg.name + ": persistent puts refused: "
+                        + ledger->refusal());
+}
+
+template <class T>
+void queue_state::reply_after(uint64_t seq, caf::typed_response_promise<T> rp,
+                              T value) {
+  waits.after(seq, [this, rp, v = std::move(value)](bool ok) mutable {
+    if (ok)
+      rp.deliver(std::move(v));
+    else
+      rp.deliver(journal_refusal());
+  });
+}
+
+template <class T>
+caf::result<T> queue_state::reply_durable(uint64_t seq, T value) {
+  if (seq == 0 && waits.empty())
+    return value;
+  if (seq == store::append_failed)
+    return journal_refusal();
+  auto rp = self->make_response_promise<T>();
+  reply_after(seq, rp, std::move(value));
+  return rp;
+}
+
+void queue_state::on_durable(uint64_t seq, bool ok) {
+  ledger->on_durable(seq, ok);
+  if (!ok)
+    log::queue().error("{}: the journal failed; replies up to record {} fail "
+                       "with 2102",
+                       cfg.name, seq);
+  waits.reached(seq, ok);
+  serve();
 }
 
 caf::error queue_state::full_error(size_t n) {
@@ -99,10 +145,8 @@ void queue_state::trim() {
   if (cfg.attrs.overflow != overflow_policy::drop_oldest)
     return;
   auto t = now();
-  while (depth() > cfg.attrs.max_depth && !store.empty()) {
-    if (store.take(match_spec{}, t, expired_total))
-      ++dropped_total;
-  }
+  while (depth() > cfg.attrs.max_depth && !ledger->ready().empty())
+    ledger->drop_oldest(t);
 }
 
 int64_t queue_state::put_wait(const message& msg) const noexcept {
@@ -150,15 +194,21 @@ void queue_state::ask_resume() {
   cfg.flow->resume_on_clear(caf::actor_cast<caf::actor>(self));
 }
 
-msg_id queue_state::accept(message&& msg, int64_t put_time) {
+msg_id queue_state::accept(message&& msg, int64_t put_time, uint64_t& seq) {
   stamp(msg, put_time);
   auto id = msg.id;
   auto exp = expires_at(msg);
-  enqueue(std::move(msg), exp);
+  auto s = ledger->accept(std::move(msg), exp);
+  schedule_sweep(exp);
+  if (s == store::append_failed || seq == store::append_failed)
+    seq = store::append_failed;
+  else
+    seq = std::max(seq, s);
   return id;
 }
 
-uint64_t queue_state::accept_publications(std::vector<message>& msgs) {
+uint64_t queue_state::accept_publications(std::vector<message>& msgs,
+                                          uint64_t& seq) {
   auto put_time = wall_ms();
   uint64_t taken = 0;
   for (auto& msg : msgs) {
@@ -169,10 +219,12 @@ uint64_t queue_state::accept_publications(std::vector<message>& msgs) {
     if (err) {
       log::pubsub().warn("{}: publication refused: {}; dead-lettered",
                          cfg.name, render(err));
-      dead_letter(std::move(msg), {}, render(err));
+      stored_message entry;
+      entry.msg = std::move(msg);
+      dead_letter(std::move(entry), {}, render(err), false);
       continue;
     }
-    accept(std::move(msg), put_time);
+    accept(std::move(msg), put_time, seq);
     ++taken;
   }
   return taken;
@@ -204,21 +256,29 @@ bool queue_state::admit_blocked() {
     }
     unblocked(b);
     auto put_time = wall_ms();
+    uint64_t seq = 0;
     switch (b.kind) {
-      case blocked_put::single:
-        b.rp_id.deliver(accept(std::move(b.msgs.front()), put_time));
+      case blocked_put::single: {
+        auto id = accept(std::move(b.msgs.front()), put_time, seq);
+        reply_after(seq, std::move(b.rp_id), id);
         break;
+      }
       case blocked_put::batch:
         for (auto& msg : b.msgs)
-          accept(std::move(msg), put_time);
-        b.rp_count.deliver(static_cast<uint64_t>(n));
+          accept(std::move(msg), put_time, seq);
+        reply_after(seq, std::move(b.rp_count), static_cast<uint64_t>(n));
         break;
-      case blocked_put::in_uow:
-        b.rp_id.deliver(hold_in_uow(std::move(b.msgs.front()), b.uow));
+      case blocked_put::in_uow: {
+        auto id = hold_in_uow(std::move(b.msgs.front()), b.uow, seq);
+        reply_after(seq == store::append_failed ? seq : 0,
+                    std::move(b.rp_id), id);
         break;
-      case blocked_put::publication:
-        b.rp_count.deliver(accept_publications(b.msgs));
+      }
+      case blocked_put::publication: {
+        auto taken = accept_publications(b.msgs, seq);
+        reply_after(seq, std::move(b.rp_count), taken);
         break;
+      }
     }
     trim();
   }
@@ -261,31 +321,28 @@ void queue_state::schedule_sweep(int64_t at) {
   self->delayed_send(self, delay, atom::sweep_v);
 }
 
-void queue_state::enqueue(message&& msg, int64_t exp) {
-  store.push(std::move(msg), exp);
-  ++enqueued_total;
-  schedule_sweep(exp);
-}
-
-std::optional<message> queue_state::try_get(const get_options& opts) {
+std::optional<message> queue_state::try_get(const get_options& opts,
+                                            uint64_t& seq) {
   match_spec spec{opts.match_msg_id, opts.match_correl_id};
   auto t = now();
+  seq = 0;
   if (opts.browse != static_cast<uint8_t>(browse_mode::none)) {
     auto cursor = opts.browse == static_cast<uint8_t>(browse_mode::next)
                     ? opts.browse_cursor
                     : 0;
-    return store.browse(spec, cursor, t);
+    return ledger->ready().browse(spec, cursor, t);
   }
-  auto entry = store.take(spec, t, expired_total);
+  auto entry = ledger->take(spec, t);
   if (!entry)
     return std::nullopt;
   if (opts.uow != 0) {
+    // The unit of work's commit waits for the journal, not this reply.
     auto copy = entry->msg;
-    uows[opts.uow].gets.push_back(std::move(*entry));
-    ++uncommitted_total;
+    if (ledger->hold_get(opts.uow, std::move(*entry)) == store::append_failed)
+      seq = store::append_failed;
     return copy;
   }
-  ++dequeued_total;
+  seq = ledger->consume(*entry);
   return std::move(entry->msg);
 }
 
@@ -305,9 +362,11 @@ void queue_state::serve() {
 }
 
 void queue_state::serve_waiters() {
-  for (auto i = waiters.begin(); i != waiters.end() && !store.empty();) {
-    if (auto msg = try_get(i->second.opts)) {
-      i->second.rp.deliver(std::move(*msg));
+  for (auto i = waiters.begin();
+       i != waiters.end() && !ledger->ready().empty();) {
+    uint64_t seq = 0;
+    if (auto msg = try_get(i->second.opts, seq)) {
+      reply_after(seq, std::move(i->second.rp), std::move(*msg));
       i = waiters.erase(i);
     } else {
       ++i;
@@ -319,44 +378,48 @@ void queue_state::dispatch() {
   // Round robin over consumers with an open window; each gets a fair share
   // of the ready messages per round, all of it in one delivery_batch.
   std::map<uint64_t, delivery_batch> batches;
+  // Automatic-ack deliveries of persistent messages leave once their
+  // removal is on disk.
+  uint64_t seq = 0;
   auto t = now();
-  while (!store.empty()) {
+  while (!ledger->ready().empty()) {
     size_t active = 0;
     for (auto& kvp : consumers)
       if (kvp.second.window() > 0)
         ++active;
     if (active == 0)
       break;
-    size_t share = std::max<size_t>(1, store.size() / active);
+    size_t share = std::max<size_t>(1, ledger->ready().size() / active);
     // Start after the consumer served last.
     auto start = consumers.upper_bound(last_served);
     bool progress = false;
-    for (size_t visited = 0; visited < consumers.size() && !store.empty();
-         ++visited) {
+    for (size_t visited = 0;
+         visited < consumers.size() && !ledger->ready().empty(); ++visited) {
       if (start == consumers.end())
         start = consumers.begin();
       auto& [id, c] = *start;
       auto n = std::min<size_t>(c.window(), share);
       for (size_t k = 0; k < n; ++k) {
-        auto entry = store.take(match_spec{}, t, expired_total);
+        auto entry = ledger->take(match_spec{}, t);
         if (!entry)
           break;
         auto& batch = batches[id];
         if (batch.messages.empty()) {
           batch.consumer_id = id;
-          batch.messages.reserve(std::min(n, store.size() + 1));
+          batch.messages.reserve(std::min(n, ledger->ready().size() + 1));
         }
         entry->msg.tag = c.next_tag++;
         ++c.in_flight;
         progress = true;
         last_served = id;
         if (c.mode == ack_mode::client) {
+          ledger->deliver(*entry);
           batch.messages.push_back(entry->msg);
           c.unacked.emplace_back(std::move(*entry));
-          ++unacked_total;
         } else {
+          auto s = ledger->consume(*entry);
+          seq = s == store::append_failed ? s : std::max(seq, s);
           batch.messages.push_back(std::move(entry->msg));
-          ++dequeued_total;
         }
       }
       ++start;
@@ -364,35 +427,69 @@ void queue_state::dispatch() {
     if (!progress)
       break;
   }
-  for (auto& [id, batch] : batches)
-    self->send(consumers[id].hdl, atom::deliver_v, std::move(batch));
+  if (seq == store::append_failed)
+    seq = 0; // the removal failed: deliver anyway (it is still on disk and
+             // comes back after a restart rather than being lost)
+  for (auto& [id, batch] : batches) {
+    if (seq == 0 && waits.empty()) {
+      self->send(consumers[id].hdl, atom::deliver_v, std::move(batch));
+      continue;
+    }
+    waits.after(seq, [this, hdl = consumers[id].hdl,
+                        b = std::move(batch)](bool) mutable {
+      self->send(hdl, atom::deliver_v, std::move(b));
+    });
+  }
 }
 
-void queue_state::roll_back(stored_message&& entry) {
+void queue_state::roll_back(stored_message&& entry, bool was_unacked) {
   entry.msg.tag = 0;
   ++entry.msg.delivery_count;
   auto threshold = cfg.attrs.backout_threshold;
   if (threshold > 0 && entry.msg.delivery_count >= threshold) {
-    ++dequeued_total;
-    dead_letter(std::move(entry.msg), cfg.attrs.backout_queue,
-                dlq_reason::backout);
+    dead_letter(std::move(entry), cfg.attrs.backout_queue, dlq_reason::backout,
+                was_unacked);
     return;
   }
-  store.restore(std::move(entry));
+  ledger->restore(std::move(entry), was_unacked);
 }
 
-void queue_state::dead_letter(message&& msg, const std::string& target,
-                              const std::string& reason) {
+void queue_state::dead_letter(stored_message&& entry,
+                              const std::string& target,
+                              const std::string& reason, bool was_unacked) {
+  entry.msg.tag = 0;
+  ledger->moving_out(was_unacked);
   if (!cfg.qm) {
     log::queue().error("{}: no queue manager to dead-letter to; message kept",
                        cfg.name);
-    store.push(std::move(msg), 0);
+    ledger->move_failed(std::move(entry));
     return;
   }
+  auto msg = entry.msg;
   msg.properties[std::string{dead_letter_reason_property}] = reason;
   msg.properties[std::string{dead_letter_source_property}] = cfg.name;
-  msg.tag = 0;
-  self->send(cfg.qm, atom::dead_letter_v, target, std::move(msg));
+  auto token = next_move++;
+  auto from_key = entry.jkey;
+  moving.emplace(token, std::move(entry));
+  self
+    ->request(cfg.qm, caf::infinite, atom::dead_letter_v, target,
+              std::move(msg), cfg.name, from_key)
+    .then(
+      [this, token](atom::ok) {
+        moving.erase(token);
+        ledger->moved();
+      },
+      [this, token](caf::error& err) {
+        auto it = moving.find(token);
+        if (it == moving.end())
+          return;
+        log::queue().error("{}: move of message {} refused ({}); kept",
+                           cfg.name, to_string(it->second.msg.id),
+                           render(err));
+        ledger->move_failed(std::move(it->second));
+        moving.erase(it);
+        serve();
+      });
 }
 
 template <class Pred>
@@ -409,12 +506,9 @@ void queue_state::fail_waiters(Pred pred, const caf::error& e) {
 
 void queue_state::drop_consumer(std::map<uint64_t, consumer>::iterator it) {
   auto& c = it->second;
-  for (auto& slot : c.unacked) {
-    if (slot) {
-      --unacked_total;
-      roll_back(std::move(*slot));
-    }
-  }
+  for (auto& slot : c.unacked)
+    if (slot)
+      roll_back(std::move(*slot), true);
   consumers.erase(it);
 }
 
@@ -425,10 +519,11 @@ caf::result<msg_id> queue_state::put(message& msg) {
     return e;
   if (!admits(1))
     return refuse_or_block(std::move(msg), blocked_put::single, 0);
-  auto id = accept(std::move(msg), wall_ms());
+  uint64_t seq = 0;
+  auto id = accept(std::move(msg), wall_ms(), seq);
   trim();
   serve();
-  return id;
+  return reply_durable(seq, id);
 }
 
 caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
@@ -447,11 +542,12 @@ caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
     return b.rp_count;
   }
   auto put_time = wall_ms();
+  uint64_t seq = 0;
   for (auto& msg : msgs)
-    accept(std::move(msg), put_time);
+    accept(std::move(msg), put_time, seq);
   trim();
   serve();
-  return static_cast<uint64_t>(msgs.size());
+  return reply_durable(seq, static_cast<uint64_t>(msgs.size()));
 }
 
 caf::result<msg_id> queue_state::refuse_or_block(message&& msg,
@@ -468,14 +564,12 @@ caf::result<msg_id> queue_state::refuse_or_block(message&& msg,
   return b.rp_id;
 }
 
-msg_id queue_state::hold_in_uow(message&& msg, uint64_t uow) {
+msg_id queue_state::hold_in_uow(message&& msg, uint64_t uow,
+                                uint64_t& seq) {
   stamp(msg, wall_ms());
   auto id = msg.id;
-  stored_message entry;
-  entry.expires_at = expires_at(msg);
-  entry.msg = std::move(msg);
-  uows[uow].puts.push_back(std::move(entry));
-  ++uncommitted_total;
+  auto exp = expires_at(msg);
+  seq = ledger->hold_put(uow, std::move(msg), exp);
   return id;
 }
 
@@ -489,7 +583,12 @@ caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
                 : blocked.empty() && has_room(1);
   if (!room)
     return refuse_or_block(std::move(msg), blocked_put::in_uow, uow);
-  return hold_in_uow(std::move(msg), uow);
+  // The reply need not wait for the journal: the commit does.
+  uint64_t seq = 0;
+  auto id = hold_in_uow(std::move(msg), uow, seq);
+  if (seq == store::append_failed)
+    return journal_refusal();
+  return id;
 }
 
 caf::result<uint64_t> queue_state::publish(std::vector<message>& msgs) {
@@ -502,10 +601,11 @@ caf::result<uint64_t> queue_state::publish(std::vector<message>& msgs) {
     b.rp_count = self->make_response_promise<uint64_t>();
     return b.rp_count;
   }
-  auto n = accept_publications(msgs);
+  uint64_t seq = 0;
+  auto n = accept_publications(msgs, seq);
   trim();
   serve();
-  return n;
+  return reply_durable(seq, n);
 }
 
 caf::result<message> queue_state::get(get_options& opts) {
@@ -517,10 +617,11 @@ caf::result<message> queue_state::get(get_options& opts) {
     return reason_error(ec::options_error, "unknown browse mode");
   if (opts.browse != 0 && opts.uow != 0)
     return reason_error(ec::options_error, "browse under a unit of work");
-  if (auto msg = try_get(opts)) {
+  uint64_t seq = 0;
+  if (auto msg = try_get(opts, seq)) {
     if (!blocked.empty())
       serve(); // the get made room
-    return std::move(*msg);
+    return reply_durable(seq, std::move(*msg));
   }
   if (opts.wait_ms == 0)
     return reason_error(ec::no_msg_available, cfg.name);
@@ -585,15 +686,16 @@ caf::result<uint64_t> queue_state::settle(uint64_t consumer_id, uint64_t first,
     return reason_error(ec::hobj_error,
                "tag " + std::to_string(last) + " was never delivered");
   uint64_t n = 0;
+  uint64_t seq = 0;
   for (auto tag = std::max(first, c.unacked_base); tag <= last; ++tag) {
     auto& slot = c.unacked[tag - c.unacked_base];
     if (!slot)
       continue;
     --c.in_flight;
-    --unacked_total;
     auto entry = std::move(*slot);
     slot.reset();
-    f(std::move(entry));
+    auto s = f(std::move(entry));
+    seq = s == store::append_failed ? s : std::max(seq, s);
     ++n;
   }
   while (!c.unacked.empty() && !c.unacked.front()) {
@@ -601,24 +703,26 @@ caf::result<uint64_t> queue_state::settle(uint64_t consumer_id, uint64_t first,
     ++c.unacked_base;
   }
   serve();
-  return n;
+  return reply_durable(seq, n);
 }
 
 caf::result<uint64_t> queue_state::ack(uint64_t consumer_id, uint64_t first,
                                        uint64_t last) {
-  return settle(consumer_id, first, last,
-                [this](stored_message&&) { ++dequeued_total; });
+  return settle(consumer_id, first, last, [this](stored_message&& entry) {
+    return ledger->settle(entry);
+  });
 }
 
 caf::result<uint64_t> queue_state::nack(uint64_t consumer_id, uint64_t first,
                                         uint64_t last, bool requeue) {
   if (requeue)
     return settle(consumer_id, first, last, [this](stored_message&& entry) {
-      roll_back(std::move(entry));
+      roll_back(std::move(entry), true);
+      return uint64_t{0};
     });
   return settle(consumer_id, first, last, [this](stored_message&& entry) {
-    ++dequeued_total;
-    dead_letter(std::move(entry.msg), {}, dlq_reason::nacked);
+    dead_letter(std::move(entry), {}, dlq_reason::nacked, true);
+    return uint64_t{0};
   });
 }
 
@@ -658,15 +762,10 @@ caf::result<atom::ok> queue_state::commit(uint64_t uow) {
   fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
                reason_error(ec::uow_not_available, "unit of work ended"));
   fail_blocked_uow(uow);
-  auto it = uows.find(uow);
-  if (it == uows.end())
+  if (!ledger->in_uow(uow))
     return atom::ok_v;
-  auto& work = it->second;
-  uncommitted_total -= work.puts.size() + work.gets.size();
-  dequeued_total += work.gets.size();
-  for (auto& entry : work.puts)
-    enqueue(std::move(entry.msg), entry.expires_at);
-  uows.erase(it);
+  ledger->commit(uow);
+  schedule_sweep(ledger->ready().next_expiry());
   serve();
   return atom::ok_v;
 }
@@ -675,14 +774,8 @@ caf::result<atom::ok> queue_state::backout(uint64_t uow) {
   fail_waiters([uow](const waiter& w) { return w.opts.uow == uow; },
                reason_error(ec::uow_not_available, "unit of work ended"));
   fail_blocked_uow(uow);
-  auto it = uows.find(uow);
-  if (it == uows.end())
-    return atom::ok_v;
-  auto work = std::move(it->second);
-  uows.erase(it);
-  uncommitted_total -= work.puts.size() + work.gets.size();
-  for (auto& entry : work.gets)
-    roll_back(std::move(entry));
+  for (auto& entry : ledger->backout(uow))
+    roll_back(std::move(entry), false);
   serve();
   return atom::ok_v;
 }
@@ -726,20 +819,20 @@ queue_status queue_state::inquire() const {
   s.name = cfg.name;
   s.attrs = cfg.attrs;
   s.current_depth = depth();
-  s.unacked_count = unacked_total;
-  s.uncommitted_count = uncommitted_total;
+  s.unacked_count = ledger->unacked();
+  s.uncommitted_count = ledger->uncommitted();
   s.open_input_count = open_input;
   s.open_output_count = open_output;
   s.consumer_count = static_cast<uint32_t>(consumers.size());
-  s.enqueued_total = enqueued_total;
-  s.dequeued_total = dequeued_total;
-  s.expired_total = expired_total;
-  s.dropped_total = dropped_total;
+  s.enqueued_total = ledger->enqueued_total();
+  s.dequeued_total = ledger->dequeued_total();
+  s.expired_total = ledger->expired_total();
+  s.dropped_total = ledger->dropped_total();
   s.rejected_total = rejected_total;
   s.blocked_count = blocked.size();
   s.blocked_total = blocked_total;
   s.blocked_ms_total = blocked_ns_total / 1'000'000;
-  if (auto oldest = store.oldest_put_time(); oldest > 0)
+  if (auto oldest = ledger->ready().oldest_put_time(); oldest > 0)
     s.oldest_msg_age = std::max<int64_t>(0, wall_ms() - oldest);
   return s;
 }
@@ -759,7 +852,7 @@ caf::result<queue_status> queue_state::alter(const attr_map& changes) {
 }
 
 uint64_t queue_state::purge() {
-  auto n = store.clear();
+  auto n = ledger->purge();
   serve();
   return n;
 }
@@ -775,12 +868,12 @@ caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
   if (open_input + open_output > 0 || !consumers.empty())
     return reason_error(ec::object_in_use,
                         cfg.name + " is open or has consumers");
-  if (uncommitted_total > 0)
+  if (ledger->uncommitted() > 0)
     return reason_error(ec::object_in_use, cfg.name + " has uncommitted work");
   if (depth() > 0 && !purge_first)
     return reason_error(ec::q_not_empty, cfg.name + " holds "
                                   + std::to_string(depth()) + " messages");
-  auto purged = store.clear();
+  auto purged = ledger->purge();
   fail_waiters([](const waiter&) { return true; },
                reason_error(ec::unknown_object_name,
                             cfg.name + " was deleted"));
@@ -793,11 +886,13 @@ caf::result<uint64_t> queue_state::delete_queue(bool purge_first) {
   return purged;
 }
 
-void queue_state::accept_dead_letter(message& msg) {
+caf::result<atom::ok> queue_state::accept_dead_letter(message& msg,
+                                                      const std::string& from,
+                                                      uint64_t from_key) {
   msg.tag = 0;
-  store.push(std::move(msg), 0);
-  ++enqueued_total;
+  auto seq = ledger->accept_moved(std::move(msg), 0, from, from_key);
   serve();
+  return reply_durable(seq, atom::ok_v);
 }
 
 void queue_state::cancel_waits(const caf::actor_addr& requester) {
@@ -838,8 +933,8 @@ void queue_state::sweep() {
   auto t = now();
   if (sweep_at != 0 && sweep_at <= t)
     sweep_at = 0;
-  expired_total += store.drop_expired(t);
-  schedule_sweep(store.next_expiry());
+  ledger->drop_expired(t);
+  schedule_sweep(ledger->ready().next_expiry());
   if (!blocked.empty())
     serve();
 }
@@ -876,6 +971,27 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
   auto& st = self->state;
   st.self = self;
   st.cfg = std::move(cfg);
+  st.ledger.emplace(st.cfg.name, st.cfg.journal,
+                    std::make_shared<actor_listener>(self));
+  if (!st.cfg.recovered.empty()) {
+    auto wall = wall_ms();
+    auto t = st.now();
+    for (auto& [key, msg] : st.cfg.recovered) {
+      // Expiry survives a restart: it counts from the put's wall-clock
+      // time.
+      int64_t exp = 0;
+      if (msg.expiry > 0) {
+        auto left_ms = msg.put_time + msg.expiry - wall;
+        exp = left_ms <= 0 ? t : t + std::min<int64_t>(left_ms, INT64_MAX
+                                                                   / 2'000'000)
+                                       * 1'000'000;
+      }
+      st.ledger->recover(key, std::move(msg), exp);
+    }
+    st.cfg.recovered.clear();
+    st.cfg.recovered.shrink_to_fit();
+    st.schedule_sweep(st.ledger->ready().next_expiry());
+  }
   self->set_down_handler(
     [self](caf::down_msg& dm) { self->state.on_down(dm); });
   return {
@@ -916,8 +1032,12 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
     [self](atom::delete_, bool purge_first) {
       return self->state.delete_queue(purge_first);
     },
-    [self](atom::dead_letter, message& msg) {
-      self->state.accept_dead_letter(msg);
+    [self](atom::dead_letter, message& msg, const std::string& from,
+           uint64_t from_key) {
+      return self->state.accept_dead_letter(msg, from, from_key);
+    },
+    [self](atom::durable, uint64_t seq, bool ok) {
+      self->state.on_durable(seq, ok);
     },
     [self](atom::publish, std::vector<message>& msgs) {
       return self->state.publish(msgs);

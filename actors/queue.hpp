@@ -1,9 +1,16 @@
 // The queue actor: one per queue.
 //
-// Owns the queue's ready messages (message_store), waiting getters, consumers
-// with their windows and unacked deliveries, uncommitted units of work, and
-// statistics. Everything here runs on the actor's thread; the state is never
-// shared.
+// Its ledger (store/queue_ledger.hpp) owns the messages and their fate; the
+// actor owns who waits for them: waiting getters, consumers with their
+// windows and unacked deliveries, paused producers, and the replies that
+// wait for the journal. Everything here runs on the actor's thread; the
+// state is never shared.
+//
+// Durability: every transition of a persistent message is journaled by the
+// ledger; the queue replies to a put, a destructive get or an ack, and
+// sends an automatic-ack delivery, only once the journal says the record is
+// on disk (atom::durable). Replies and deliveries that wait keep their
+// order (durable_waits).
 //
 // Ownership: openers and consumers are monitored; when one goes, its opens
 // are closed and its unacked deliveries return to the queue (redelivered).
@@ -14,6 +21,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,8 +36,10 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/durability.hpp"
 #include "actors/flow_control.hpp"
 #include "core/message_store.hpp"
+#include "store/queue_ledger.hpp"
 
 namespace qmesh {
 
@@ -48,6 +58,12 @@ struct queue_config {
   int64_t put_wait_ms = 60'000;
   /// The node's memory alarm; null = none (unit tests).
   std::shared_ptr<flow_control> flow;
+  /// Where persistent transitions go; null = nowhere (unit tests, nodes
+  /// without persistence).
+  std::shared_ptr<store::journal_sink> journal;
+  /// Persistent messages recovered from the journal (key, message), in
+  /// key order; the queue starts with them.
+  std::vector<std::pair<uint64_t, message>> recovered;
 };
 
 /// The dead-letter reasons a queue gives.
@@ -106,16 +122,12 @@ struct queue_state {
     uint32_t output = 0;
   };
 
-  struct uow_work {
-    std::vector<stored_message> puts;
-    std::vector<stored_message> gets;
-  };
-
   // -- state ------------------------------------------------------------------
 
   queue_actor::pointer self = nullptr;
   queue_config cfg;
-  message_store store;
+  /// The messages and their lifecycle (set when the actor starts).
+  std::optional<queue_ledger> ledger;
   std::map<uint64_t, waiter> waiters;
   uint64_t next_waiter_id = 1;
   std::map<uint64_t, consumer> consumers;
@@ -123,7 +135,12 @@ struct queue_state {
   /// Id of the consumer served last (round robin).
   uint64_t last_served = 0;
   std::unordered_map<caf::actor_addr, opener> openers;
-  std::unordered_map<uint64_t, uow_work> uows;
+  /// Replies and deliveries waiting for the journal, in order.
+  durable_waits waits;
+  /// Messages moving out (dead-letter, backout) until the target confirms,
+  /// by token; back to ready if it refuses.
+  std::unordered_map<uint64_t, stored_message> moving;
+  uint64_t next_move = 1;
   /// Actor-clock time of the earliest pending sweep, 0 if none.
   int64_t sweep_at = 0;
   /// Paused producers, oldest first (ids ascending).
@@ -136,14 +153,8 @@ struct queue_state {
 
   // -- statistics -------------------------------------------------------------
 
-  uint64_t unacked_total = 0;
-  uint64_t uncommitted_total = 0;
   uint32_t open_input = 0;
   uint32_t open_output = 0;
-  uint64_t enqueued_total = 0;
-  uint64_t dequeued_total = 0;
-  uint64_t expired_total = 0;
-  uint64_t dropped_total = 0;
   uint64_t rejected_total = 0;
   uint64_t blocked_total = 0;
   int64_t blocked_ns_total = 0;
@@ -170,7 +181,10 @@ struct queue_state {
   caf::result<queue_status> alter(const attr_map& changes);
   uint64_t purge();
   caf::result<uint64_t> delete_queue(bool purge_first);
-  void accept_dead_letter(message& msg);
+  caf::result<atom::ok> accept_dead_letter(message& msg,
+                                           const std::string& from,
+                                           uint64_t from_key);
+  void on_durable(uint64_t seq, bool ok);
   caf::result<uint64_t> publish(std::vector<message>& msgs);
   void cancel_waits(const caf::actor_addr& requester);
   void on_timeout(uint64_t waiter_id);
@@ -183,7 +197,7 @@ struct queue_state {
 
   /// Messages the queue is responsible for: ready, unacked, uncommitted.
   uint64_t depth() const noexcept {
-    return store.size() + unacked_total + uncommitted_total;
+    return ledger->depth();
   }
 
   /// True while the node's memory alarm is raised.
@@ -236,15 +250,33 @@ struct queue_state {
   caf::result<msg_id> refuse_or_block(message&& msg, blocked_put::kind_t kind,
                                       uint64_t uow);
 
-  /// Holds a checked put under a unit of work.
-  msg_id hold_in_uow(message&& msg, uint64_t uow);
+  /// Holds a checked put under a unit of work; the journal seq to wait
+  /// for in `seq`.
+  msg_id hold_in_uow(message&& msg, uint64_t uow, uint64_t& seq);
 
-  /// Accepts a put now (limits already checked): stamps and enqueues.
-  msg_id accept(message&& msg, int64_t put_time);
+  /// Accepts a put now (limits already checked): stamps and hands it to
+  /// the ledger; raises `seq` to the journal seq to wait for.
+  msg_id accept(message&& msg, int64_t put_time, uint64_t& seq);
 
   /// Accepts publications now: each checked alone; refused ones are
-  /// dead-lettered. Returns how many were taken.
-  uint64_t accept_publications(std::vector<message>& msgs);
+  /// dead-lettered. Returns how many were taken; raises `seq`.
+  uint64_t accept_publications(std::vector<message>& msgs, uint64_t& seq);
+
+  /// Replies `value` on `rp` once `seq` is on disk (2102 if the write
+  /// failed; at once for seq 0).
+  template <class T>
+  void reply_after(uint64_t seq, caf::typed_response_promise<T> rp, T value);
+
+  /// `value` now if nothing waits for `seq`, else a promise replied once
+  /// it is on disk.
+  template <class T>
+  caf::result<T> reply_durable(uint64_t seq, T value);
+
+  /// 2102: the journal refuses persistent puts (disk guard, failure).
+  caf::error journal_refusal() const;
+
+  /// True if the put stores a persistent message on this queue.
+  bool persistent(const message& msg) const noexcept;
 
   /// Ends a blocked put with `err` and counts its wait.
   void fail_blocked(blocked_put& b, const caf::error& err);
@@ -273,15 +305,19 @@ struct queue_state {
   void serve_waiters();
   void dispatch();
 
-  /// Takes or browses per `opts` right now.
-  std::optional<message> try_get(const get_options& opts);
+  /// Takes or browses per `opts` right now; `seq` is the journal seq the
+  /// reply must wait for.
+  std::optional<message> try_get(const get_options& opts, uint64_t& seq);
 
-  /// A delivered message came back: count it and requeue or dead-letter.
-  void roll_back(stored_message&& entry);
+  /// A delivered message came back (`was_unacked`: from a consumer): count
+  /// it and requeue, or move it to the backout queue past the threshold.
+  void roll_back(stored_message&& entry, bool was_unacked);
 
-  /// Moves a message out through the queue manager.
-  void dead_letter(message&& msg, const std::string& target,
-                   const std::string& reason);
+  /// Moves a taken message out through the queue manager; it stays this
+  /// queue's until the target confirms it stored it, and returns to ready
+  /// if the target refuses.
+  void dead_letter(stored_message&& entry, const std::string& target,
+                   const std::string& reason, bool was_unacked);
 
   /// Fails every waiter that `pred` selects with `err`.
   template <class Pred>

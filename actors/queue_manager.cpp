@@ -54,13 +54,52 @@ queue_manager_state::owner(const caf::actor_addr& who) {
   return it->second;
 }
 
+uint64_t queue_manager_state::journal(store::record_kind kind,
+                                      const store::record_body& body) {
+  if (!cfg.journal)
+    return 0;
+  last_journaled = cfg.journal->append(kind, body, listener);
+  return last_journaled;
+}
+
+uint64_t
+queue_manager_state::journal_queue(const queue_table::value_type& queue) {
+  if (queue.second.transient)
+    return 0;
+  return journal(store::record_kind::queue_define,
+                 store::queue_record{queue.first, record_attrs(queue.second),
+                                     queue.second.system});
+}
+
+template <class T>
+caf::result<T> queue_manager_state::reply_durable(uint64_t seq, T value) {
+  if (seq == 0 && waits.empty())
+    return value;
+  auto rp = self->make_response_promise<T>();
+  waits.after(seq, [this, rp, v = std::move(value)](bool ok) mutable {
+    if (ok)
+      rp.deliver(std::move(v));
+    else
+      rp.deliver(reason_error(ec::resource_problem,
+                              cfg.name + ": the journal failed: "
+                                + cfg.journal->refusal()));
+  });
+  return rp;
+}
+
+void queue_manager_state::on_durable(uint64_t seq, bool ok) {
+  waits.reached(seq, ok);
+}
+
 queue_manager_state::queue_table::iterator
 queue_manager_state::add_queue(const std::string& name, queue_attrs attrs,
-                               bool system) {
+                               bool system, bool transient) {
   auto it = queues.try_emplace(name).first;
   it->second = queue_entry{};
   it->second.system = system;
+  it->second.transient = transient;
   set_record_attrs(it->second, std::move(attrs));
+  journal_queue(*it);
   log::qm().info("{}: queue {} defined", cfg.name, name);
   if (system)
     activate(*it);
@@ -68,8 +107,9 @@ queue_manager_state::add_queue(const std::string& name, queue_attrs attrs,
 }
 
 queue_actor queue_manager_state::spawn_queue(const std::string& name,
-                                             queue_attrs attrs, bool system) {
-  return activate(*add_queue(name, std::move(attrs), system));
+                                             queue_attrs attrs, bool system,
+                                             bool transient) {
+  return activate(*add_queue(name, std::move(attrs), system, transient));
 }
 
 queue_actor queue_manager_state::activate(queue_table::value_type& queue) {
@@ -79,20 +119,20 @@ queue_actor queue_manager_state::activate(queue_table::value_type& queue) {
   queue_config qc;
   qc.name = name;
   qc.qmgr = cfg.name;
-  qc.attrs = entry.attrs ? std::move(*entry.attrs) : cfg.queue_defaults;
-  entry.attrs.reset();
+  qc.attrs = record_attrs(entry);
   qc.limits = cfg.limits;
   qc.qm = self;
   qc.put_wait_ms = cfg.put_wait_ms;
   qc.flow = cfg.flow;
+  if (!entry.transient)
+    qc.journal = cfg.journal;
+  if (auto r = recovered_messages.find(name); r != recovered_messages.end()) {
+    qc.recovered = std::move(r->second);
+    recovered_messages.erase(r);
+  }
   entry.hdl = self->spawn(queue_impl, std::move(qc));
   log::qm().debug("{}: queue {} activated", cfg.name, name);
   return entry.hdl;
-}
-
-void queue_manager_state::activate_if_defined(const std::string& name) {
-  if (auto it = queues.find(name); it != queues.end())
-    activate(*it);
 }
 
 const queue_attrs&
@@ -184,8 +224,13 @@ void queue_manager_state::remove_subscription(uint64_t id) {
   tree.erase(entry.info.filter, id);
   sub_names.erase(entry.info.name);
   caf::anon_send_exit(entry.hdl, caf::exit_reason::user_shutdown);
+  if (entry.info.durable)
+    journal(store::record_kind::sub_delete,
+            store::name_record{entry.info.name});
   if (entry.info.managed_queue) {
     if (auto q = queues.find(entry.info.queue); q != queues.end()) {
+      if (!q->second.transient)
+        journal(store::record_kind::queue_delete, store::name_record{q->first});
       caf::anon_send_exit(q->second.hdl, caf::exit_reason::user_shutdown);
       queues.erase(q);
     }
@@ -205,11 +250,8 @@ queue_manager_state::define(const std::string& name, const attr_map& attrs) {
   auto qa = cfg.queue_defaults;
   if (auto e = apply_attrs(qa, attrs, cfg.limits))
     return e;
-  add_queue(name, qa, false); // a record until first use
-  queue_status s;
-  s.name = name;
-  s.attrs = std::move(qa);
-  return s;
+  auto it = add_queue(name, qa, false); // a record until first use
+  return reply_durable(last_journaled, record_status(name, it->second));
 }
 
 caf::result<queue_status> queue_manager_state::define_temporary() {
@@ -220,7 +262,7 @@ caf::result<queue_status> queue_manager_state::define_temporary() {
   while (queues.count(name) > 0);
   auto qa = cfg.queue_defaults;
   qa.description = "temporary";
-  spawn_queue(name, qa, true);
+  spawn_queue(name, qa, true, true);
   queues[name].owner = who;
   owner(who).temp_queues.push_back(name);
   queue_status s;
@@ -242,14 +284,29 @@ queue_manager_state::alter(const std::string& name, const attr_map& changes) {
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
-  if (it->second.hdl)
-    return self->delegate(it->second.hdl, atom::alter_v, changes);
-  // A record: all or nothing, validated as the queue actor does.
+  // The catalog first (all or nothing, validated as the queue actor
+  // does), then the queue.
   auto qa = record_attrs(it->second);
   if (auto e = apply_attrs(qa, changes, cfg.limits))
     return e;
   set_record_attrs(it->second, std::move(qa));
-  return record_status(name, it->second);
+  auto seq = journal_queue(*it);
+  if (!it->second.hdl)
+    return reply_durable(seq, record_status(name, it->second));
+  auto rp = self->make_response_promise<queue_status>();
+  self->request(it->second.hdl, caf::infinite, atom::alter_v, changes)
+    .then(
+      [this, rp, seq](queue_status& st) mutable {
+        waits.after(seq, [this, rp, st = std::move(st)](bool ok) mutable {
+          if (ok)
+            rp.deliver(std::move(st));
+          else
+            rp.deliver(reason_error(ec::resource_problem,
+                                    cfg.name + ": the journal failed"));
+        });
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
 }
 
 caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
@@ -265,9 +322,14 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
                  name + " receives subscription " + sub.info.name);
   if (!it->second.hdl) {
     // A record: never opened, consumed or put to, so nothing to check.
+    auto seq = it->second.transient
+                 ? 0
+                 : journal(store::record_kind::queue_delete,
+                           store::name_record{name});
     queues.erase(it);
+    recovered_messages.erase(name);
     log::qm().info("{}: queue {} deleted", cfg.name, name);
-    return uint64_t{0};
+    return reply_durable(seq, uint64_t{0});
   }
   auto rp = self->make_response_promise<uint64_t>();
   auto hdl = it->second.hdl;
@@ -277,11 +339,16 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
   self->request(hdl, caf::infinite, atom::delete_v, purge)
     .await(
       [this, rp, name, hdl](uint64_t purged) mutable {
+        uint64_t seq = 0;
         auto i = queues.find(name);
-        if (i != queues.end() && i->second.hdl == hdl)
+        if (i != queues.end() && i->second.hdl == hdl) {
+          if (!i->second.transient)
+            seq = journal(store::record_kind::queue_delete,
+                          store::name_record{name});
           queues.erase(i);
+        }
         log::qm().info("{}: queue {} deleted", cfg.name, name);
-        rp.deliver(purged);
+        waits.after(seq, [rp, purged](bool) mutable { rp.deliver(purged); });
       },
       [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -505,8 +572,28 @@ caf::result<atom::ok> queue_manager_state::end_uow(uint64_t uow, bool commit) {
   if (auto o = owners.find(work.owner); o != owners.end())
     std::erase(o->second.uows, uow);
   auto rp = self->make_response_promise<atom::ok>();
-  finish_uow(std::move(work), uow, commit,
-             [rp]() mutable { rp.deliver(atom::ok_v); });
+  // A commit is final once its record is on disk; the queues make the
+  // unit's puts visible after that. A backout needs no wait: without a
+  // commit record, recovery drops the unit anyway.
+  auto seq = journal(commit ? store::record_kind::uow_commit
+                            : store::record_kind::uow_backout,
+                     store::uow_record{uow});
+  if (!commit)
+    seq = 0;
+  waits.after(seq, [this, rp, uow, commit,
+                    work = std::move(work)](bool ok) mutable {
+    if (!ok) {
+      // Not on disk: the unit is backed out, in memory as after a crash.
+      finish_uow(std::move(work), uow, false, [this, rp]() mutable {
+        rp.deliver(reason_error(ec::resource_problem,
+                                cfg.name + ": commit not written; backed "
+                                           "out"));
+      });
+      return;
+    }
+    finish_uow(std::move(work), uow, commit,
+               [rp]() mutable { rp.deliver(atom::ok_v); });
+  });
   return rp;
 }
 
@@ -574,10 +661,17 @@ uint64_t queue_manager_state::dispatch(const std::string& topic,
                                        bool retain,
                                        const std::vector<uint64_t>& targets) {
   if (retain) {
-    if (msgs.back().body.empty())
-      retained.erase(topic);
-    else
-      retained[topic] = msgs.back();
+    auto& last = msgs.back();
+    if (last.body.empty()) {
+      if (retained.erase(topic) > 0)
+        journal(store::record_kind::retained,
+                store::retained_record{topic, false, {}});
+    } else {
+      retained[topic] = last;
+      if (last.is_persistent())
+        journal(store::record_kind::retained,
+                store::retained_record{topic, true, last});
+    }
   }
   std::vector<sub_entry*> live;
   live.reserve(targets.size());
@@ -676,7 +770,7 @@ queue_manager_state::subscribe(subscription_spec& spec) {
   if (spec.queue.empty()) {
     info.queue = std::string{managed_queue_prefix} + std::to_string(id);
     info.managed_queue = true;
-    target = spawn_queue(info.queue, cfg.queue_defaults, true);
+    target = spawn_queue(info.queue, cfg.queue_defaults, true, !durable);
   } else {
     auto q = resolve(spec.queue, true);
     if (!q)
@@ -684,16 +778,27 @@ queue_manager_state::subscribe(subscription_spec& spec) {
     info.queue = spec.queue;
     target = *q;
   }
-  auto hdl = self->spawn(subscription_impl, info, target, self);
-  auto& entry = subs[id];
-  entry.info = info;
-  entry.hdl = hdl;
+  uint64_t seq = 0;
+  if (durable)
+    seq = journal(store::record_kind::sub_define, store::sub_record{info});
+  start_subscription(info, target);
   if (!durable) {
+    auto& entry = subs[id];
     entry.owner = sender();
     owner(entry.owner).subs.push_back(id);
   }
-  sub_names[info.name] = id;
-  tree.insert(info.filter, id);
+  return reply_durable(seq, info);
+}
+
+subscription_actor
+queue_manager_state::start_subscription(const subscription_info& info,
+                                        const queue_actor& target) {
+  auto hdl = self->spawn(subscription_impl, info, target, self);
+  auto& entry = subs[info.id];
+  entry.info = info;
+  entry.hdl = hdl;
+  sub_names[info.name] = info.id;
+  tree.insert(info.filter, info.id);
   // Retained publications go first: they are sent before any publication
   // this actor handles later.
   for (const auto& [topic, msg] : retained)
@@ -703,7 +808,7 @@ queue_manager_state::subscribe(subscription_spec& spec) {
     }
   log::pubsub().info("{}: subscription {} on '{}' -> {}", cfg.name, info.name,
                      info.filter, info.queue);
-  return info;
+  return hdl;
 }
 
 caf::result<atom::ok>
@@ -762,6 +867,18 @@ qm_status queue_manager_state::status() const {
   s.put_wait_ms = cfg.put_wait_ms;
   s.held_publications = held.size();
   s.held_publications_total = held_total;
+  if (cfg.journal_stats) {
+    auto j = cfg.journal_stats();
+    s.journal_bytes = j.bytes;
+    s.journal_segments = j.segments;
+    s.journal_records = j.records;
+    s.journal_live_messages = j.live_messages;
+    s.journal_fsyncs = j.fsyncs;
+    s.journal_records_synced = j.records_synced;
+    s.journal_recovery_ms = j.recovery_ms;
+    s.disk_free = j.disk_free;
+    s.disk_alarm = j.disk_alarm || j.failed;
+  }
   return s;
 }
 
@@ -810,17 +927,52 @@ void queue_manager_state::on_resume() {
     release_held();
 }
 
-void queue_manager_state::dead_letter(const std::string& target,
-                                      message& msg) {
+caf::result<atom::ok>
+queue_manager_state::dead_letter(const std::string& target, message& msg,
+                                 const std::string& from, uint64_t from_key) {
   auto it = target.empty() ? queues.end() : queues.find(target);
   if (it == queues.end())
     it = queues.find(dead_letter_queue_name);
-  if (it == queues.end()) { // cannot happen: the DLQ is never deleted
-    log::qm().error("{}: no dead-letter queue; message {} lost", cfg.name,
-                    to_string(msg.id));
-    return;
+  if (it == queues.end()) // cannot happen: the DLQ is never deleted
+    return reason_error(ec::unknown_object_name,
+                        cfg.name + ": no dead-letter queue");
+  return self->delegate(activate(*it), atom::dead_letter_v, std::move(msg),
+                        from, from_key);
+}
+
+void queue_manager_state::recover(store::recovered_state& state) {
+  for (auto& rq : state.queues) {
+    auto it = queues.try_emplace(rq.name).first;
+    it->second = queue_entry{};
+    it->second.system = rq.system;
+    set_record_attrs(it->second, std::move(rq.attrs));
+    if (!rq.messages.empty())
+      recovered_messages[rq.name] = std::move(rq.messages);
   }
-  self->send(it->second.hdl, atom::dead_letter_v, std::move(msg));
+  for (auto& [topic, msg] : state.retained)
+    retained[topic] = std::move(msg);
+  next_uow = std::max(next_uow, state.max_uow + 1);
+  for (auto& info : state.subscriptions) {
+    auto q = queues.find(info.queue);
+    if (q == queues.end()) {
+      log::pubsub().warn("{}: durable subscription {} lost its queue {}; "
+                         "defined again",
+                         cfg.name, info.name, info.queue);
+      q = add_queue(info.queue, cfg.queue_defaults, info.managed_queue);
+    }
+    info.id = next_sub++;
+    info.delivered_total = 0;
+    start_subscription(info, activate(*q));
+  }
+  // Queues with messages get their actors now: expiry runs and consumers
+  // find them at once.
+  for (auto& kvp : queues)
+    if (kvp.second.system || recovered_messages.count(kvp.first) > 0)
+      activate(kvp);
+  log::qm().info("{}: recovered {} queues, {} durable subscriptions, {} "
+                 "retained publications",
+                 cfg.name, state.queues.size(), state.subscriptions.size(),
+                 state.retained.size());
 }
 
 void queue_manager_state::on_down(const caf::down_msg& dm) {
@@ -861,10 +1013,17 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
   st.self = self;
   st.cfg = std::move(cfg);
   st.started = self->clock().now();
-  auto dlq_attrs = st.cfg.queue_defaults;
-  dlq_attrs.max_depth = attr_limits::max_depth_cap;
-  dlq_attrs.description = "undeliverable messages";
-  st.spawn_queue(dead_letter_queue_name, dlq_attrs, true);
+  st.listener = std::make_shared<actor_listener>(self);
+  if (st.cfg.recovered) {
+    st.recover(*st.cfg.recovered);
+    st.cfg.recovered.reset();
+  }
+  if (st.queues.count(dead_letter_queue_name) == 0) {
+    auto dlq_attrs = st.cfg.queue_defaults;
+    dlq_attrs.max_depth = attr_limits::max_depth_cap;
+    dlq_attrs.description = "undeliverable messages";
+    st.spawn_queue(dead_letter_queue_name, dlq_attrs, true);
+  }
   self->set_down_handler(
     [self](caf::down_msg& dm) { self->state.on_down(dm); });
   return {
@@ -935,9 +1094,12 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
       return self->state.list_subscriptions();
     },
     [self](atom::status) { return self->state.status(); },
-    [self](atom::dead_letter, const std::string& target, message& msg) {
-      self->state.activate_if_defined(target); // may be a record
-      self->state.dead_letter(target, msg);
+    [self](atom::dead_letter, const std::string& target, message& msg,
+           const std::string& from, uint64_t from_key) {
+      return self->state.dead_letter(target, msg, from, from_key);
+    },
+    [self](atom::durable, uint64_t seq, bool ok) {
+      self->state.on_durable(seq, ok);
     },
     [self](atom::credit, uint64_t sub_id, uint64_t n) {
       self->state.on_credit(sub_id, n);

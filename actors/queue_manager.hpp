@@ -5,6 +5,14 @@
 // / publish by name; point-to-point traffic after an open goes straight to
 // the queue actor. Everything here runs on the actor's thread.
 //
+// The catalog: the table holds every queue's definition (name, attributes)
+// and the queue manager journals every change of a lasting one (define,
+// alter, delete; durable subscriptions; retained publications) before it
+// replies; temporary queues and the managed queues of non-durable
+// subscriptions are not journaled. `alter` updates the catalog, then the
+// queue. At start the queue manager rebuilds the catalog and the queues'
+// persistent messages from the journal's recovered state.
+//
 // Queue lifecycle: a defined queue starts as a record in the table (name,
 // attributes) and gets its actor on first use (open, put, get, consume,
 // subscription target, unit of work, dead-letter target); every route to a
@@ -37,8 +45,10 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/actors.hpp"
+#include "actors/durability.hpp"
 #include "actors/flow_control.hpp"
 #include "core/topic_tree.hpp"
+#include "store/journal.hpp"
 
 namespace qmesh {
 
@@ -73,6 +83,13 @@ struct qm_config {
   uint32_t list_window = 256;
   /// Most table entries a listing walks per message of the queue manager.
   uint32_t list_slice = 4096;
+  /// Where the catalog, commits and the queues' persistent messages go;
+  /// null = nowhere (unit tests).
+  std::shared_ptr<store::journal_sink> journal;
+  /// The journal's figures for status; empty = no journal.
+  std::function<store::journal_stats()> journal_stats;
+  /// What the journal recovered at start; null = nothing.
+  std::shared_ptr<store::recovered_state> recovered;
 };
 
 struct queue_manager_state {
@@ -91,11 +108,14 @@ struct queue_manager_state {
     /// System queues (dead-letter, managed, temporary) cannot be deleted
     /// by users.
     bool system = false;
+    /// Not journaled: a temporary queue, or the managed queue of a
+    /// non-durable subscription.
+    bool transient = false;
     /// Owner of a temporary queue; the only one who may read it.
     caf::actor_addr owner;
-    /// A record's attributes if they differ from the node's queue defaults
-    /// (null: `cfg.queue_defaults`). Null once the actor exists: the actor
-    /// owns its attributes then.
+    /// The queue's attributes if they differ from the node's queue
+    /// defaults (null: `cfg.queue_defaults`): the catalog's copy, which
+    /// the actor's follows.
     std::unique_ptr<queue_attrs> attrs;
   };
 
@@ -180,6 +200,14 @@ struct queue_manager_state {
   uint64_t held_total = 0;
   /// Registered with the flow control to hear when the alarm clears.
   bool resume_asked = false;
+  /// Hears the journal; what waits for it.
+  std::shared_ptr<store::durability_listener> listener;
+  durable_waits waits;
+  /// Seq of the last record the queue manager appended.
+  uint64_t last_journaled = 0;
+  /// Persistent messages recovered for queues not yet activated.
+  std::unordered_map<std::string, std::vector<std::pair<uint64_t, message>>>
+    recovered_messages;
 
   ~queue_manager_state();
 
@@ -216,7 +244,12 @@ struct queue_manager_state {
   caf::result<atom::ok> unsubscribe(const std::string& name);
   caf::result<std::vector<subscription_info>> list_subscriptions();
   qm_status status() const;
-  void dead_letter(const std::string& target, message& msg);
+  caf::result<atom::ok> dead_letter(const std::string& target, message& msg,
+                                    const std::string& from,
+                                    uint64_t from_key);
+  void on_durable(uint64_t seq, bool ok);
+  /// Rebuilds the catalog and queues from the journal's recovered state.
+  void recover(store::recovered_state& state);
   void on_credit(uint64_t sub_id, uint64_t n);
   void cancel_waits(const std::string& name);
   void on_held_timeout(uint64_t id);
@@ -225,22 +258,34 @@ struct queue_manager_state {
 
   // -- helpers ----------------------------------------------------------------
 
-  /// Adds a queue with a validated, unused name to the table as a record;
-  /// a system queue gets its actor at once.
+  /// Adds a queue with a validated, unused name to the table as a record
+  /// and journals its definition unless `transient`; a system queue gets
+  /// its actor at once.
   queue_table::iterator add_queue(const std::string& name, queue_attrs attrs,
-                                  bool system);
+                                  bool system, bool transient = false);
 
   /// Adds a queue with a validated, unused name and its actor.
   queue_actor spawn_queue(const std::string& name, queue_attrs attrs,
-                          bool system);
+                          bool system, bool transient = false);
+
+  /// Appends a catalog record (not for transient queues); returns its seq.
+  uint64_t journal(store::record_kind kind, const store::record_body& body);
+
+  /// Journals the definition of queue `it` (unless transient).
+  uint64_t journal_queue(const queue_table::value_type& queue);
+
+  /// `value` now if `seq` is 0 and nothing waits, else a promise replied
+  /// once the journal has it (2102 if the write failed).
+  template <class T>
+  caf::result<T> reply_durable(uint64_t seq, T value);
+
+  /// Starts a subscription actor for `info` (its target queue exists).
+  subscription_actor start_subscription(const subscription_info& info,
+                                        const queue_actor& target);
 
   /// The queue's actor, spawned from its record on first use (the record's
   /// attributes move into it). The one way to a queue actor.
   queue_actor activate(queue_table::value_type& queue);
-
-  /// Activates the queue named `name` if it exists (a dead-letter target:
-  /// dead_letter() reads the handle from the table).
-  void activate_if_defined(const std::string& name);
 
   /// The attributes of a record (the defaults when it holds none).
   const queue_attrs& record_attrs(const queue_entry& entry) const;

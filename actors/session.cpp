@@ -65,7 +65,8 @@ void session_state::deliver(delivery_batch& batch) {
         l != consumers.end() && l->second.mode == ack_mode::automatic)
       for (auto& msg : batch.messages) {
         msg.tag = 0;
-        self->send(l->second.queue, atom::dead_letter_v, std::move(msg));
+        caf::anon_send(l->second.queue, atom::dead_letter_v, std::move(msg),
+                       std::string{}, uint64_t{0});
       }
     return;
   }
@@ -92,7 +93,8 @@ caf::result<message> session_state::get(const std::string& address,
           log::qm().info("session {}: client gone; message {} returned to {}",
                          self->id(), to_string(msg.id), g.queue);
           msg.tag = 0;
-          self->send(qm, atom::dead_letter_v, g.queue, std::move(msg));
+          caf::anon_send(qm, atom::dead_letter_v, g.queue, std::move(msg),
+                         std::string{}, uint64_t{0});
         } else {
           rp.deliver(std::move(msg));
         }

@@ -36,7 +36,7 @@ message_store::~message_store() = default;
 message_store::message_store(message_store&&) noexcept = default;
 message_store& message_store::operator=(message_store&&) noexcept = default;
 
-void message_store::push(message&& msg, int64_t expires_at) {
+void message_store::push(message&& msg, int64_t expires_at, uint64_t jkey) {
   auto key = make_key(msg.priority, next_seq_++);
   // A new key is the largest of its priority; while no lower priority is
   // stored (the usual case: one priority in use) it is the largest of all
@@ -51,6 +51,7 @@ void message_store::push(message&& msg, int64_t expires_at) {
   auto& entry = it->second;
   entry.key = key;
   entry.expires_at = expires_at;
+  entry.jkey = jkey;
   entry.msg = std::move(msg);
   if (expires_at != 0)
     expiries_.emplace(expires_at, key);
@@ -126,7 +127,8 @@ message_store::take(const match_spec& spec, int64_t now, uint64_t& expired) {
     if (!it->second.expired(now))
       return extract(it);
     after = it->first;
-    extract(it);
+    if (auto dropped = extract(it); dropped.jkey != 0)
+      dropped_keys_.push_back(dropped.jkey);
     ++expired;
   }
 }
@@ -158,7 +160,8 @@ uint64_t message_store::drop_expired(int64_t now) {
       expiries_.erase(expiries_.begin());
       continue;
     }
-    extract(it);
+    if (auto dropped = extract(it); dropped.jkey != 0)
+      dropped_keys_.push_back(dropped.jkey);
     ++n;
   }
   return n;
@@ -170,6 +173,9 @@ int64_t message_store::next_expiry() const noexcept {
 
 uint64_t message_store::clear() {
   auto n = entries_.size();
+  for (const auto& kvp : entries_)
+    if (kvp.second.jkey != 0)
+      dropped_keys_.push_back(kvp.second.jkey);
   entries_.clear();
   expiries_.clear();
   indexes_.reset();

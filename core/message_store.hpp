@@ -18,6 +18,8 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/message.hpp"
 
@@ -42,6 +44,8 @@ struct stored_message {
   int64_t expires_at = 0;
   /// Position in queue order; assigned by the store, kept across requeue.
   uint64_t key = 0;
+  /// The journal's key of a persistent message (0: not journaled).
+  uint64_t jkey = 0;
 
   bool expired(int64_t now) const noexcept {
     return expires_at != 0 && now >= expires_at;
@@ -60,8 +64,9 @@ public:
   message_store(message_store&&) noexcept;
   message_store& operator=(message_store&&) noexcept;
 
-  /// Adds a new message at the back of its priority (priority resolved).
-  void push(message&& msg, int64_t expires_at);
+  /// Adds a new message at the back of its priority (priority resolved);
+  /// `jkey` is its journal key (0: not journaled).
+  void push(message&& msg, int64_t expires_at, uint64_t jkey = 0);
 
   /// Puts a message back at its original position (after nack or backout).
   void restore(stored_message&& entry);
@@ -90,6 +95,12 @@ public:
   /// Put time of the oldest message (smallest put_time), 0 if empty.
   int64_t oldest_put_time() const noexcept;
 
+  /// Journal keys of the journaled messages dropped since the last call
+  /// (expired on take or sweep, cleared): the owner journals their removal.
+  std::vector<uint64_t> take_dropped_keys() noexcept {
+    return std::exchange(dropped_keys_, {});
+  }
+
   size_t size() const noexcept { return entries_.size(); }
   bool empty() const noexcept { return entries_.empty(); }
 
@@ -108,6 +119,7 @@ private:
   std::set<std::pair<int64_t, uint64_t>> expiries_;
   std::unique_ptr<indexes> indexes_;
   uint64_t next_seq_ = 1;
+  std::vector<uint64_t> dropped_keys_;
 };
 
 } // namespace qmesh

@@ -124,6 +124,22 @@ struct qm_status {
   /// The node's default put wait (ms; -1 = unlimited): clients wait this
   /// much longer for a put's reply.
   int64_t put_wait_ms = 0;
+  // -- journal (all 0 without one) --
+  /// Bytes and segment files of the journal.
+  uint64_t journal_bytes = 0;
+  uint64_t journal_segments = 0;
+  /// Records appended since start; persistent messages stored now.
+  uint64_t journal_records = 0;
+  uint64_t journal_live_messages = 0;
+  /// Batches written with one fdatasync each, and records in them.
+  uint64_t journal_fsyncs = 0;
+  uint64_t journal_records_synced = 0;
+  /// How long recovery took at start (ms).
+  int64_t journal_recovery_ms = 0;
+  /// Free bytes on the journal's disk; true while persistent puts are
+  /// refused for lack of space (or a failed journal).
+  uint64_t disk_free = 0;
+  bool disk_alarm = false;
 };
 
 template <class Inspector>
@@ -133,7 +149,10 @@ typename Inspector::result_type inspect(Inspector& f, qm_status& x) {
            x.retained_count, x.uptime_ms, x.connection_count, x.memory_limit,
            x.memory_used, x.memory_alarm, x.memory_alarms_total,
            x.paused_puts, x.held_publications, x.held_publications_total,
-           x.put_wait_ms);
+           x.put_wait_ms, x.journal_bytes, x.journal_segments,
+           x.journal_records, x.journal_live_messages, x.journal_fsyncs,
+           x.journal_records_synced, x.journal_recovery_ms, x.disk_free,
+           x.disk_alarm);
 }
 
 } // namespace qmesh

@@ -2,6 +2,10 @@
 
 #include <csignal>
 #include <filesystem>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <iostream>
 #include <thread>
 
@@ -15,6 +19,7 @@
 #include "node/memory_monitor.hpp"
 #include "protocols/net/tcp_server.hpp"
 #include "protocols/stomp/server.hpp"
+#include "store/journal.hpp"
 
 namespace qmesh::node {
 
@@ -38,6 +43,31 @@ spdlog::logger& node_log() {
   static auto l = log::get("qmesh.node");
   return *l;
 }
+
+/// Holds an exclusive lock on `<data dir>/LOCK` for the node's life: two
+/// nodes on one data dir would corrupt its journal.
+class data_dir_lock {
+public:
+  explicit data_dir_lock(const std::filesystem::path& dir) {
+    auto path = dir / "LOCK";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (fd_ >= 0)
+        ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~data_dir_lock() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  data_dir_lock(const data_dir_lock&) = delete;
+  data_dir_lock& operator=(const data_dir_lock&) = delete;
+  bool held() const noexcept { return fd_ >= 0; }
+
+private:
+  int fd_ = -1;
+};
 
 } // namespace
 
@@ -66,6 +96,31 @@ int run(const options& opts) {
               << "': " << fs_err.message() << '\n';
     return exit_usage;
   }
+  data_dir_lock lock{opts.data_dir};
+  if (!lock.held()) {
+    std::cerr << "qmesh-node: --data-dir '" << opts.data_dir
+              << "' is in use by another node (or not writable)\n";
+    return exit_usage;
+  }
+  // Recovery before anything listens: clients find every persistent
+  // message in place. Declared before the actor system, so it outlives
+  // every actor that appends to it.
+  auto opened = store::journal::open(opts.journal);
+  if (!opened) {
+    std::cerr << "qmesh-node: journal in '" << opts.journal.dir.string()
+              << "': " << render(opened.error()) << '\n';
+    return exit_failure;
+  }
+  std::shared_ptr<store::journal> journal = std::move(opened->first);
+  auto recovered = std::make_shared<store::recovered_state>(
+    std::move(opened->second));
+  for (const auto& note : recovered->notes)
+    node_log().warn("journal: {}", note);
+  auto journal_stats = journal->stats();
+  node_log().info("journal: recovered {} records in {} ms ({} segments, {} "
+                  "bytes)",
+                  recovered->records, journal_stats.recovery_ms,
+                  journal_stats.segments, journal_stats.bytes);
   // Declared before the actor system, so it outlives every actor that holds
   // a connection (see net::io_thread).
   net::io_thread io;
@@ -76,6 +131,9 @@ int run(const options& opts) {
   caf::actor_system sys{cfg};
   auto qm_cfg = opts.qm;
   qm_cfg.flow = flow;
+  qm_cfg.journal = journal;
+  qm_cfg.journal_stats = [j = journal.get()] { return j->stats(); };
+  qm_cfg.recovered = std::move(recovered);
   auto qm = sys.spawn(queue_manager_impl, std::move(qm_cfg));
   memory.start();
   auto door = sys.spawn(front_door_impl, qm);

@@ -1,6 +1,7 @@
 #include "node/options.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -64,6 +65,10 @@ struct raw_options {
   size_t stomp_max_transaction_memory = 0;
   size_t max_connections = 0;
   size_t max_connections_per_address = 0;
+  std::string disk_free_limit;
+  std::string journal_segment_size;
+  std::string journal_sync;
+  bool recover_truncate = false;
 };
 
 /// Upper bounds of the connection caps and of the transaction memory: far
@@ -194,8 +199,31 @@ po::options_description describe(raw_options& r) {
        ->value_name("BYTES"),
      "body bytes the open transactions of all STOMP connections may hold "
      "together; more is refused with 2024");
+  po::options_description persistence{"Persistence (docs/operations.md)"};
+  persistence.add_options()
+    ("disk-free-limit",
+     po::value(&r.disk_free_limit)->default_value("1G")->value_name("SIZE"),
+     "free space on the data dir's disk below which persistent puts are "
+     "refused with 2102 until space returns: bytes or a K/M/G/T suffix; 0 = "
+     "no guard")
+    ("journal-segment-size",
+     po::value(&r.journal_segment_size)
+       ->default_value("64M")
+       ->value_name("SIZE"),
+     "size at which the journal starts a new segment file (64K-4G)")
+    ("journal-sync",
+     po::value(&r.journal_sync)
+       ->default_value("fdatasync")
+       ->value_name("MODE"),
+     "fdatasync: a persistent put is confirmed once on disk; none: once "
+     "written to the OS (survives a crash of the node, NOT of the machine)")
+    ("recover-truncate",
+     po::bool_switch(&r.recover_truncate),
+     "start even if the journal is corrupt before its end, dropping "
+     "everything from the bad record on (LOSES DATA; see docs)");
   po::options_description all;
-  all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp);
+  all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp).add(
+    persistence);
   return all;
 }
 
@@ -240,6 +268,29 @@ std::string validate(const raw_options& r, options& out) {
   if (out.memory_limit < 16 * 1024 * 1024)
     return "--memory-limit: at least 16M";
   out.memory_limit_text = r.memory_limit;
+  out.journal.dir = std::filesystem::path{out.data_dir} / "journal";
+  if (r.disk_free_limit == "0")
+    out.journal.disk_free_limit = 0;
+  else if (r.disk_free_limit.find('%') != std::string::npos
+           || !parse_memory_size(r.disk_free_limit,
+                                 out.journal.disk_free_limit))
+    return "--disk-free-limit '" + r.disk_free_limit.substr(0, 32)
+           + "': expected bytes or a K/M/G/T suffix, or 0";
+  if (r.journal_segment_size.find('%') != std::string::npos
+      || !parse_memory_size(r.journal_segment_size,
+                            out.journal.segment_bytes)
+      || out.journal.segment_bytes < 64 * 1024
+      || out.journal.segment_bytes > (uint64_t{4} << 30))
+    return "--journal-segment-size '" + r.journal_segment_size.substr(0, 32)
+           + "': expected 64K to 4G";
+  if (r.journal_sync == "fdatasync")
+    out.journal.sync = store::sync_mode::fdatasync;
+  else if (r.journal_sync == "none")
+    out.journal.sync = store::sync_mode::none;
+  else
+    return "--journal-sync '" + r.journal_sync.substr(0, 32)
+           + "': expected fdatasync or none";
+  out.journal.recover_truncate = r.recover_truncate;
   if (r.put_wait == "unlimited" || r.put_wait == "-1") {
     out.qm.put_wait_ms = -1;
   } else {

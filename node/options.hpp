@@ -8,6 +8,7 @@
 #include <string>
 
 #include "actors/queue_manager.hpp"
+#include "store/journal.hpp"
 
 namespace qmesh::node {
 
@@ -59,6 +60,8 @@ struct options {
   uint64_t memory_limit = 0;
   /// As given (`40%`, `2G`), for the start-up line.
   std::string memory_limit_text;
+  /// The journal (its dir is `<data_dir>/journal`).
+  store::journal_config journal;
 };
 
 /// What parsing decided.

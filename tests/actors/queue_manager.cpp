@@ -495,10 +495,10 @@ CAF_TEST(a put is routed while a long listing is gathered) {
   caf::anon_send(qm, atom::put_v, names.front(), text("during the listing"));
   auto& first = qstate(names.front());
   size_t steps = 0;
-  while (first.store.size() < 2 && sched.try_run_once())
+  while (first.ledger->ready().size() < 2 && sched.try_run_once())
     ++steps;
   CAF_MESSAGE("the put reached its queue after " << steps << " steps");
-  CAF_CHECK_EQUAL(first.store.size(), 2u);
+  CAF_CHECK_EQUAL(first.ledger->ready().size(), 2u);
   // ... before the listing was complete: its reply has not arrived yet.
   CAF_CHECK(self->mailbox().empty());
   run();
@@ -533,7 +533,7 @@ CAF_TEST(a defined queue is a record until its first put) {
   CAF_REQUIRE(put("Q", text("first")));
   CAF_REQUIRE(entry("Q").hdl);
   CAF_CHECK(!entry("Q").attrs); // moved into the actor
-  CAF_CHECK_EQUAL(qstate("Q").store.size(), 1u);
+  CAF_CHECK_EQUAL(qstate("Q").ledger->ready().size(), 1u);
   CAF_CHECK_EQUAL(qstate("Q").cfg.attrs.max_depth, 5u);
   s = inquire("Q");
   CAF_CHECK_EQUAL(s.attrs.description, "lazy");
