@@ -917,6 +917,19 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
   j["held_publications"] = st.held_publications;
   j["held_publications_total"] = st.held_publications_total;
   j["put_wait_ms"] = st.put_wait_ms;
+  j["journal_bytes"] = st.journal_bytes;
+  j["journal_segments"] = st.journal_segments;
+  j["journal_records"] = st.journal_records;
+  j["journal_live_messages"] = st.journal_live_messages;
+  j["journal_fsyncs"] = st.journal_fsyncs;
+  j["journal_records_per_fsync"]
+    = st.journal_fsyncs == 0
+        ? 0.0
+        : static_cast<double>(st.journal_records_synced)
+            / static_cast<double>(st.journal_fsyncs);
+  j["journal_recovery_ms"] = st.journal_recovery_ms;
+  j["disk_free"] = st.disk_free;
+  j["disk_alarm"] = st.disk_alarm;
   if (as_json) {
     std::cout << j.dump(2) << '\n';
     return exit_ok;

@@ -51,7 +51,9 @@ class Node:
     """One qmesh-node process. Use as a context manager, or call stop()."""
 
     def __init__(self, *args, qmgr="QM1", port=None, config=None,
-                 stomp_port=None):
+                 stomp_port=None, data_dir=None):
+        """`data_dir`: the node's data directory (kept at stop, for a
+        restart); default: one inside the node's own temporary dir."""
         self.port = port or free_port()
         # Every node gets its own STOMP port unless the caller passes
         # --stomp-listen itself (e.g. `none`).
@@ -65,7 +67,7 @@ class Node:
         else:
             cmd += ["--qmgr", qmgr]
         cmd += ["--listen", f"127.0.0.1:{self.port}",
-                "--data-dir", os.path.join(self.dir, "data"),
+                "--data-dir", data_dir or os.path.join(self.dir, "data"),
                 "--log-file", self.log, "--log-level", "info"]
         if "--stomp-listen" not in args:
             cmd += ["--stomp-listen", f"127.0.0.1:{self.stomp_port}"]
