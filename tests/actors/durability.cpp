@@ -1,7 +1,7 @@
 #define CAF_SUITE actors.durability
 #include "test_fixture.hpp"
 
-#include <set>
+#include "recording_journal.hpp"
 
 // Persistence seen from the actors: what the queue manager and the queues
 // journal, that replies wait for the journal, and recovery from a
@@ -14,65 +14,7 @@ using namespace qmesh::test;
 namespace {
 
 using store::record_kind;
-
-/// Records appends; durable only on sync().
-struct fake_journal : store::journal_sink {
-  struct entry {
-    uint64_t seq;
-    record_kind kind;
-    store::record_body body;
-  };
-  std::vector<entry> records;
-  std::vector<std::weak_ptr<store::durability_listener>> listeners;
-  uint64_t next = 1;
-  bool accepting = true;
-  bool failed = false;
-
-  uint64_t append(record_kind kind, const store::record_body& body,
-                  const std::shared_ptr<store::durability_listener>& who)
-    override {
-    if (failed)
-      return store::append_failed;
-    records.push_back(entry{next, kind, body});
-    bool known = false;
-    for (auto& l : listeners)
-      known = known || l.lock() == who;
-    if (!known)
-      listeners.push_back(who);
-    return next++;
-  }
-
-  bool accepting_puts() const noexcept override {
-    return accepting;
-  }
-
-  std::string refusal() const override {
-    return "disk full (test)";
-  }
-
-  /// Every listener hears that everything appended so far is on disk (or
-  /// failed).
-  void sync(bool ok = true) {
-    for (auto& l : listeners)
-      if (auto p = l.lock())
-        p->on_durable(next - 1, ok);
-  }
-
-  size_t count(record_kind kind) const {
-    size_t n = 0;
-    for (auto& r : records)
-      n += r.kind == kind ? 1 : 0;
-    return n;
-  }
-
-  template <class T>
-  const T& last(record_kind kind) const {
-    for (auto i = records.rbegin(); i != records.rend(); ++i)
-      if (i->kind == kind)
-        return std::get<T>(i->body);
-    CAF_FAIL("no record of kind " << static_cast<int>(kind));
-  }
-};
+using fake_journal = recording_journal;
 
 qm_config journal_config(std::shared_ptr<fake_journal> j,
                          std::shared_ptr<store::recovered_state> r = {}) {
