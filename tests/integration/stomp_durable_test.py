@@ -270,20 +270,27 @@ class DurableTests(StompTestCase):
                                          headers={"durable": "true"}))
 
     def test_delete_then_subscribe_pipelined(self):
-        # UNSUBSCRIBE (delete) and SUBSCRIBE of the same name sent back to
-        # back: the SUBSCRIBE makes a new, empty subscription.
+        # UNSUBSCRIBE (delete) of a subscription consumed on this connection
+        # and SUBSCRIBE of the same name, sent back to back: the SUBSCRIBE
+        # waits for the deletion and makes a new, empty subscription (it
+        # neither resumes the old one nor is deleted with it).
         sid, base = tag("pp"), unique("pp").lower()
-        c = self.client()
-        c.subscribe(f"/topic/{base}", sub_id=sid, headers={"durable": "true"})
-        self.unsubscribe(c, sid)
-        self.publisher().send(f"/topic/{base}", "stale")
         r = self.raw()
+        r.send("SUBSCRIBE", {"id": sid, "destination": f"/topic/{base}",
+                             "durable": "true", "ack": "client-individual",
+                             "prefetch-count": "1", "receipt": "s0"})
+        self.assertEqual(r.read_frame()[1].get("receipt-id"), "s0")
+        pub = self.publisher()
+        pub.send(f"/topic/{base}", "held")
+        pub.send(f"/topic/{base}", "waiting")
+        f = r.read_frame()
+        self.assertEqual((f[0], f[2]), ("MESSAGE", b"held"))
         r.send("UNSUBSCRIBE", {"id": sid, "durable": "true", "receipt": "u"})
         r.send("SUBSCRIBE", {"id": sid, "destination": f"/topic/{base}",
                              "durable": "true", "receipt": "s"})
         self.assertEqual(r.read_frame()[1].get("receipt-id"), "u")
         self.assertEqual(r.read_frame()[1].get("receipt-id"), "s")
-        self.publisher().send(f"/topic/{base}", "fresh")
+        pub.send(f"/topic/{base}", "fresh")
         f = r.read_frame()
         self.assertEqual((f[0], f[2]), ("MESSAGE", b"fresh"))
 
