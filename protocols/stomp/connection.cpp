@@ -199,6 +199,7 @@ bool connection_state::on_connect(frame& f) {
     fail(f, ec::options_error, "heart-beat must be two numbers: cx,cy");
     return true;
   }
+  client_id = header_or_empty(f, "client-id");
   blocked = true;
   auto n = open_slot();
   auto receipt = receipt_for(f);
@@ -366,10 +367,31 @@ bool connection_state::on_subscribe(frame& f) {
     fail(f, dest.error());
     return true;
   }
+  if (auto err = refused_subscribe_header(f)) {
+    fail(f, err);
+    return true;
+  }
+  auto durable = durable_name(f, client_id);
+  if (!durable) {
+    fail(f, durable.error());
+    return true;
+  }
+  if (!durable->empty() && deleting.count(*durable) > 0)
+    return false; // an UNSUBSCRIBE is deleting it: wait for that
+  // On /queue/ the durable headers (checked all the same) ask for nothing
+  // more: a queue keeps its messages anyway. A temporary queue cannot
+  // outlive the connection.
+  if (!durable->empty() && dest->kind == destination::temp_queue) {
+    fail(f, ec::options_error,
+         "a durable subscription needs a /topic/ destination, not "
+           + *dest_text);
+    return true;
+  }
   auto sub = std::make_shared<subscription>();
   sub->id = *id;
   sub->destination = *dest_text;
   sub->kind = dest->kind;
+  sub->durable = dest->kind == destination::topic && !durable->empty();
   const auto& mode = header_or_empty(f, "ack");
   if (mode == "client") {
     sub->client_ack = true;
@@ -404,6 +426,17 @@ bool connection_state::on_subscribe(frame& f) {
                    receipt_id = header_or_empty(f, "receipt")](caf::error& e) {
     if (auto i = subs.find(sub->id); i != subs.end() && i->second == sub)
       subs.erase(i);
+    if (sub->durable && is(e, ec::object_already_exists)) {
+      error_slot(n,
+                 reason_error(ec::object_already_exists,
+                              "durable subscription " + sub->sub_name
+                                + " exists with another topic; delete it "
+                                  "first (UNSUBSCRIBE with "
+                                  "activemq.subscriptionName or "
+                                  "durable:true)"),
+                 receipt_id);
+      return;
+    }
     error_slot(n, e, receipt_id);
   };
   auto mode_arg = sub->client_ack ? ack_mode::client : ack_mode::automatic;
@@ -423,6 +456,10 @@ bool connection_state::on_subscribe(frame& f) {
   if (dest->kind == destination::topic) {
     subscription_spec spec;
     spec.filter = dest->name;
+    if (sub->durable) {
+      spec.durable_name = *durable;
+      sub->sub_name = *durable; // for error texts until the reply
+    }
     self->request(session, caf::infinite, atom::subscribe_v, std::move(spec))
       .then(
         [sub, consume](subscription_info& info) {
@@ -440,42 +477,81 @@ bool connection_state::on_unsubscribe(frame& f) {
   auto id = need(f, "id");
   if (!id)
     return true;
+  // A durable-subscription header on UNSUBSCRIBE deletes that durable
+  // subscription (after detaching the consumer `id`, if there is one).
+  auto doomed = durable_name(f, client_id);
+  if (!doomed) {
+    fail(f, doomed.error());
+    return true;
+  }
   auto i = subs.find(*id);
-  if (i == subs.end()) {
+  if (i == subs.end() && doomed->empty()) {
     fail(f, ec::hobj_error, "no subscription '" + *id + "'");
     return true;
   }
-  auto sub = i->second;
-  if (sub->consumer == 0)
-    return false; // still being set up
-  subs.erase(i);
-  sub->cancelling = true;
+  std::shared_ptr<subscription> sub;
+  if (i != subs.end()) {
+    sub = i->second;
+    if (sub->consumer == 0)
+      return false; // still being set up
+    subs.erase(i);
+    sub->cancelling = true;
+  }
+  // Non-durable subscriptions end with their consumer; durable ones only
+  // when deleted.
+  std::vector<std::string> names;
+  if (sub && !sub->durable && !sub->sub_name.empty())
+    names.push_back(sub->sub_name);
+  if (!doomed->empty()) {
+    ++deleting[*doomed];
+    names.push_back(std::move(*doomed));
+  }
   auto n = open_slot();
   ++outstanding;
   auto receipt = receipt_for(f);
-  auto on_error = [this, n, receipt_id = header_or_empty(f, "receipt")](
-                    caf::error& e) {
-    error_slot(n, e, receipt_id);
-  };
+  auto receipt_id = header_or_empty(f, "receipt");
+  if (!sub) {
+    unsubscribe_names(n, std::move(receipt), std::move(receipt_id),
+                      std::move(names));
+    return true;
+  }
   self->request(session, caf::infinite, atom::cancel_v, sub->consumer)
     .then(
-      [this, n, sub, receipt, on_error](atom::ok) {
+      [this, n, sub, receipt, receipt_id, names](atom::ok) mutable {
         by_consumer.erase(sub->consumer);
-        if (sub->sub_name.empty()) {
-          reply_slot(n, receipt);
-          return;
-        }
-        self
-          ->request(session, caf::infinite, atom::unsubscribe_v,
-                    sub->sub_name)
-          .then(
-            [this, n, receipt](atom::ok) {
-              reply_slot(n, receipt);
-            },
-            on_error);
+        unsubscribe_names(n, std::move(receipt), std::move(receipt_id),
+                          std::move(names));
       },
-      on_error);
+      [this, n, receipt_id](caf::error& e) {
+        error_slot(n, e, receipt_id);
+      });
   return true;
+}
+
+void connection_state::unsubscribe_names(uint64_t n, std::string receipt,
+                                         std::string receipt_id,
+                                         std::vector<std::string> names) {
+  if (names.empty()) {
+    reply_slot(n, std::move(receipt));
+    return;
+  }
+  auto name = std::move(names.front());
+  names.erase(names.begin());
+  auto done = [this, name] {
+    if (auto i = deleting.find(name); i != deleting.end() && --i->second == 0)
+      deleting.erase(i);
+  };
+  self->request(session, caf::infinite, atom::unsubscribe_v, name)
+    .then(
+      [this, n, receipt, receipt_id, names, done](atom::ok) mutable {
+        done();
+        unsubscribe_names(n, std::move(receipt), std::move(receipt_id),
+                          std::move(names));
+      },
+      [this, n, receipt_id, done](caf::error& e) {
+        done();
+        error_slot(n, e, receipt_id);
+      });
 }
 
 connection_state::subscription*

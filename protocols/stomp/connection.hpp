@@ -79,6 +79,9 @@ struct connection_state {
     destination::kind_t kind = destination::queue;
     /// Topic subscriptions: the queue manager's subscription name.
     std::string sub_name;
+    /// A durable subscription: UNSUBSCRIBE only detaches the consumer (the
+    /// subscription stays until deleted by name).
+    bool durable = false;
     /// The session's consumer id; 0 while being set up.
     uint64_t consumer = 0;
     /// "auto", "client" or "client-individual".
@@ -118,6 +121,12 @@ struct connection_state {
   parser codec;
   session_actor session;
   bool connected = false;
+  /// CONNECT's `client-id` ("" if none): part of durable subscription names.
+  std::string client_id;
+  /// Durable subscriptions this connection is deleting (UNSUBSCRIBE in
+  /// flight), with counts: a SUBSCRIBE to one of them waits, so that it
+  /// makes a new subscription instead of resuming the doomed one.
+  std::unordered_map<std::string, unsigned> deleting;
   /// An ERROR or DISCONNECT is on its way: no more input, no more output.
   bool closing = false;
   std::deque<frame> input;
@@ -242,6 +251,12 @@ struct connection_state {
   /// ERROR for `f` (in order), then close.
   void fail(const frame& f, const caf::error& err);
   void fail(const frame& f, ec code, std::string text);
+
+  /// Ends the queue manager's subscriptions `names` one after the other,
+  /// then completes slot `n` with `receipt`; an ERROR at the first failure.
+  void unsubscribe_names(uint64_t n, std::string receipt,
+                         std::string receipt_id,
+                         std::vector<std::string> names);
 
   /// A request finished: resume reading if it was held back.
   void request_done();

@@ -106,6 +106,162 @@ caf::expected<destination> parse_destination(std::string_view text) {
                         + "' (use /queue/, /topic/ or /temp-queue/)");
 }
 
+void append_name_part(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+        || (c >= '0' && c <= '9') || c == '_') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+}
+
+namespace {
+
+/// Parses a true/false header; absent is false. False with `err` set for
+/// any other value.
+bool flag(const frame& f, std::string_view name, caf::error& err) {
+  auto v = f.header(name);
+  if (!v || *v == "false")
+    return false;
+  if (*v == "true")
+    return true;
+  if (!err)
+    err = reason_error(ec::options_error,
+                       std::string{name} + " must be true or false, not '"
+                         + v->substr(0, 32) + "'");
+  return false;
+}
+
+/// `'text'` for error texts: at most 64 bytes, control characters as `?`.
+std::string quoted(std::string_view text) {
+  std::string out = "'";
+  for (char c : text.substr(0, 64))
+    out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+  if (text.size() > 64)
+    out += "...";
+  out += '\'';
+  return out;
+}
+
+} // namespace
+
+caf::expected<std::string> durable_name(const frame& f,
+                                        std::string_view client_id) {
+  caf::error err;
+  // Both RabbitMQ flags are checked even when ActiveMQ's header decides,
+  // so that a bad value is never ignored.
+  bool durable = flag(f, "durable", err);
+  bool persistent = flag(f, "persistent", err);
+  if (err)
+    return err;
+  auto amq = f.header("activemq.subscriptionName");
+  auto old = f.header("durable-subscription-name");
+  std::string_view amq_header = "activemq.subscriptionName";
+  if (amq && old && *amq != *old)
+    return reason_error(ec::options_error,
+                        "activemq.subscriptionName and "
+                        "durable-subscription-name differ");
+  if (!amq && old) {
+    amq = old;
+    amq_header = "durable-subscription-name";
+  }
+  std::string name;
+  std::string from;
+  if (amq) {
+    if (amq->empty())
+      return reason_error(ec::object_name_error,
+                          std::string{amq_header} + " is empty");
+    if (client_id.empty())
+      return reason_error(ec::options_error,
+                          std::string{amq_header}
+                            + " needs a client-id header on CONNECT (the "
+                              "durable subscription is named "
+                              "<client-id>.<name>)");
+    append_name_part(name, client_id);
+    name += '.';
+    append_name_part(name, *amq);
+    from = "client-id " + quoted(client_id) + " and " + std::string{amq_header}
+           + " " + quoted(*amq);
+  } else if (durable || persistent) {
+    std::string_view which = durable ? "durable:true" : "persistent:true";
+    auto id = f.header("id");
+    if (!id || id->empty())
+      return reason_error(ec::options_error,
+                          std::string{which} + " needs an id (the durable "
+                                               "subscription is named after "
+                                               "it)");
+    if (!client_id.empty()) {
+      append_name_part(name, client_id);
+      name += '.';
+      from = "client-id " + quoted(client_id) + " and ";
+    }
+    append_name_part(name, *id);
+    from += "id " + quoted(*id);
+  } else {
+    return std::string{};
+  }
+  if (!is_valid_name(name))
+    return reason_error(ec::object_name_error,
+                        "durable subscription name " + quoted(name)
+                          + " (from " + from + ") breaks the name rules ("
+                          + std::string{name_rule}
+                          + "); characters other than A-Z a-z 0-9 _ count "
+                            "3 each (%XX): use a shorter name or client-id");
+  return name;
+}
+
+caf::error refused_subscribe_header(const frame& f) {
+  struct refused {
+    std::string_view name;
+    /// The one value that asks for what qmesh does anyway (accepted);
+    /// empty: every value is refused.
+    std::string_view harmless;
+    std::string_view why;
+  };
+  static constexpr std::array<refused, 20> list{{
+    {"selector", "", "message selectors are not implemented"},
+    {"activemq.selector", "", "message selectors are not implemented"},
+    {"activemq.noLocal", "false", "a subscriber gets its own publications"},
+    {"activemq.retroactive", "false",
+     "a subscription gets only what is published after it is made "
+     "(and retained publications)"},
+    {"activemq.exclusive", "false", "exclusive consumers are not implemented"},
+    {"exclusive", "false", "exclusive queues are not implemented"},
+    {"x-queue-type", "classic", "qmesh queues have one type"},
+    {"x-queue-name", "", "a subscription's queue cannot be named over STOMP"},
+    {"x-stream-offset", "", "streams are not implemented"},
+    {"x-stream-filter", "", "streams are not implemented"},
+    {"x-message-ttl", "", "queue attributes are set with define/alter"},
+    {"x-expires", "", "queue attributes are set with define/alter"},
+    {"x-max-length", "", "queue attributes are set with define/alter"},
+    {"x-max-length-bytes", "", "queue attributes are set with define/alter"},
+    {"x-max-priority", "", "queue attributes are set with define/alter"},
+    {"x-overflow", "", "queue attributes are set with define/alter"},
+    {"x-dead-letter-exchange", "",
+     "queue attributes are set with define/alter"},
+    {"x-dead-letter-routing-key", "",
+     "queue attributes are set with define/alter"},
+    {"x-single-active-consumer", "",
+     "single active consumer is not implemented"},
+    {"x-priority", "", "consumer priorities are not implemented"},
+  }};
+  for (const auto& [name, value] : f.headers)
+    for (const auto& r : list)
+      if (r.name == name && (r.harmless.empty() || value != r.harmless))
+        return reason_error(ec::options_error,
+                            "SUBSCRIBE header '" + name + ":"
+                              + value.substr(0, 64)
+                              + "' is not supported by qmesh ("
+                              + std::string{r.why} + ")");
+  return {};
+}
+
 bool is_reserved_header(std::string_view name) noexcept {
   static constexpr std::array<std::string_view, 18> reserved{
     "destination", "receipt",       "transaction", "content-length",

@@ -33,6 +33,31 @@ constexpr std::string_view temp_queue_prefix = "/temp-queue/";
 /// anything else.
 caf::expected<destination> parse_destination(std::string_view text);
 
+/// Appends `text` as one part of a durable subscription name: A-Z a-z 0-9
+/// and `_` as they are, every other byte (`.`, `%`, `-`, UTF-8, ...) as
+/// `%XX` (upper-case hex), so that parts joined by `.` never collide.
+void append_name_part(std::string& out, std::string_view text);
+
+/// The qmesh durable subscription name a SUBSCRIBE or UNSUBSCRIBE frame
+/// asks for, or "" if it asks for none. `client_id` is the CONNECT's
+/// `client-id` ("" if none). The conventions (docs/protocol-stomp.md,
+/// "Durable subscriptions"):
+/// - ActiveMQ: `activemq.subscriptionName:N` (or `durable-subscription-name:N`)
+///   → `<client_id>.<N>`; needs a client-id;
+/// - RabbitMQ: `durable:true` or `persistent:true` with `id:I` →
+///   `<client_id>.<I>`, or `<I>` without a client-id.
+/// Parts are written by append_name_part(). Errors: 2046 for a bad
+/// `durable`/`persistent` value, conflicting names, no client-id (ActiveMQ)
+/// or no id (RabbitMQ); 2152 for an empty name or a result that breaks the
+/// name rules (too long).
+caf::expected<std::string> durable_name(const frame& f,
+                                        std::string_view client_id);
+
+/// SUBSCRIBE headers qmesh does not implement and refuses instead of
+/// ignoring them: an error (2046, naming the header) for the first one `f`
+/// carries, or none. Boolean ActiveMQ options are refused only when true.
+caf::error refused_subscribe_header(const frame& f);
+
 /// Maps a temp-queue NAME to its real queue name; nullptr if it has none.
 using temp_lookup = std::function<const std::string*(std::string_view)>;
 

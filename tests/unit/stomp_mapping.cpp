@@ -262,3 +262,179 @@ CAF_TEST(receipts and errors) {
   CAF_CHECK_EQUAL(*frames[2].header("qmesh-reason"), "2195");
   CAF_CHECK(frames[2].header("receipt-id") == nullptr);
 }
+
+namespace {
+
+frame sub_frame(std::vector<std::pair<std::string, std::string>> headers) {
+  frame f;
+  f.command = "SUBSCRIBE";
+  f.headers = std::move(headers);
+  return f;
+}
+
+std::string durable_of(const frame& f, std::string_view client_id) {
+  auto name = durable_name(f, client_id);
+  if (!name)
+    CAF_FAIL("durable_name failed: " << render(name.error()));
+  return *name;
+}
+
+} // namespace
+
+CAF_TEST(durable names: none) {
+  auto f = sub_frame({{"id", "1"}, {"destination", "/topic/a"}});
+  CAF_CHECK_EQUAL(durable_of(f, ""), "");
+  CAF_CHECK_EQUAL(durable_of(f, "app"), "");
+  // false is the default and accepted.
+  f.add("durable", "false");
+  f.add("persistent", "false");
+  CAF_CHECK_EQUAL(durable_of(f, "app"), "");
+}
+
+CAF_TEST(durable names: ActiveMQ convention) {
+  auto f = sub_frame({{"id", "1"}, {"activemq.subscriptionName", "audit"}});
+  CAF_CHECK_EQUAL(durable_of(f, "APP1"), "APP1.audit");
+  auto old = sub_frame({{"id", "1"}, {"durable-subscription-name", "audit"}});
+  CAF_CHECK_EQUAL(durable_of(old, "APP1"), "APP1.audit");
+  // Both, equal: fine; different: refused.
+  auto both = sub_frame({{"activemq.subscriptionName", "x"},
+                         {"durable-subscription-name", "x"}});
+  CAF_CHECK_EQUAL(durable_of(both, "c"), "c.x");
+  auto differ = sub_frame({{"activemq.subscriptionName", "x"},
+                           {"durable-subscription-name", "y"}});
+  CAF_CHECK_EQUAL(code_of(durable_name(differ, "c")), 2046);
+  // ActiveMQ's name wins over RabbitMQ's flag (one subscription either way).
+  auto mixed = sub_frame({{"id", "7"},
+                          {"activemq.subscriptionName", "n"},
+                          {"durable", "true"}});
+  CAF_CHECK_EQUAL(durable_of(mixed, "c"), "c.n");
+  // No client-id: refused, as ActiveMQ does.
+  CAF_CHECK_EQUAL(code_of(durable_name(f, "")), 2046);
+  // Empty name.
+  auto empty = sub_frame({{"id", "1"}, {"activemq.subscriptionName", ""}});
+  CAF_CHECK_EQUAL(code_of(durable_name(empty, "c")), 2152);
+}
+
+CAF_TEST(durable names: RabbitMQ convention) {
+  auto f = sub_frame({{"id", "orders"}, {"durable", "true"}});
+  CAF_CHECK_EQUAL(durable_of(f, ""), "orders");
+  CAF_CHECK_EQUAL(durable_of(f, "app"), "app.orders");
+  auto p = sub_frame({{"id", "orders"}, {"persistent", "true"}});
+  CAF_CHECK_EQUAL(durable_of(p, ""), "orders");
+  // Without an id (or an empty one): refused.
+  CAF_CHECK_EQUAL(code_of(durable_name(sub_frame({{"durable", "true"}}), "")),
+                  2046);
+  CAF_CHECK_EQUAL(
+    code_of(durable_name(sub_frame({{"id", ""}, {"durable", "true"}}), "")),
+    2046);
+  // Values other than true/false, even next to an ActiveMQ name.
+  for (auto bad : {"TRUE", "yes", "1", "", "true "}) {
+    CAF_CHECK_EQUAL(
+      code_of(durable_name(sub_frame({{"id", "1"}, {"durable", bad}}), "")),
+      2046);
+    CAF_CHECK_EQUAL(code_of(durable_name(
+                      sub_frame({{"id", "1"},
+                                 {"activemq.subscriptionName", "n"},
+                                 {"persistent", bad}}),
+                      "c")),
+                    2046);
+  }
+}
+
+CAF_TEST(durable names: encoding) {
+  // Everything but A-Z a-z 0-9 _ is %XX, so parts never collide.
+  std::string out;
+  append_name_part(out, "a.b-c%d_E9 \xc3\xa9");
+  CAF_CHECK_EQUAL(out, "a%2Eb%2Dc%25d_E9%20%C3%A9");
+  auto f = sub_frame({{"id", "1"}, {"activemq.subscriptionName", "b.c"}});
+  CAF_CHECK_EQUAL(durable_of(f, "a"), "a.b%2Ec");
+  auto g = sub_frame({{"id", "1"}, {"activemq.subscriptionName", "c"}});
+  CAF_CHECK_EQUAL(durable_of(g, "a.b"), "a%2Eb.c");
+  auto r = sub_frame({{"id", "my-sub"}, {"durable", "true"}});
+  CAF_CHECK_EQUAL(durable_of(r, "client-1"), "client%2D1.my%2Dsub");
+  // Hostile parts: CR/LF/colon/NUL are just bytes to encode.
+  auto h = sub_frame({{"id", "a\nb:c"s + '\0'}, {"durable", "true"}});
+  CAF_CHECK_EQUAL(durable_of(h, ""), "a%0Ab%3Ac%00");
+}
+
+CAF_TEST(durable names: length) {
+  // 48 is the longest name.
+  auto f = sub_frame({{"activemq.subscriptionName", std::string(40, 'n')}});
+  CAF_CHECK_EQUAL(durable_of(f, "cccccc1"), "cccccc1." + std::string(40, 'n'));
+  CAF_CHECK_EQUAL(code_of(durable_name(f, "cccccc12")), 2152);
+  auto r = sub_frame({{"id", std::string(48, 'i')}, {"durable", "true"}});
+  CAF_CHECK_EQUAL(durable_of(r, ""), std::string(48, 'i'));
+  CAF_CHECK_EQUAL(code_of(durable_name(r, "c")), 2152);
+  // Encoded characters count 3: 16 dashes are 48.
+  auto d = sub_frame({{"id", std::string(16, '-')}, {"durable", "true"}});
+  CAF_CHECK_EQUAL(durable_of(d, "").size(), 48u);
+  auto d17 = sub_frame({{"id", std::string(17, '-')}, {"durable", "true"}});
+  auto e = durable_name(d17, "");
+  CAF_REQUIRE(!e);
+  CAF_CHECK_EQUAL(code_of(e), 2152);
+  // The text gives the hint.
+  CAF_CHECK(render(e.error()).find("3 each") != std::string::npos);
+  // Huge input: refused, and the error text stays short.
+  auto huge = sub_frame({{"id", std::string(100000, 'x')}, {"durable", "true"}});
+  auto he = durable_name(huge, "");
+  CAF_REQUIRE(!he);
+  CAF_CHECK_LESS(render(he.error()).size(), 600u);
+}
+
+CAF_TEST(refused subscribe headers) {
+  auto ok = sub_frame({{"id", "1"},
+                       {"destination", "/topic/a"},
+                       {"ack", "client"},
+                       {"prefetch-count", "10"},
+                       {"activemq.noLocal", "false"},
+                       {"activemq.retroactive", "false"},
+                       {"activemq.exclusive", "false"},
+                       {"exclusive", "false"},
+                       {"x-queue-type", "classic"},
+                       {"activemq.prefetchSize", "5"},
+                       {"auto-delete", "true"},
+                       {"x-custom", "1"}});
+  CAF_CHECK(!refused_subscribe_header(ok));
+  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
+         {"selector", "a = 1"},
+         {"selector", ""},
+         {"activemq.selector", "a = 1"},
+         {"activemq.noLocal", "true"},
+         {"activemq.retroactive", "true"},
+         {"activemq.exclusive", "true"},
+         {"activemq.noLocal", "maybe"},
+         {"exclusive", "true"},
+         {"x-queue-type", "quorum"},
+         {"x-queue-type", "stream"},
+         {"x-queue-name", "Q"},
+         {"x-stream-offset", "first"},
+         {"x-message-ttl", "1000"},
+         {"x-max-length", "10"},
+         {"x-dead-letter-exchange", "dlx"},
+         {"x-single-active-consumer", "true"},
+         {"x-priority", "5"}}) {
+    auto f = sub_frame({{"id", "1"}, {"destination", "/topic/a"}});
+    f.add(name, value);
+    auto err = refused_subscribe_header(f);
+    CAF_CHECK_EQUAL(code_of(err), 2046);
+    // The text names the header.
+    CAF_CHECK(render(err).find("'" + name + ":") != std::string::npos);
+  }
+}
+
+CAF_TEST(persistent on SEND is true or false) {
+  for (auto [value, want] :
+       std::vector<std::pair<std::string, int>>{{"true", 1}, {"false", 0}}) {
+    message m;
+    auto f = send_frame({{"persistent", value}});
+    CAF_REQUIRE(!to_message(f, m, 1000, no_temps));
+    CAF_CHECK_EQUAL(m.is_persistent(), want == 1);
+  }
+  for (auto bad : {"TRUE", "1", "yes", "", "true "}) {
+    message m;
+    auto f = send_frame({{"persistent", bad}});
+    auto err = to_message(f, m, 1000, no_temps);
+    CAF_CHECK_EQUAL(code_of(err), 2046);
+    CAF_CHECK(render(err).find("persistent") != std::string::npos);
+  }
+}
