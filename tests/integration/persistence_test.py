@@ -347,6 +347,40 @@ class PersistenceTest(unittest.TestCase):
         self.assertNotEqual(node.cli("inquire", "ATTRS").returncode, 0)
         self.assertIn("NEWS", node.cli("list-subscriptions").stdout)
 
+    def test_stomp_durable_subscription_survives_a_restart(self):
+        node = self.start()
+        conn = Conn(node.stomp_address)
+        reader = Reader(conn)
+        conn.sock.sendall(b"SUBSCRIBE\nid:feed\ndestination:/topic/prices/eu"
+                          b"\ndurable:true\nreceipt:s\n\n" + NUL)
+        self.wait_receipt(reader, "s")
+        conn.close()
+        pub = Conn(node.stomp_address)
+        preader = Reader(pub)
+        pub.sock.sendall(b"SEND\ndestination:/topic/prices/eu\n"
+                         b"persistent:true\nreceipt:p\n\nEUR 1.08" + NUL)
+        self.wait_receipt(preader, "p")
+        pub.close()
+        # The copy is on the subscription's queue (and so on disk).
+        wait_for(lambda: "feed" in node.cli("list-subscriptions").stdout,
+                 timeout=5)
+        queue = [line.split()[-1] for line in
+                 node.cli("list-subscriptions").stdout.splitlines()
+                 if "feed" in line]
+        self.kill9(node)
+        node = self.start()
+        self.assertIn("feed", node.cli("list-subscriptions").stdout)
+        conn = Conn(node.stomp_address)
+        conn.sock.sendall(b"SUBSCRIBE\nid:feed\ndestination:/topic/prices/eu"
+                          b"\ndurable:true\n\n" + NUL)
+        got = []
+        reader = Reader(conn)
+        deadline = time.monotonic() + 10
+        while not got and time.monotonic() < deadline:
+            got += [b for c, h, b in reader.frames() if c == "MESSAGE"]
+        self.assertEqual(got, [b"EUR 1.08"], queue)
+        conn.close()
+
     # -- the journal on disk --------------------------------------------------
 
     def segments(self):
