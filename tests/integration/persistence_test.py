@@ -22,6 +22,7 @@ Every node runs on free loopback ports and is killed and removed in
 cleanup; every socket read and wait has a deadline.
 """
 import glob
+import json
 import os
 import random
 import shutil
@@ -361,12 +362,11 @@ class PersistenceTest(unittest.TestCase):
                          b"persistent:true\nreceipt:p\n\nEUR 1.08" + NUL)
         self.wait_receipt(preader, "p")
         pub.close()
-        # The copy is on the subscription's queue (and so on disk).
-        wait_for(lambda: "feed" in node.cli("list-subscriptions").stdout,
-                 timeout=5)
-        queue = [line.split()[-1] for line in
-                 node.cli("list-subscriptions").stdout.splitlines()
-                 if "feed" in line]
+        # The copy is visible on the subscription's queue, so on disk.
+        subs = json.loads(node.cli("list-subscriptions", "--json").stdout)
+        queue = [s["queue"] for s in subs if "feed" in s["name"]]
+        self.assertEqual(len(queue), 1, subs)
+        wait_for(lambda: depth(node, queue[0]) == 1, timeout=10)
         self.kill9(node)
         node = self.start()
         self.assertIn("feed", node.cli("list-subscriptions").stdout)
