@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps build test run bench bench-stomp fuzz clean
+.PHONY: deps build test run bench bench-stomp bench-persistent fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -50,6 +50,10 @@ bench: build
 # STOMP load generator against a fresh node (docs/benchmarks.md).
 bench-stomp: build
 	sh bench/run_stomp.sh $(BUILD_DIR) --scenario all
+
+# Confirmed persistent puts over STOMP, node data on disk (docs/benchmarks.md).
+bench-persistent: build
+	sh bench/run_persistent.sh $(BUILD_DIR)
 
 fuzz: deps
 	sh tests/fuzz/run_fuzz.sh clang++ $(CURDIR) $(FUZZ_DIR) $(FUZZ_SECONDS)

@@ -1,7 +1,9 @@
 # Sourced by the bench scripts: start_node BUILD_DIR starts a qmesh-node on
 # free loopback ports (sets $node, $stomp, $native, $dir), waits for its
 # readiness line, and an EXIT trap stops it and removes its directory.
-dir=$(mktemp -d)
+# The directory (the node's --data-dir among it) is made under $bench_tmp if
+# the sourcing script set it, else under $TMPDIR or /tmp.
+dir=$(mktemp -d ${bench_tmp:+-p "$bench_tmp"})
 node=
 trap 'if [ -n "$node" ]; then kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true; fi; rm -rf "$dir"' EXIT
 free_port() {

@@ -12,6 +12,19 @@
 //            The body carries the steady_clock send time; the consumer takes
 //            (time of the read that brought the message - send time). Reports
 //            p50/p90/p99/p99.9/max in microseconds and the rate achieved.
+//   persistent  P producer connections (--producers, 1) -> one queue
+//            /queue/bench.persistent.<pid>.<run>; every SEND carries
+//            `persistent:true` and a receipt, at most --in-flight (1) SENDs
+//            per connection are un-receipted. confirmed msg/s = receipts
+//            received / (first send .. last receipt, over all producers);
+//            p50/p90/p99/p99.9/max of send -> receipt per message (time of
+//            the write that carried the SEND .. time of the read that
+//            brought its RECEIPT). By default (--drain on) one consumer
+//            connection drains the queue concurrently in ack:auto mode
+//            (drain msg/s = received / (first send .. last receive)), so the
+//            queue's default max depth (100,000) never stops a run; with
+//            --drain off nothing consumes and --messages is at most 100,000.
+//            Transient scenarios send no `persistent` header at all.
 //
 // How: plain blocking POSIX sockets with TCP_NODELAY, one thread per
 // connection, no CAF. Input goes through our STOMP parser; SEND frames are a
@@ -22,12 +35,18 @@
 // receipts are outstanding, so the producer cannot overrun the broker; it
 // also stays at most 50,000 messages ahead of the slowest consumer so the
 // queue stays below the default max depth (100,000). Subscriptions use
-// prefetch-count.
+// prefetch-count. A persistent producer writes the SENDs that fit into its
+// window in one write, and refills it after each read that brought
+// receipts; with --drain on its producers stay at most 50,000 messages
+// ahead of the drain.
 //
 // Checks: every body starts with an 8-byte sequence number and an 8-byte
-// send time (native byte order), then padding. Each consumer checks that
-// the sequence numbers arrive in order without gaps and that it gets every
-// message, no more. Loss, misorder, an ERROR frame, a connection failure or
+// send time (native byte order), then padding; persistent runs put the
+// producer's index where the others put the send time. Each consumer checks
+// that the sequence numbers (of each producer) arrive in order without gaps
+// and that it gets every message, no more. A persistent producer checks
+// that the receipt ids come back exactly once and in order (its RECEIPTs
+// name its SENDs 1, 2, 3, ...; the DISCONNECT receipt must come next). Loss, misorder, an ERROR frame, a connection failure or
 // no progress for --timeout seconds ends the program with exit code 1.
 #include <algorithm>
 #include <atomic>
@@ -68,6 +87,8 @@ constexpr size_t write_chunk = 64 * 1024;    // producer write size
 constexpr uint64_t receipt_every = 1000;     // a receipt on every Nth SEND
 constexpr size_t receipt_window = 4;         // receipts outstanding at most
 constexpr uint64_t max_backlog = 50'000;     // producer lead over consumers
+constexpr uint64_t max_undrained = 100'000;  // default max depth of a queue
+constexpr uint64_t default_persistent = 20'000; // persistent: messages
 constexpr size_t read_buffer_size = 256 * 1024;
 constexpr size_t min_body = 16;              // sequence + send time
 constexpr size_t max_body = 64 * 1024 * 1024;
@@ -91,20 +112,32 @@ tools/stomp_bench.cpp for what is measured and how).
 
   --host HOST           server host (127.0.0.1)
   --port PORT           server STOMP port (61613)
-  --scenario NAME       p2p | fanout | latency | all (all)
+  --scenario NAME       p2p | fanout | latency | persistent | all (all)
                           p2p:     1 producer -> 1 queue -> 1 consumer
                           fanout:  1 producer -> 1 topic -> N subscribers
                           latency: fixed rate, p50/p90/p99/p99.9/max
+                          persistent: P producers -> 1 queue, confirmed
+                                   persistent puts (a receipt on every SEND),
+                                   send->receipt p50/p99; optional drain
                           all:     p2p 16 B auto, p2p 16 B client-individual,
                                    p2p 1 KiB auto, p2p 1 KiB client-individual,
                                    fanout 1->N 16 B auto, latency 16 B
-                                   (--size and --ack do not apply)
-  --messages N          messages per run (p2p 1000000, fanout 200000)
+                                   (--size and --ack do not apply;
+                                   persistent is not part of it)
+  --messages N          messages per run (p2p 1000000, fanout 200000,
+                        persistent 20000 over all producers)
   --size BYTES          body size, at least 16 (16)
-  --ack MODE            auto | client-individual | client (auto)
+  --ack MODE            auto | client-individual | client (auto);
+                        persistent: the drain always uses auto
   --subscribers N       fanout subscribers (10)
   --rate MSG_PER_S      latency: send rate (5000)
   --seconds S           latency: duration (10)
+  --in-flight N         persistent: un-receipted SENDs per producer
+                        connection at most, 1-10000 (1)
+  --producers N         persistent: producer connections, 1-1000 (1)
+  --drain on|off        persistent: a consumer (ack:auto) empties the queue
+                        meanwhile (on); off: nothing consumes, --messages at
+                        most 100000 (the default max depth of a queue)
   --prefetch N          SUBSCRIBE prefetch-count, 1-100000 (1000)
   --runs N              runs per scenario; each is printed, then the median (1)
   --timeout S           give up after S s without progress on any
@@ -115,7 +148,7 @@ Exit codes: 0 done, 1 error (connection, ERROR frame, lost or misordered
 messages, timeout), 2 bad options.
 )";
 
-enum class scenario { p2p, fanout, latency, all };
+enum class scenario { p2p, fanout, latency, persistent, all };
 
 struct options {
   std::string host = "127.0.0.1";
@@ -128,6 +161,9 @@ struct options {
   uint64_t subscribers = 10;
   uint64_t rate = 5000;
   double seconds = 10;
+  uint64_t in_flight = 1;
+  uint64_t producers = 1;
+  bool drain = true;
   uint64_t prefetch = 1000;
   uint64_t runs = 1;
   int timeout_s = 30;
@@ -164,9 +200,12 @@ scenario parse_scenario(std::string_view text) {
     return scenario::fanout;
   if (text == "latency")
     return scenario::latency;
+  if (text == "persistent")
+    return scenario::persistent;
   if (text == "all")
     return scenario::all;
-  throw usage_error("--scenario expects p2p, fanout, latency or all, got \""
+  throw usage_error("--scenario expects p2p, fanout, latency, persistent or "
+                    "all, got \""
                     + std::string{text} + "\"");
 }
 
@@ -197,6 +236,15 @@ bool apply_option(options& o, std::string_view key, std::string_view value) {
     o.rate = parse_uint(key, value, 1, 10'000'000);
   } else if (key == "--seconds") {
     o.seconds = parse_seconds(key, value);
+  } else if (key == "--in-flight") {
+    o.in_flight = parse_uint(key, value, 1, 10'000);
+  } else if (key == "--producers") {
+    o.producers = parse_uint(key, value, 1, 1000);
+  } else if (key == "--drain") {
+    if (value != "on" && value != "off")
+      throw usage_error("--drain expects on or off, got \""
+                        + std::string{value} + "\"");
+    o.drain = value == "on";
   } else if (key == "--prefetch") {
     o.prefetch = parse_uint(key, value, 1, 100'000);
   } else if (key == "--runs") {
@@ -229,6 +277,14 @@ std::optional<options> parse_options(int argc, char** argv) {
     throw usage_error("--size and --ack do not apply to --scenario all");
   if (o.which == scenario::latency && o.rate * o.seconds < 2)
     throw usage_error("--rate x --seconds must give at least 2 messages");
+  if (o.which == scenario::persistent && !o.drain
+      && o.messages.value_or(0) > max_undrained)
+    throw usage_error("--drain off keeps every message in the queue: "
+                      "--messages must be at most "
+                      + std::to_string(max_undrained));
+  if (o.which == scenario::persistent
+      && o.messages.value_or(default_persistent) < o.producers)
+    throw usage_error("--messages must be at least --producers");
   return o;
 }
 
@@ -519,21 +575,27 @@ std::unique_ptr<connection> open_connection(const options& o,
 
 // -- message bodies -----------------------------------------------------------
 
-/// Preformatted SEND frames: fixed header block, body template.
+/// Preformatted SEND frames: fixed header block, body template. Only
+/// persistent SENDs carry a `persistent` header (RabbitMQ misreads
+/// `persistent:false`).
 class send_encoder {
 public:
-  send_encoder(const std::string& destination, size_t size)
+  send_encoder(const std::string& destination, size_t size,
+               bool persistent = false)
     : body_(size, 'x') {
     head_ = "SEND\ndestination:";
     stomp::append_escaped(head_, destination);
     head_ += "\ncontent-length:" + std::to_string(size) + "\n";
+    if (persistent)
+      head_ += "persistent:true\n";
   }
 
   size_t frame_size() const noexcept {
     return head_.size() + body_.size() + 32;
   }
 
-  /// Appends one SEND; `receipt` 0 means none.
+  /// Appends one SEND; `receipt` 0 means none. `sent_ns` is the body's
+  /// second word: the send time, or in persistent runs the producer's index.
   void append(std::string& out, uint64_t seq, uint64_t sent_ns,
               uint64_t receipt) const {
     out += head_;
@@ -557,7 +619,7 @@ private:
 
 struct body_stamp {
   uint64_t seq;
-  uint64_t sent_ns;
+  uint64_t sent_ns; // persistent runs: the producer's index
 };
 
 body_stamp read_stamp(const std::string& body, size_t size) {
@@ -572,12 +634,14 @@ body_stamp read_stamp(const std::string& body, size_t size) {
 
 // -- what the threads of one run share ----------------------------------------
 
-/// Consumer progress (for the producer's backlog limit) and the first
+/// Consumer progress (for the producers' backlog limit) and the first
 /// failure, which shuts every socket of the run down so that no thread
 /// stays blocked.
 class run_state {
 public:
-  explicit run_state(size_t consumers) : received_(consumers, 0) {}
+  explicit run_state(size_t consumers, size_t producers = 1)
+    : received_(consumers, 0), written_(producers, 0),
+      confirmed_(producers, 0) {}
 
   void watch(int fd) {
     std::lock_guard guard{mtx_};
@@ -592,11 +656,11 @@ public:
     cv_.notify_all();
   }
 
-  /// The producer's progress: SENDs written, and confirmed by RECEIPT.
-  void sent(uint64_t written, uint64_t confirmed) {
+  /// A producer's progress: SENDs written, and confirmed by RECEIPT.
+  void sent(size_t producer, uint64_t written, uint64_t confirmed) {
     std::lock_guard guard{mtx_};
-    written_ = written;
-    confirmed_ = confirmed;
+    written_[producer] = written;
+    confirmed_[producer] = confirmed;
   }
 
   bool all_received(uint64_t n) {
@@ -609,6 +673,18 @@ public:
   void wait_received(uint64_t n) {
     std::unique_lock guard{mtx_};
     cv_.wait(guard, [&] { return failed_ || slowest() >= n; });
+    if (failed_)
+      throw bench_error("aborted");
+  }
+
+  /// Blocks until the SENDs written by all producers together are fewer
+  /// than `limit` ahead of the slowest consumer; throws if the run failed
+  /// meanwhile.
+  void wait_backlog(uint64_t limit) {
+    std::unique_lock guard{mtx_};
+    cv_.wait(guard, [&] {
+      return failed_ || sum(written_) < slowest() + limit;
+    });
     if (failed_)
       throw bench_error("aborted");
   }
@@ -631,9 +707,19 @@ public:
     std::lock_guard guard{mtx_};
     if (!failed_)
       return;
-    auto what = error_ + "; the producer had written "
-                + std::to_string(written_) + " SENDs, "
-                + std::to_string(confirmed_)
+    auto per = [](const std::vector<uint64_t>& v) {
+      std::string out;
+      for (auto n : v) {
+        if (!out.empty())
+          out += '/';
+        out += std::to_string(n);
+      }
+      return out;
+    };
+    auto what = error_
+                + (written_.size() == 1 ? "; the producer had written "
+                                        : "; the producers had written ")
+                + per(written_) + " SENDs, " + per(confirmed_)
                 + " confirmed by RECEIPT; messages received per consumer:";
     for (auto n : received_) {
       what += ' ';
@@ -644,15 +730,24 @@ public:
 
 private:
   uint64_t slowest() const {
-    return *std::min_element(received_.begin(), received_.end());
+    return received_.empty()
+             ? 0
+             : *std::min_element(received_.begin(), received_.end());
+  }
+
+  static uint64_t sum(const std::vector<uint64_t>& v) {
+    uint64_t total = 0;
+    for (auto n : v)
+      total += n;
+    return total;
   }
 
   std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<uint64_t> received_;
   std::vector<int> fds_;
-  uint64_t written_ = 0;
-  uint64_t confirmed_ = 0;
+  std::vector<uint64_t> written_;
+  std::vector<uint64_t> confirmed_;
   bool failed_ = false;
   std::string error_;
 };
@@ -686,14 +781,14 @@ void produce_batched(connection& c, run_state& st, const send_encoder& enc,
       c.write(buf);
       buf.clear();
       written = appended;
-      st.sent(written, confirmed);
+      st.sent(0, written, confirmed);
     }
   };
   auto await_receipt = [&] {
     expect_receipt(c, std::to_string(outstanding.front()), "SEND");
     confirmed = outstanding.front();
     outstanding.pop_front();
-    st.sent(written, confirmed);
+    st.sent(0, written, confirmed);
   };
   start = clock_type::now();
   for (uint64_t seq = 0; seq < n; ++seq) {
@@ -740,10 +835,97 @@ void produce_paced(connection& c, run_state& st, const send_encoder& enc,
       start = now;
     last_sent = now;
     c.write(buf);
-    st.sent(seq + 1, 0);
+    st.sent(0, seq + 1, 0);
   }
   expect_receipt(c, std::to_string(n), "SEND");
-  st.sent(n, n);
+  st.sent(0, n, n);
+}
+
+/// What one persistent producer saw.
+struct producer_result {
+  uint64_t confirmed = 0;
+  clock_type::time_point start;        // just before the first write
+  clock_type::time_point last_receipt; // the read that brought the last
+  std::vector<uint64_t> latencies_ns;  // send -> receipt, per message
+};
+
+/// Confirmed persistent puts: sends `n` messages, each with a receipt (its
+/// number, 1 .. n), at most `in_flight` of them un-receipted. The SENDs that
+/// fit into the window go out in one write; each read that brings receipts
+/// refills it. Every RECEIPT must name the oldest outstanding SEND.
+/// `backlog`: stay fewer than max_backlog messages (all producers
+/// together) ahead of the drain.
+void produce_confirmed(connection& c, run_state& st, size_t index,
+                       const send_encoder& enc, uint64_t n, uint64_t in_flight,
+                       bool backlog, producer_result& r) {
+  std::string buf;
+  std::deque<clock_type::time_point> outstanding; // write times, oldest first
+  std::vector<stomp::frame> frames;
+  uint64_t written = 0;
+  r.latencies_ns.reserve(n);
+  r.start = clock_type::now();
+  while (r.confirmed < n) {
+    if (written < n && outstanding.size() < in_flight) {
+      if (backlog)
+        st.wait_backlog(max_backlog);
+      auto k = std::min<uint64_t>(in_flight - outstanding.size(), n - written);
+      buf.clear();
+      for (uint64_t i = 0; i < k; ++i)
+        enc.append(buf, written + i, index, written + i + 1);
+      auto now = clock_type::now();
+      if (written == 0)
+        r.start = now;
+      c.write(buf);
+      outstanding.insert(outstanding.end(), k, now);
+      written += k;
+      st.sent(index, written, r.confirmed);
+    }
+    frames.clear();
+    c.read(frames);
+    if (frames.empty())
+      continue;
+    auto now = clock_type::now();
+    for (const auto& f : frames) {
+      expect_command(f, "RECEIPT", "SEND");
+      auto id = f.header("receipt-id");
+      auto expected = std::to_string(r.confirmed + 1);
+      if (outstanding.empty())
+        throw bench_error("RECEIPT " + (id != nullptr ? *id : "without id")
+                          + " while no SEND was outstanding (a duplicate or "
+                            "unknown receipt)");
+      if (id == nullptr || *id != expected)
+        throw bench_error("SEND: expected receipt-id " + expected + ", got "
+                          + (id != nullptr ? *id : "none")
+                          + " (lost, duplicated or out of order)");
+      r.latencies_ns.push_back(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+          now - outstanding.front())
+          .count()));
+      outstanding.pop_front();
+      ++r.confirmed;
+    }
+    r.last_receipt = now;
+    st.sent(index, written, r.confirmed);
+  }
+}
+
+/// produce_confirmed(), with the count so far added to any error.
+void produce_persistent(connection& c, run_state& st, size_t index,
+                        const send_encoder& enc, uint64_t n,
+                        uint64_t in_flight, bool backlog,
+                        producer_result& r) {
+  try {
+    produce_confirmed(c, st, index, enc, n, in_flight, backlog, r);
+  } catch (const bench_error& e) {
+    throw bench_error(std::string{e.what()} + " (after "
+                      + std::to_string(r.confirmed) + " of "
+                      + std::to_string(n) + " receipts)");
+  }
+}
+
+/// Producer `i`'s part of `n` messages over `parts` producers.
+uint64_t share(uint64_t n, size_t parts, size_t i) {
+  return n / parts + (i < n % parts ? 1 : 0);
 }
 
 // -- consumers ----------------------------------------------------------------
@@ -777,11 +959,15 @@ void append_ack(std::string& out, const stomp::frame& msg) {
 
 /// Receives exactly `n` messages of `size` bytes with sequence numbers 0 ..
 /// n-1 in order; ACKs (client modes) are written once per read.
+/// `producers` > 0 (persistent runs): the bodies name their producer, each
+/// of them sent its share() of `n`, and each producer's sequence numbers
+/// must arrive in order.
 void receive_all(connection& c, run_state& st, size_t index, uint64_t n,
                  size_t size, ack_mode ack, bool measure_latency,
-                 consumer_result& r) {
+                 size_t producers, consumer_result& r) {
   std::vector<stomp::frame> frames;
   std::string acks;
+  std::vector<uint64_t> next(std::max<size_t>(producers, 1), 0);
   if (measure_latency)
     r.latencies_ns.reserve(n);
   while (r.received < n) {
@@ -792,13 +978,23 @@ void receive_all(connection& c, run_state& st, size_t index, uint64_t n,
     for (const auto& f : frames) {
       expect_command(f, "MESSAGE", "receive");
       auto stamp = read_stamp(f.body, size);
-      if (stamp.seq != r.received)
+      if (producers > 0 && stamp.sent_ns >= producers)
+        throw bench_error("got a message from producer "
+                          + std::to_string(stamp.sent_ns) + " of "
+                          + std::to_string(producers));
+      auto from = producers > 0 ? static_cast<size_t>(stamp.sent_ns) : 0;
+      auto expected = next[from];
+      auto sent = producers > 0 ? share(n, producers, from) : n;
+      auto of = producers > 0 ? " of producer " + std::to_string(from)
+                              : std::string{};
+      if (stamp.seq != expected || expected >= sent || r.received >= n)
         throw bench_error(
-          r.received < n
-            ? "got message " + std::to_string(stamp.seq) + ", expected "
-                + std::to_string(r.received) + " (lost or out of order)"
-            : "got message " + std::to_string(stamp.seq) + " after all "
-                + std::to_string(n) + " (more messages than were sent)");
+          expected < sent && r.received < n
+            ? "got message " + std::to_string(stamp.seq) + of + ", expected "
+                + std::to_string(expected) + " (lost or out of order)"
+            : "got message " + std::to_string(stamp.seq) + of + " after all "
+                + std::to_string(sent) + " (more messages than were sent)");
+      ++next[from];
       ++r.received;
       if (measure_latency)
         r.latencies_ns.push_back(now_stamp - stamp.sent_ns);
@@ -820,10 +1016,10 @@ void receive_all(connection& c, run_state& st, size_t index, uint64_t n,
 
 /// receive_all(), with the count so far added to any error.
 void consume(connection& c, run_state& st, size_t index, uint64_t n,
-             size_t size, ack_mode ack, bool measure_latency,
+             size_t size, ack_mode ack, bool measure_latency, size_t producers,
              consumer_result& r) {
   try {
-    receive_all(c, st, index, n, size, ack, measure_latency, r);
+    receive_all(c, st, index, n, size, ack, measure_latency, producers, r);
   } catch (const bench_error& e) {
     st.progress(index, r.received);
     throw bench_error(std::string{e.what()} + " (after "
@@ -834,7 +1030,7 @@ void consume(connection& c, run_state& st, size_t index, uint64_t n,
 
 // -- runs ---------------------------------------------------------------------
 
-enum class kind { p2p, fanout, latency };
+enum class kind { p2p, fanout, latency, persistent };
 
 /// One configuration of the matrix.
 struct bench_case {
@@ -844,6 +1040,9 @@ struct bench_case {
   uint64_t messages;    // p2p, fanout; latency: rate x seconds
   uint64_t subscribers; // fanout
   uint64_t rate;        // latency
+  uint64_t in_flight = 0; // persistent: per producer connection
+  uint64_t producers = 1; // persistent
+  bool drain = false;     // persistent: a consumer empties the queue
 
   std::string name() const {
     auto common = " size=" + std::to_string(size) + " ack=" + ack;
@@ -854,6 +1053,10 @@ struct bench_case {
         return "fanout 1->" + std::to_string(subscribers) + common;
       case kind::latency:
         return "latency" + common + " rate=" + std::to_string(rate);
+      case kind::persistent:
+        return "persistent size=" + std::to_string(size) + " in-flight="
+               + std::to_string(in_flight) + " producers="
+               + std::to_string(producers) + (drain ? "" : " drain=off");
     }
     return common;
   }
@@ -863,6 +1066,10 @@ struct latency_figures {
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0; // microseconds
 };
 
+/// Persistent runs: published = confirmed, pub_rate = confirmed/s over
+/// `seconds` (first send .. last receipt), deliv_rate = the drain's rate
+/// (first send .. last receive), lat = send -> receipt, mb_rate = confirmed
+/// bodies.
 struct result {
   uint64_t published = 0;
   uint64_t delivered = 0;
@@ -870,7 +1077,7 @@ struct result {
   double pub_rate = 0;     // publications/s
   double deliv_rate = 0;   // deliveries/s
   double mb_rate = 0;      // delivered body MB/s
-  latency_figures lat;     // latency runs only
+  latency_figures lat;     // latency and persistent runs only
 };
 
 /// Nearest-rank percentile of sorted `v`, in microseconds.
@@ -891,6 +1098,8 @@ latency_figures summarize(std::vector<uint64_t> ns) {
 std::string destination_for(const bench_case& bc, uint64_t run_id) {
   auto pid = std::to_string(::getpid());
   auto run = std::to_string(run_id);
+  if (bc.what == kind::persistent)
+    return "/queue/bench.persistent." + pid + "." + run;
   return bc.what == kind::fanout ? "/topic/bench/" + pid + "/" + run
                                  : "/queue/BENCH." + pid + "." + run;
 }
@@ -919,9 +1128,90 @@ result figures(const bench_case& bc, std::vector<consumer_result>& got,
   return r;
 }
 
+/// The figures of a finished persistent run.
+result persistent_figures(const bench_case& bc,
+                          std::vector<producer_result>& sent,
+                          const std::vector<consumer_result>& got) {
+  result r;
+  auto start = sent.front().start;
+  auto last = start;
+  std::vector<uint64_t> latencies;
+  latencies.reserve(bc.messages);
+  for (auto& p : sent) {
+    r.published += p.confirmed;
+    start = std::min(start, p.start);
+    last = std::max(last, p.last_receipt);
+    latencies.insert(latencies.end(), p.latencies_ns.begin(),
+                     p.latencies_ns.end());
+  }
+  r.seconds = seconds_between(start, last);
+  r.pub_rate = static_cast<double>(r.published) / r.seconds;
+  r.mb_rate = r.pub_rate * static_cast<double>(bc.size) / 1e6;
+  r.lat = summarize(std::move(latencies));
+  if (!got.empty()) {
+    r.delivered = got.front().received;
+    r.deliv_rate = static_cast<double>(r.delivered)
+                   / seconds_between(start, got.front().last_receive);
+  }
+  return r;
+}
+
+/// A persistent run: the drain first (SUBSCRIBE receipted), if any, then
+/// the producers, all at once; returns when every SEND is confirmed and the
+/// drain has every message.
+result run_persistent(const options& o, const bench_case& bc,
+                      uint64_t run_id) {
+  auto destination = destination_for(bc, run_id);
+  size_t subs = bc.drain ? 1 : 0;
+  watchdog dog{o.timeout_s}; // outlives the connections
+  std::vector<std::unique_ptr<connection>> consumers;
+  for (size_t i = 0; i < subs; ++i) {
+    consumers.push_back(open_connection(o, dog));
+    subscribe(*consumers.back(), destination, bc.ack, o.prefetch);
+  }
+  std::vector<std::unique_ptr<connection>> producers;
+  for (size_t i = 0; i < bc.producers; ++i)
+    producers.push_back(open_connection(o, dog));
+  run_state st{subs, producers.size()};
+  for (auto& c : consumers)
+    st.watch(c->fd());
+  for (auto& c : producers)
+    st.watch(c->fd());
+  std::vector<consumer_result> got(subs);
+  std::vector<producer_result> sent(producers.size());
+  send_encoder enc{destination, bc.size, true};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < subs; ++i)
+    threads.push_back(guarded(st, "drain", [&, i] {
+      consume(*consumers[i], st, i, bc.messages, bc.size, to_ack_mode(bc.ack),
+              false, producers.size(), got[i]);
+    }));
+  for (size_t i = 0; i < producers.size(); ++i)
+    threads.push_back(guarded(st, "producer " + std::to_string(i), [&, i] {
+      produce_persistent(*producers[i], st, i, enc,
+                         share(bc.messages, producers.size(), i), bc.in_flight,
+                         bc.drain, sent[i]);
+    }));
+  for (auto& t : threads)
+    t.join();
+  st.check();
+  for (size_t i = 0; i < producers.size(); ++i) {
+    try {
+      disconnect(*producers[i]); // a receipt left over fails here
+    } catch (const bench_error& e) {
+      throw bench_error("producer " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  for (auto& c : consumers)
+    disconnect(*c);
+  return persistent_figures(bc, sent, got);
+}
+
 /// One run: subscribers first (each SUBSCRIBE receipted), then the
 /// producer; returns when every subscriber has every message.
 result run_once(const options& o, const bench_case& bc, uint64_t run_id) {
+  if (bc.what == kind::persistent)
+    return run_persistent(o, bc, run_id);
   auto destination = destination_for(bc, run_id);
   size_t subs = bc.what == kind::fanout ? bc.subscribers : 1;
   watchdog dog{o.timeout_s}; // outlives the connections
@@ -944,7 +1234,7 @@ result run_once(const options& o, const bench_case& bc, uint64_t run_id) {
   for (size_t i = 0; i < subs; ++i)
     threads.push_back(guarded(st, "consumer " + std::to_string(i + 1), [&, i] {
       consume(*consumers[i], st, i, bc.messages, bc.size, to_ack_mode(bc.ack),
-              paced, got[i]);
+              paced, 0, got[i]);
     }));
   threads.push_back(guarded(st, "producer", [&] {
     if (paced)
@@ -984,6 +1274,15 @@ std::string describe(const bench_case& bc, const result& r) {
              + grouped(r.pub_rate) + " msg/s, "
              + std::to_string(r.delivered) + " msgs in "
              + fixed(r.seconds, 2) + " s";
+    case kind::persistent:
+      return head + grouped(r.pub_rate) + " confirmed msg/s ("
+             + fixed(r.mb_rate, 2) + " MB/s), send->receipt p50 "
+             + fixed(r.lat.p50, 0) + " us, p99 " + fixed(r.lat.p99, 0)
+             + " us, max " + fixed(r.lat.max, 0) + " us; "
+             + (bc.drain ? "drain " + grouped(r.deliv_rate) + " msg/s; "
+                         : std::string{"no drain; "})
+             + std::to_string(r.published) + " msgs in "
+             + fixed(r.seconds, 2) + " s";
   }
   return head;
 }
@@ -1021,13 +1320,21 @@ void print_table(const std::vector<std::pair<bench_case, result>>& rows,
                               : std::string{};
   std::printf("\nsummary%s (MB/s: delivered bodies; latency in us)\n",
               median_note.c_str());
+  bool any_persistent = std::any_of(rows.begin(), rows.end(), [](auto& row) {
+    return row.first.what == kind::persistent;
+  });
+  if (any_persistent)
+    std::printf("persistent: pub/s = confirmed puts/s, deliveries/s = the "
+                "drain, MB/s = confirmed bodies, latency = send->receipt\n");
   std::printf("%-48s %11s %13s %8s %7s %7s %7s %7s\n", "scenario", "pub/s",
               "deliveries/s", "MB/s", "p50", "p99", "p99.9", "max");
   for (const auto& [bc, r] : rows) {
-    bool lat = bc.what == kind::latency;
+    bool lat = bc.what == kind::latency || bc.what == kind::persistent;
+    bool undrained = bc.what == kind::persistent && !bc.drain;
     auto us = [&](double v) { return lat ? fixed(v, 0) : std::string{"-"}; };
     std::printf("%-48s %11s %13s %8s %7s %7s %7s %7s\n", bc.name().c_str(),
-                grouped(r.pub_rate).c_str(), grouped(r.deliv_rate).c_str(),
+                grouped(r.pub_rate).c_str(),
+                undrained ? "-" : grouped(r.deliv_rate).c_str(),
                 fixed(r.mb_rate, 2).c_str(), us(r.lat.p50).c_str(),
                 us(r.lat.p99).c_str(), us(r.lat.p999).c_str(),
                 us(r.lat.max).c_str());
@@ -1047,6 +1354,10 @@ std::vector<bench_case> cases_for(const options& o) {
       return {{kind::fanout, o.size, o.ack, fan_n, o.subscribers, 0}};
     case scenario::latency:
       return {{kind::latency, o.size, o.ack, lat_n, 1, o.rate}};
+    case scenario::persistent:
+      return {{kind::persistent, o.size, "auto",
+               o.messages.value_or(default_persistent), 1, 0, o.in_flight,
+               o.producers, o.drain}};
     case scenario::all:
       break;
   }
