@@ -27,6 +27,10 @@
 #include "store/journal_sink.hpp"
 #include "store/records.hpp"
 
+namespace spdlog {
+class logger;
+} // namespace spdlog
+
 namespace qmesh::store {
 
 /// When a batch counts as written.
@@ -50,6 +54,9 @@ struct journal_config {
   /// Corruption before the tail: truncate there (dropping everything
   /// after it) instead of refusing to open.
   bool recover_truncate = false;
+  /// Where recovery notes, write failures and disk alarms go; null: the
+  /// registered spdlog logger "qmesh.store", else spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
 };
 
 /// One queue as recovery rebuilt it.
@@ -123,6 +130,10 @@ public:
   std::string refusal() const override;
 
   journal_stats stats() const;
+
+  /// Changes the disk free limit and checks the disk at once (tests, and
+  /// a future runtime option). Thread-safe.
+  void set_disk_free_limit(uint64_t bytes);
 
   /// Writes what is pending, stops the writer thread and closes the files.
   /// Idempotent.

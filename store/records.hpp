@@ -156,4 +156,8 @@ decoded_frame decode(std::span<const char> in);
 /// explicitly to encode() for a backout).
 record_kind kind_of(const record_body& body) noexcept;
 
+/// Whether `body` is the alternative `kind` is stored as (name_record for
+/// both deletes, uow_record for commit and backout).
+bool kind_matches(record_kind kind, const record_body& body) noexcept;
+
 } // namespace qmesh::store

@@ -1,0 +1,191 @@
+#include "store/replay.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace qmesh::store {
+
+replayer::queue_build& replayer::queue_for(const std::string& name) {
+  if (last_queue_ && last_name_ == name)
+    return *last_queue_;
+  auto& q = queues_[name];
+  last_name_ = name;
+  last_queue_ = &q;
+  return q;
+}
+
+replayer::queue_build* replayer::find_queue(const std::string& name) {
+  if (last_queue_ && last_name_ == name)
+    return last_queue_;
+  auto it = queues_.find(name);
+  return it == queues_.end() ? nullptr : &it->second;
+}
+
+void replayer::store(put_record& put) {
+  queue_for(put.queue).messages.insert_or_assign(put.key, std::move(put.msg));
+}
+
+void replayer::erase(const std::string& queue,
+                     const std::vector<uint64_t>& keys) {
+  if (auto q = find_queue(queue))
+    for (auto key : keys)
+      q->messages.erase(key);
+}
+
+void replayer::seen_uow(uint64_t uow) {
+  max_uow_ = std::max(max_uow_, uow);
+}
+
+void replayer::apply(record& rec) {
+  ++records_;
+  switch (rec.kind) {
+    case record_kind::queue_define: {
+      auto& x = std::get<queue_record>(rec.body);
+      auto& q = queue_for(x.name);
+      q.attrs = std::move(x.attrs);
+      q.system = x.system;
+      q.defined = true;
+      break;
+    }
+    case record_kind::queue_delete: {
+      auto& x = std::get<name_record>(rec.body);
+      if (last_queue_ && last_name_ == x.name)
+        last_queue_ = nullptr;
+      queues_.erase(x.name);
+      break;
+    }
+    case record_kind::put: {
+      auto& x = std::get<put_record>(rec.body);
+      if (x.key == 0)
+        x.key = rec.seq;
+      if (x.uow == 0) {
+        store(x);
+      } else {
+        seen_uow(x.uow);
+        auto& ops = uows_[x.uow];
+        ops.emplace_back();
+        ops.back().is_put = true;
+        ops.back().put = std::move(x);
+      }
+      break;
+    }
+    case record_kind::remove: {
+      auto& x = std::get<remove_record>(rec.body);
+      if (x.uow == 0) {
+        erase(x.queue, x.keys);
+      } else {
+        seen_uow(x.uow);
+        auto& ops = uows_[x.uow];
+        ops.emplace_back();
+        ops.back().remove = std::move(x);
+      }
+      break;
+    }
+    case record_kind::move: {
+      auto& x = std::get<move_record>(rec.body);
+      erase(x.from, {x.from_key});
+      if (x.to.key == 0)
+        x.to.key = rec.seq;
+      seen_uow(x.to.uow);
+      store(x.to);
+      break;
+    }
+    case record_kind::delivery_count: {
+      auto& x = std::get<count_record>(rec.body);
+      if (auto q = find_queue(x.queue)) {
+        auto it = q->messages.find(x.key);
+        if (it != q->messages.end())
+          it->second.delivery_count = x.delivery_count;
+      }
+      break;
+    }
+    case record_kind::uow_commit: {
+      auto uow = std::get<uow_record>(rec.body).uow;
+      seen_uow(uow);
+      auto it = uows_.find(uow);
+      if (it == uows_.end())
+        break;
+      for (auto& op : it->second) {
+        if (op.is_put)
+          store(op.put);
+        else
+          erase(op.remove.queue, op.remove.keys);
+      }
+      uows_.erase(it);
+      break;
+    }
+    case record_kind::uow_backout: {
+      auto uow = std::get<uow_record>(rec.body).uow;
+      seen_uow(uow);
+      uows_.erase(uow);
+      break;
+    }
+    case record_kind::sub_define: {
+      auto& x = std::get<sub_record>(rec.body);
+      auto name = x.info.name;
+      subs_.insert_or_assign(std::move(name), std::move(x.info));
+      break;
+    }
+    case record_kind::sub_delete:
+      subs_.erase(std::get<name_record>(rec.body).name);
+      break;
+    case record_kind::retained: {
+      auto& x = std::get<retained_record>(rec.body);
+      if (x.present)
+        retained_.insert_or_assign(x.topic, std::move(x.msg));
+      else
+        retained_.erase(x.topic);
+      break;
+    }
+  }
+}
+
+recovered_state replayer::finish() {
+  recovered_state st;
+  st.records = records_;
+  st.max_uow = max_uow_;
+  if (!uows_.empty())
+    st.notes.push_back("journal: " + std::to_string(uows_.size())
+                       + " unit(s) of work without commit discarded");
+  std::vector<std::string> names;
+  names.reserve(queues_.size());
+  for (auto& [name, q] : queues_)
+    names.push_back(name);
+  std::sort(names.begin(), names.end());
+  st.queues.reserve(names.size());
+  std::vector<uint64_t> keys;
+  for (auto& name : names) {
+    auto& q = queues_[name];
+    if (!q.defined)
+      st.notes.push_back("journal: queue " + name
+                         + " has messages but no definition: created with "
+                           "default attributes");
+    recovered_queue out;
+    out.name = name;
+    out.attrs = std::move(q.attrs);
+    out.system = q.system;
+    keys.clear();
+    keys.reserve(q.messages.size());
+    for (auto& kv : q.messages)
+      keys.push_back(kv.first);
+    std::sort(keys.begin(), keys.end());
+    out.messages.reserve(keys.size());
+    for (auto key : keys)
+      out.messages.emplace_back(key, std::move(q.messages.find(key)->second));
+    q.messages.clear();
+    st.queues.push_back(std::move(out));
+  }
+  std::map<std::string, subscription_info> subs(subs_.begin(), subs_.end());
+  for (auto& kv : subs)
+    st.subscriptions.push_back(std::move(kv.second));
+  std::map<std::string, message> retained;
+  for (auto& kv : retained_)
+    retained.emplace(kv.first, std::move(kv.second));
+  for (auto& kv : retained)
+    st.retained.emplace_back(kv.first, std::move(kv.second));
+  queues_.clear();
+  last_queue_ = nullptr;
+  return st;
+}
+
+} // namespace qmesh::store
