@@ -3,7 +3,76 @@
 #include <algorithm>
 #include <map>
 
+#include "store/file_io.hpp"
+
 namespace qmesh::store {
+
+// -- queue_build ----------------------------------------------------------------
+
+void replayer::queue_build::put(uint64_t key, message&& msg) {
+  auto [it, added] = pos.try_emplace(key, static_cast<uint32_t>(msgs.size()));
+  if (!added) {
+    // A compaction copy of a message still present: same key, latest wins.
+    msgs[it->second].second = std::move(msg);
+    return;
+  }
+  if (!msgs.empty() && key < msgs.back().first)
+    sorted = false;
+  if (msgs.size() == msgs.capacity()) {
+    // Grow by doubling, with huge pages for the large buffers.
+    msgs.reserve(std::max<size_t>(msgs.capacity() * 2, 64));
+    auto bytes = msgs.capacity() * sizeof(msgs[0]);
+    if (bytes >= (size_t{4} << 20))
+      io::advise_huge_pages(msgs.data(), bytes);
+  }
+  msgs.emplace_back(key, std::move(msg));
+  erased.push_back(false);
+}
+
+void replayer::queue_build::erase(uint64_t key) {
+  auto it = pos.find(key);
+  if (it == pos.end())
+    return;
+  erased[it->second] = true;
+  msgs[it->second].second = message{};
+  ++erased_count;
+  pos.erase(it);
+}
+
+message* replayer::queue_build::find(uint64_t key) {
+  auto it = pos.find(key);
+  return it == pos.end() ? nullptr : &msgs[it->second].second;
+}
+
+std::vector<std::pair<uint64_t, message>> replayer::queue_build::take_sorted() {
+  if (erased_count > 0) {
+    size_t out = 0;
+    for (size_t i = 0; i < msgs.size(); ++i)
+      if (!erased[i]) {
+        if (out != i)
+          msgs[out] = std::move(msgs[i]);
+        ++out;
+      }
+    msgs.resize(out);
+  }
+  if (!sorted) {
+    std::vector<uint32_t> order(msgs.size());
+    for (uint32_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return msgs[a].first < msgs[b].first; });
+    std::vector<std::pair<uint64_t, message>> result;
+    result.reserve(msgs.size());
+    for (auto i : order)
+      result.push_back(std::move(msgs[i]));
+    msgs = std::move(result);
+  }
+  pos.clear();
+  erased.clear();
+  return std::move(msgs);
+}
+
+// -- replayer -------------------------------------------------------------------
 
 replayer::queue_build& replayer::queue_for(const std::string& name) {
   if (last_queue_ && last_name_ == name)
@@ -22,14 +91,14 @@ replayer::queue_build* replayer::find_queue(const std::string& name) {
 }
 
 void replayer::store(put_record& put) {
-  queue_for(put.queue).messages.insert_or_assign(put.key, std::move(put.msg));
+  queue_for(put.queue).put(put.key, std::move(put.msg));
 }
 
 void replayer::erase(const std::string& queue,
                      const std::vector<uint64_t>& keys) {
   if (auto q = find_queue(queue))
     for (auto key : keys)
-      q->messages.erase(key);
+      q->erase(key);
 }
 
 void replayer::seen_uow(uint64_t uow) {
@@ -93,9 +162,8 @@ void replayer::apply(record& rec) {
     case record_kind::delivery_count: {
       auto& x = std::get<count_record>(rec.body);
       if (auto q = find_queue(x.queue)) {
-        auto it = q->messages.find(x.key);
-        if (it != q->messages.end())
-          it->second.delivery_count = x.delivery_count;
+        if (auto msg = q->find(x.key))
+          msg->delivery_count = x.delivery_count;
       }
       break;
     }
@@ -153,7 +221,6 @@ recovered_state replayer::finish() {
     names.push_back(name);
   std::sort(names.begin(), names.end());
   st.queues.reserve(names.size());
-  std::vector<uint64_t> keys;
   for (auto& name : names) {
     auto& q = queues_[name];
     if (!q.defined)
@@ -164,15 +231,7 @@ recovered_state replayer::finish() {
     out.name = name;
     out.attrs = std::move(q.attrs);
     out.system = q.system;
-    keys.clear();
-    keys.reserve(q.messages.size());
-    for (auto& kv : q.messages)
-      keys.push_back(kv.first);
-    std::sort(keys.begin(), keys.end());
-    out.messages.reserve(keys.size());
-    for (auto key : keys)
-      out.messages.emplace_back(key, std::move(q.messages.find(key)->second));
-    q.messages.clear();
+    out.messages = q.take_sorted();
     st.queues.push_back(std::move(out));
   }
   std::map<std::string, subscription_info> subs(subs_.begin(), subs_.end());

@@ -33,11 +33,25 @@ public:
   recovered_state finish();
 
 private:
+  /// A queue's messages in arrival order (usually key order already),
+  /// erased ones flagged, plus key -> position. Recovery of long queues
+  /// then moves each message once, from the decoded record into `msgs`,
+  /// and the vector itself into the result.
   struct queue_build {
     queue_attrs attrs;
     bool system = false;
     bool defined = false;
-    std::unordered_map<uint64_t, message> messages;
+    std::vector<std::pair<uint64_t, message>> msgs;
+    std::vector<bool> erased;
+    std::unordered_map<uint64_t, uint32_t> pos;
+    size_t erased_count = 0;
+    bool sorted = true;
+
+    void put(uint64_t key, message&& msg);
+    void erase(uint64_t key);
+    message* find(uint64_t key);
+    /// The live messages in key order.
+    std::vector<std::pair<uint64_t, message>> take_sorted();
   };
 
   /// An operation waiting for its uow's commit.

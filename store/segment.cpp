@@ -33,7 +33,7 @@ const char* describe(frame_status s) {
   return "?";
 }
 
-bool all_zero(const std::vector<char>& buf, size_t from) {
+bool all_zero(std::span<const char> buf, size_t from) {
   return std::all_of(buf.begin() + static_cast<ptrdiff_t>(
                                      std::min(from, buf.size())),
                      buf.end(), [](char c) { return c == 0; });
@@ -129,17 +129,19 @@ caf::expected<scan_result> scan_segments(const fs::path& dir,
   scan_result result;
   result.segments = std::move(*listed);
   auto& segs = result.segments;
-  std::vector<char> buf;
   std::optional<defect> corrupt;
   for (size_t i = 0; i < segs.size() && !corrupt; ++i) {
     auto& seg = segs[i];
     auto name = seg.path.filename().string();
     bool last = i + 1 == segs.size();
-    if (auto err = io::read_file(seg.path, buf))
+    io::mapped_file file;
+    if (auto err = file.open(seg.path))
       return io_error("cannot read", seg.path, err);
+    std::span<const char> buf{file.data(), file.size()};
     auto magic = segment_magic.size();
     if (buf.size() < magic && last
-        && std::memcmp(buf.data(), segment_magic.data(), buf.size()) == 0) {
+        && (buf.empty()
+            || std::memcmp(buf.data(), segment_magic.data(), buf.size()) == 0)) {
       // Created, then the process died before the magic was written.
       std::error_code err;
       fs::remove(seg.path, err);
@@ -157,9 +159,9 @@ caf::expected<scan_result> scan_segments(const fs::path& dir,
       break;
     }
     size_t off = magic;
-    std::span<const char> all{buf.data(), buf.size()};
+    size_t valid = buf.size();
     while (off < buf.size()) {
-      auto d = decode(all.subspan(off));
+      auto d = decode(buf.subspan(off));
       if (d.status == frame_status::ok) {
         if (d.rec.seq <= result.last_seq) {
           corrupt = defect{i, off,
@@ -191,10 +193,10 @@ caf::expected<scan_result> scan_segments(const fs::path& dir,
                              + describe(d.status) + ", "
                              + std::to_string(buf.size() - off)
                              + " bytes) truncated");
-      buf.resize(off);
+      valid = off;
       break;
     }
-    seg.bytes = corrupt ? corrupt->offset : buf.size();
+    seg.bytes = corrupt ? corrupt->offset : valid;
   }
   if (corrupt) {
     auto& seg = segs[corrupt->segment];
