@@ -105,7 +105,9 @@ int run(const options& opts) {
   // Recovery before anything listens: clients find every persistent
   // message in place. Declared before the actor system, so it outlives
   // every actor that appends to it.
-  auto opened = store::journal::open(opts.journal);
+  auto journal_cfg = opts.journal;
+  journal_cfg.logger = log::get("qmesh.store");
+  auto opened = store::journal::open(journal_cfg);
   if (!opened) {
     std::cerr << "qmesh-node: journal in '" << opts.journal.dir.string()
               << "': " << render(opened.error()) << '\n';
