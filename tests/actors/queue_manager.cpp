@@ -532,7 +532,7 @@ CAF_TEST(a defined queue is a record until its first put) {
   // The first put spawns the actor with the record's attributes.
   CAF_REQUIRE(put("Q", text("first")));
   CAF_REQUIRE(entry("Q").hdl);
-  CAF_CHECK(!entry("Q").attrs); // moved into the actor
+  CAF_CHECK(entry("Q").attrs); // the catalog keeps its copy
   CAF_CHECK_EQUAL(qstate("Q").ledger->ready().size(), 1u);
   CAF_CHECK_EQUAL(qstate("Q").cfg.attrs.max_depth, 5u);
   s = inquire("Q");
