@@ -29,6 +29,16 @@
 
 namespace qmesh::store {
 
+/// Container shapes the codec writes element by element.
+template <class T>
+struct is_vector : std::false_type {};
+template <class T, class A>
+struct is_vector<std::vector<T, A>> : std::true_type {};
+template <class T>
+struct is_map : std::false_type {};
+template <class K, class V, class C, class A>
+struct is_map<std::map<K, V, C, A>> : std::true_type {};
+
 class le_writer {
 public:
   using result_type = void;
@@ -80,15 +90,6 @@ private:
   void put_elem(const T& x) {
     put(x);
   }
-
-  template <class T>
-  struct is_vector : std::false_type {};
-  template <class T, class A>
-  struct is_vector<std::vector<T, A>> : std::true_type {};
-  template <class T>
-  struct is_map : std::false_type {};
-  template <class K, class V, class C, class A>
-  struct is_map<std::map<K, V, C, A>> : std::true_type {};
 
   std::vector<char>& out_;
 };
@@ -198,15 +199,6 @@ private:
       inspect(*this, x);
     }
   }
-
-  template <class T>
-  struct is_vector : std::false_type {};
-  template <class T, class A>
-  struct is_vector<std::vector<T, A>> : std::true_type {};
-  template <class T>
-  struct is_map : std::false_type {};
-  template <class K, class V, class C, class A>
-  struct is_map<std::map<K, V, C, A>> : std::true_type {};
 
   std::span<const char> in_;
   size_t pos_ = 0;

@@ -15,14 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using opened = std::pair<std::unique_ptr<journal>, recovered_state>;
-
-opened open_ok(const journal_config& cfg) {
-  auto res = journal::open(cfg);
-  if (!res)
-    CAF_FAIL("open failed: " << render(res.error()));
-  return std::move(*res);
-}
 
 /// Appends and waits until the record is on disk; returns its seq.
 uint64_t put_sync(journal& j, record_kind kind, record_body body) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/reason.hpp"
 #include "store/journal.hpp"
 #include "store/segment.hpp"
 
@@ -135,6 +136,18 @@ inline bool any_note_contains(const store::recovered_state& st,
     if (note.find(text) != std::string::npos)
       return true;
   return false;
+}
+
+/// A journal and what it recovered.
+using opened
+  = std::pair<std::unique_ptr<store::journal>, store::recovered_state>;
+
+/// Opens a journal; the test fails if it cannot.
+inline opened open_ok(const store::journal_config& cfg) {
+  auto res = store::journal::open(cfg);
+  if (!res)
+    CAF_FAIL("open failed: " << render(res.error()));
+  return std::move(*res);
 }
 
 } // namespace qmesh::test

@@ -20,18 +20,6 @@ using namespace qmesh::store;
 using namespace qmesh::test;
 namespace fs = std::filesystem;
 
-namespace {
-
-using opened = std::pair<std::unique_ptr<journal>, recovered_state>;
-
-opened open_ok(const journal_config& cfg) {
-  auto res = journal::open(cfg);
-  if (!res)
-    CAF_FAIL("open failed: " << render(res.error()));
-  return std::move(*res);
-}
-
-} // namespace
 
 CAF_TEST(concurrent appends are committed in groups) {
   temp_dir tmp;
