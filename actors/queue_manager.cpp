@@ -781,7 +781,7 @@ queue_manager_state::subscribe(subscription_spec& spec) {
   uint64_t seq = 0;
   if (durable)
     seq = journal(store::record_kind::sub_define, store::sub_record{info});
-  start_subscription(info, target);
+  start_subscription(info, target, true);
   if (!durable) {
     auto& entry = subs[id];
     entry.owner = sender();
@@ -792,7 +792,8 @@ queue_manager_state::subscribe(subscription_spec& spec) {
 
 subscription_actor
 queue_manager_state::start_subscription(const subscription_info& info,
-                                        const queue_actor& target) {
+                                        const queue_actor& target,
+                                        bool send_retained) {
   auto hdl = self->spawn(subscription_impl, info, target, self);
   auto& entry = subs[info.id];
   entry.info = info;
@@ -802,7 +803,7 @@ queue_manager_state::start_subscription(const subscription_info& info,
   // Retained publications go first: they are sent before any publication
   // this actor handles later.
   for (const auto& [topic, msg] : retained)
-    if (topic_matches(info.filter, topic)) {
+    if (send_retained && topic_matches(info.filter, topic)) {
       ++entry.in_flight;
       self->send(hdl, atom::publish_v, topic, msg);
     }
@@ -962,7 +963,8 @@ void queue_manager_state::recover(store::recovered_state& state) {
     }
     info.id = next_sub++;
     info.delivered_total = 0;
-    start_subscription(info, activate(*q));
+    // It got the retained publications when it was made.
+    start_subscription(info, activate(*q), false);
   }
   // Queues with messages get their actors now: expiry runs and consumers
   // find them at once.

@@ -279,9 +279,11 @@ struct queue_manager_state {
   template <class T>
   caf::result<T> reply_durable(uint64_t seq, T value);
 
-  /// Starts a subscription actor for `info` (its target queue exists).
+  /// Starts a subscription actor for `info` (its target queue exists),
+  /// first sending it the matching retained publications if asked.
   subscription_actor start_subscription(const subscription_info& info,
-                                        const queue_actor& target);
+                                        const queue_actor& target,
+                                        bool send_retained);
 
   /// The queue's actor, spawned from its record on first use (the record's
   /// attributes move into it). The one way to a queue actor.

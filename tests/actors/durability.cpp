@@ -347,6 +347,8 @@ CAF_TEST(recovery rebuilds queues messages subscriptions and retained) {
   CAF_REQUIRE_EQUAL(subs->size(), 1u);
   CAF_CHECK_EQUAL(subs->front().name, "SUB9");
   CAF_CHECK(subs->front().durable);
+  // It got the retained publication when it was made, not again now.
+  CAF_CHECK_EQUAL(inquire("SYSTEM.SUB.9").current_depth, 0u);
   // Units of work continue above the highest recovered one.
   CAF_CHECK_GREATER(ask<uint64_t>(qm, atom::begin_v).value_or(0), 41u);
   // The retained publication reaches a new subscriber.
