@@ -50,7 +50,9 @@ CAF_TEST(a persistent accept is journaled and ready only once durable) {
   CAF_REQUIRE(first);
   CAF_CHECK_EQUAL(first->msg.body, "p");
   CAF_CHECK_EQUAL(first->jkey, 1u);
-  CAF_CHECK_EQUAL(take()->msg.body, "n");
+  auto second = take();
+  CAF_REQUIRE(second);
+  CAF_CHECK_EQUAL(second->msg.body, "n");
 }
 
 CAF_TEST(a failed write drops the pending puts) {
@@ -119,7 +121,9 @@ CAF_TEST(units of work journal with their id and end in commit or backout) {
   ledger.commit(8);
   CAF_CHECK_EQUAL(ledger.uncommitted(), 0u);
   CAF_REQUIRE_EQUAL(ledger.ready().size(), 1u);
-  CAF_CHECK_EQUAL(take()->msg.body, "put2");
+  auto last = take();
+  CAF_REQUIRE(last);
+  CAF_CHECK_EQUAL(last->msg.body, "put2");
 }
 
 CAF_TEST(moves are counted until confirmed and come back if refused) {
