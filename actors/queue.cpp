@@ -973,10 +973,10 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
   st.cfg = std::move(cfg);
   st.ledger.emplace(st.cfg.name, st.cfg.journal,
                     std::make_shared<actor_listener>(self));
-  if (!st.cfg.recovered.empty()) {
+  if (auto recovered = std::move(st.cfg.recovered)) {
     auto wall = wall_ms();
     auto t = st.now();
-    for (auto& [key, msg] : st.cfg.recovered) {
+    for (auto& [key, msg] : *recovered) {
       // Expiry survives a restart: it counts from the put's wall-clock
       // time.
       int64_t exp = 0;
@@ -988,8 +988,6 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
       }
       st.ledger->recover(key, std::move(msg), exp);
     }
-    st.cfg.recovered.clear();
-    st.cfg.recovered.shrink_to_fit();
     st.schedule_sweep(st.ledger->ready().next_expiry());
   }
   self->set_down_handler(

@@ -62,8 +62,9 @@ struct queue_config {
   /// without persistence).
   std::shared_ptr<store::journal_sink> journal;
   /// Persistent messages recovered from the journal (key, message), in
-  /// key order; the queue starts with them.
-  std::vector<std::pair<uint64_t, message>> recovered;
+  /// key order; the queue starts with them (moved out). Shared, since
+  /// spawning copies the config.
+  std::shared_ptr<std::vector<std::pair<uint64_t, message>>> recovered;
 };
 
 /// The dead-letter reasons a queue gives.

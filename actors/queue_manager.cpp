@@ -127,7 +127,8 @@ queue_actor queue_manager_state::activate(queue_table::value_type& queue) {
   if (!entry.transient)
     qc.journal = cfg.journal;
   if (auto r = recovered_messages.find(name); r != recovered_messages.end()) {
-    qc.recovered = std::move(r->second);
+    qc.recovered = std::make_shared<
+      std::vector<std::pair<uint64_t, message>>>(std::move(r->second));
     recovered_messages.erase(r);
   }
   entry.hdl = self->spawn(queue_impl, std::move(qc));

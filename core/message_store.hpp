@@ -101,6 +101,10 @@ public:
     return std::exchange(dropped_keys_, {});
   }
 
+  /// True if take_dropped_keys() has something (cheap: the hot path asks
+  /// after every take).
+  bool has_dropped_keys() const noexcept { return !dropped_keys_.empty(); }
+
   size_t size() const noexcept { return entries_.size(); }
   bool empty() const noexcept { return entries_.empty(); }
 

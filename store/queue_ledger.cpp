@@ -36,15 +36,21 @@ uint64_t queue_ledger::append(store::record_kind kind,
 }
 
 void queue_ledger::journal_dropped() {
-  auto keys = ready_.take_dropped_keys();
-  if (keys.empty())
+  if (!ready_.has_dropped_keys())
     return;
+  auto keys = ready_.take_dropped_keys();
   append(store::record_kind::remove,
          store::remove_record{queue_, 0, std::move(keys)});
 }
 
 uint64_t queue_ledger::accept(message&& msg, int64_t expires_at) {
-  return accept_moved(std::move(msg), expires_at, {}, 0);
+  if (!msg.is_persistent() && pending_.empty()) { // the hot path
+    ++enqueued_;
+    ready_.push(std::move(msg), expires_at, 0);
+    return 0;
+  }
+  static const std::string no_source;
+  return accept_moved(std::move(msg), expires_at, no_source, 0);
 }
 
 uint64_t queue_ledger::accept_moved(message&& msg, int64_t expires_at,
