@@ -13,7 +13,7 @@ start_node() {
   stomp=$(free_port)
   native=$(free_port)
   "$1/qmesh-node" --listen "127.0.0.1:$native" --stomp-listen "127.0.0.1:$stomp" \
-    --log-level warn --data-dir "$dir/data" > "$dir/out" 2>&1 &
+    --log-level warn --data-dir "$dir/data" ${NODE_ARGS:-} > "$dir/out" 2>&1 &
   node=$!
   # The node prints its readiness line once both listeners work.
   i=0
