@@ -974,6 +974,7 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
   st.ledger.emplace(st.cfg.name, st.cfg.journal,
                     std::make_shared<actor_listener>(self));
   if (auto recovered = std::move(st.cfg.recovered)) {
+    auto started = std::chrono::steady_clock::now();
     auto wall = wall_ms();
     auto t = st.now();
     for (auto& [key, msg] : *recovered) {
@@ -989,6 +990,12 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
       st.ledger->recover(key, std::move(msg), exp);
     }
     st.schedule_sweep(st.ledger->ready().next_expiry());
+    log::queue().info(
+      "{}: {} persistent messages recovered in {} ms", st.cfg.name,
+      recovered->size(),
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started)
+        .count());
   }
   self->set_down_handler(
     [self](caf::down_msg& dm) { self->state.on_down(dm); });

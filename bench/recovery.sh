@@ -49,6 +49,8 @@ wait "$node" 2>/dev/null || true
 t0=$(date +%s.%N)
 start_node_with
 t1=$(date +%s.%N)
-echo "restart to listening: $(awk "BEGIN{print $t1 - $t0}") s"
-grep "journal: recovered" "$dir/node.log" | tail -1
-cli inquire RECOVER | grep current_depth
+depth=$(cli inquire RECOVER | grep current_depth)
+t2=$(date +%s.%N)
+echo "restart to listening: $(awk "BEGIN{print $t1 - $t0}") s; to the queue's first answer: $(awk "BEGIN{print $t2 - $t0}") s"
+grep -E "journal: recovered|messages recovered in" "$dir/node.log" | tail -2
+echo "$depth"

@@ -146,10 +146,11 @@ void memory_monitor::sample() {
   bool over = rss >= limit_;
   if (over || flow_->alarmed()
       || samples_ - last_trim_ >= trim_every) {
+    // mallinfo2 walks every arena: at most once a second unless alarmed.
+    last_trim_ = samples_;
     auto info = mallinfo2();
     if (info.fordblks >= trim_threshold || over) {
       malloc_trim(0);
-      last_trim_ = samples_;
       rss = resident_memory();
     }
   }

@@ -53,6 +53,7 @@ private:
   std::thread thread_;
   /// Sample number of the last trim.
   uint64_t samples_ = 0;
+  /// Sample of the last heap check (mallinfo2, maybe malloc_trim).
   uint64_t last_trim_ = 0;
 };
 

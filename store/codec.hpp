@@ -1,14 +1,16 @@
-// Little-endian binary writer and reader for journal payloads (internal to
-// store/).
+// Binary writer and reader for journal payloads (internal to store/).
 //
 // Both are CAF 0.17 style inspectors, so the field lists of the domain
 // types (`inspect()` in core/) are written once and shared with CAF; the
 // bytes, though, are our own fixed format, independent of CAF's serializer
 // (which changes between CAF releases):
-//   integers  little-endian, their own width; bool one byte (0 or 1);
-//   enums     as their underlying integer;
-//   string    u32 length, then the bytes;
-//   vector    u32 count, then the elements; map: u32 count, then key, value.
+//   integers  one byte if 8 bits wide; wider ones as LEB128 varints (7
+//             bits per byte, low first), signed ones zigzag-encoded, so
+//             small values (lengths, counts, zeros) take one byte;
+//   bool      one byte (0 or 1); enums as their underlying integer;
+//   string    length (varint), then the bytes;
+//   vector    count (varint), then the elements; map: count, then key,
+//             value.
 // Adding a field to an inspected type changes the format: bump the segment
 // magic when doing so.
 //
@@ -19,6 +21,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <span>
 #include <string>
@@ -60,13 +63,25 @@ private:
       out_.push_back(x ? 1 : 0);
     } else if constexpr (std::is_enum_v<T>) {
       put(static_cast<std::underlying_type_t<T>>(x));
+    } else if constexpr (std::is_integral_v<T> && sizeof(T) == 1) {
+      out_.push_back(static_cast<char>(x));
     } else if constexpr (std::is_integral_v<T>) {
-      using U = std::make_unsigned_t<T>;
-      auto u = static_cast<U>(x);
-      char bytes[sizeof(T)];
-      for (size_t i = 0; i < sizeof(T); ++i)
-        bytes[i] = static_cast<char>((u >> (8 * i)) & 0xff);
-      out_.insert(out_.end(), bytes, bytes + sizeof(T));
+      // LEB128, signed values zigzag-encoded first: small numbers (counts,
+      // lengths, priorities, zeros) take one byte.
+      uint64_t u;
+      if constexpr (std::is_signed_v<T>)
+        u = (static_cast<uint64_t>(x) << 1)
+            ^ static_cast<uint64_t>(static_cast<int64_t>(x) >> 63);
+      else
+        u = static_cast<uint64_t>(x);
+      char bytes[10];
+      size_t n = 0;
+      do {
+        auto b = static_cast<unsigned char>(u & 0x7f);
+        u >>= 7;
+        bytes[n++] = static_cast<char>(u != 0 ? (b | 0x80) : b);
+      } while (u != 0);
+      out_.insert(out_.end(), bytes, bytes + n);
     } else if constexpr (std::is_same_v<T, std::string>) {
       put(static_cast<uint32_t>(x.size()));
       out_.insert(out_.end(), x.begin(), x.end());
@@ -131,6 +146,29 @@ private:
     return true;
   }
 
+  /// Reads a LEB128 value of at most 10 bytes (the 10th holding 1 bit).
+  bool varint(uint64_t& out) noexcept {
+    uint64_t u = 0;
+    for (unsigned shift = 0; shift < 70; shift += 7) {
+      if (!ok_ || remaining() == 0) {
+        ok_ = false;
+        return false;
+      }
+      auto b = static_cast<unsigned char>(in_[pos_++]);
+      if (shift == 63 && b > 1) {
+        ok_ = false;
+        return false;
+      }
+      u |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        out = u;
+        return true;
+      }
+    }
+    ok_ = false;
+    return false;
+  }
+
   /// Reads a u32 count of elements that need at least `min_size` bytes
   /// each; fails if the input cannot hold that many.
   bool count(uint32_t& n, size_t min_size) noexcept {
@@ -157,14 +195,28 @@ private:
       std::underlying_type_t<T> u{};
       get(u);
       x = static_cast<T>(u);
+    } else if constexpr (std::is_integral_v<T> && sizeof(T) == 1) {
+      take(&x, 1);
     } else if constexpr (std::is_integral_v<T>) {
-      unsigned char bytes[sizeof(T)];
-      if (!take(bytes, sizeof(T)))
+      uint64_t u = 0;
+      if (!varint(u))
         return;
-      std::make_unsigned_t<T> u = 0;
-      for (size_t i = sizeof(T); i-- > 0;)
-        u = static_cast<std::make_unsigned_t<T>>((u << 8) | bytes[i]);
-      x = static_cast<T>(u);
+      using U = std::make_unsigned_t<T>;
+      if constexpr (std::is_signed_v<T>) {
+        auto v = static_cast<int64_t>(u >> 1) ^ -static_cast<int64_t>(u & 1);
+        if (v < std::numeric_limits<T>::min()
+            || v > std::numeric_limits<T>::max()) {
+          ok_ = false;
+          return;
+        }
+        x = static_cast<T>(v);
+      } else {
+        if (u > std::numeric_limits<U>::max()) {
+          ok_ = false;
+          return;
+        }
+        x = static_cast<T>(u);
+      }
     } else if constexpr (std::is_same_v<T, std::string>) {
       uint32_t n = 0;
       if (!count(n, 1))

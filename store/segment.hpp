@@ -31,7 +31,7 @@
 namespace qmesh::store {
 
 /// Every segment file starts with these 8 bytes.
-constexpr std::string_view segment_magic = "QMJRNL01";
+constexpr std::string_view segment_magic = "QMJRNL02";
 
 /// `journal-00000000000000000042.qlog`.
 std::string segment_name(uint64_t first_seq);
