@@ -575,12 +575,16 @@ caf::result<atom::ok> queue_manager_state::end_uow(uint64_t uow, bool commit) {
   auto rp = self->make_response_promise<atom::ok>();
   // A commit is final once its record is on disk; the queues make the
   // unit's puts visible after that. A backout needs no wait: without a
-  // commit record, recovery drops the unit anyway.
-  auto seq = journal(commit ? store::record_kind::uow_commit
-                            : store::record_kind::uow_backout,
-                     store::uow_record{uow});
-  if (!commit)
-    seq = 0;
+  // commit record, recovery drops the unit anyway. A unit of work that
+  // journaled nothing (no persistent message) ends without a record.
+  uint64_t seq = 0;
+  if (cfg.journal && cfg.journal->holds_uow(uow)) {
+    seq = journal(commit ? store::record_kind::uow_commit
+                         : store::record_kind::uow_backout,
+                  store::uow_record{uow});
+    if (!commit && seq != store::append_failed)
+      seq = 0;
+  }
   waits.after(seq, [this, rp, uow, commit,
                     work = std::move(work)](bool ok) mutable {
     if (!ok) {

@@ -185,6 +185,12 @@ uint64_t journal::append(record_kind kind, const record_body& body,
   return seq;
 }
 
+bool journal::holds_uow(uint64_t uow) const {
+  auto& p = *impl_;
+  std::lock_guard<std::mutex> guard{p.mu};
+  return p.index.has_open_uow(uow);
+}
+
 bool journal::accepting_puts() const noexcept {
   auto& p = *impl_;
   return !p.failed && !p.closed && !p.disk_alarm;

@@ -129,6 +129,8 @@ public:
 
   std::string refusal() const override;
 
+  bool holds_uow(uint64_t uow) const override;
+
   journal_stats stats() const;
 
   /// Changes the disk free limit and checks the disk at once (tests, and

@@ -46,6 +46,11 @@ public:
   virtual bool accepting_puts() const noexcept = 0;
 
   virtual std::string refusal() const = 0;
+
+  /// True if records of unit of work `uow` were appended and no commit or
+  /// backout record yet: only then does its end need a record (and a
+  /// commit a sync). Thread-safe.
+  virtual bool holds_uow(uint64_t uow) const = 0;
 };
 
 /// Stores nothing; every append is "durable" at once.
@@ -60,6 +65,9 @@ public:
   }
   std::string refusal() const override {
     return {};
+  }
+  bool holds_uow(uint64_t) const override {
+    return false;
   }
 };
 

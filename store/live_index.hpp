@@ -61,6 +61,11 @@ public:
   /// Forgets units of work that can never commit (after recovery).
   void drop_open_uows();
 
+  /// True if unit of work `uow` has records and has not ended.
+  bool has_open_uow(uint64_t uow) const noexcept {
+    return uows_.count(uow) > 0;
+  }
+
   /// Whether an open unit of work has a record in `seg` or before it.
   bool pinned(const segment_acct& seg) const noexcept;
 

@@ -45,6 +45,21 @@ struct recording_journal : store::journal_sink {
     return "disk full (test)";
   }
 
+  bool holds_uow(uint64_t uow) const override {
+    bool open = false;
+    for (auto& r : records) {
+      if (auto p = std::get_if<store::put_record>(&r.body); p && p->uow == uow)
+        open = true;
+      else if (auto m = std::get_if<store::remove_record>(&r.body);
+               m && m->uow == uow)
+        open = true;
+      else if (auto u = std::get_if<store::uow_record>(&r.body);
+               u && u->uow == uow)
+        open = false;
+    }
+    return open;
+  }
+
   /// Every listener hears that everything appended so far is on disk (or
   /// failed).
   void sync(bool ok = true) {

@@ -180,6 +180,12 @@ CAF_TEST(a commit is confirmed once its record is on disk) {
   CAF_CHECK(ok);
   CAF_CHECK_EQUAL(journal->last<store::uow_record>(record_kind::uow_commit).uow,
                   uow);
+  // A unit of work of non-persistent messages commits without a record.
+  auto plain = ask<uint64_t>(qm, atom::begin_v).value_or(0);
+  CAF_CHECK(ask<msg_id>(qm, atom::put_v, std::string{"Q"}, text("n1"), plain));
+  auto before = journal->records.size();
+  CAF_CHECK(ask<atom::ok>(qm, atom::commit_v, plain));
+  CAF_CHECK_EQUAL(journal->records.size(), before);
   auto got = ask_later<message>(qm, atom::get_v, std::string{"Q"},
                                 get_options{});
   sync();

@@ -322,3 +322,18 @@ CAF_TEST(appends continue the sequence after a reopen) {
   CAF_CHECK(j->append(record_kind::put, name_record{"bad"}, nullptr)
             == append_failed);
 }
+
+CAF_TEST(a unit of work is held from its first record to its end) {
+  temp_dir tmp;
+  auto [j, st] = open_ok(config_for(tmp.path / "j"));
+  CAF_CHECK(!j->holds_uow(5));
+  put_msg(*j, "Q", "in uow", 5);
+  CAF_CHECK(j->holds_uow(5));
+  CAF_CHECK(!j->holds_uow(6));
+  put_sync(*j, record_kind::uow_commit, uow_record{5});
+  CAF_CHECK(!j->holds_uow(5));
+  put_sync(*j, record_kind::remove, remove_record{"Q", 6, {1}});
+  CAF_CHECK(j->holds_uow(6));
+  put_sync(*j, record_kind::uow_backout, uow_record{6});
+  CAF_CHECK(!j->holds_uow(6));
+}
