@@ -77,6 +77,12 @@ class Node:
         line = self.proc.stdout.readline()
         self.first_line = line
         if "listening on" not in line:
+            # stdout ended: the node is exiting; wait for it, so that its
+            # stderr is complete.
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
             err = self.proc.stderr.read() if self.proc.poll() is not None else ""
             self.stop()
             raise RuntimeError(f"node did not start: {line!r} {err!r}")
