@@ -160,14 +160,24 @@ queue_manager_state::record_status(const std::string& name,
   return s;
 }
 
-caf::expected<queue_manager_state::queue_table::iterator>
-queue_manager_state::lookup(const std::string& text, bool may_define) {
+caf::expected<queue_manager_state::route>
+queue_manager_state::route_of(const std::string& text) const {
   address addr;
   if (!parse_address(text, addr))
     return bad_name(text);
   if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
-    return reason_error(ec::unknown_remote_qmgr, std::string{addr.qmgr});
-  std::string name{addr.queue};
+    return reason_error(ec::unknown_remote_qmgr,
+                        std::string{addr.qmgr}
+                          + ": not this queue manager, and no route to it");
+  return route{std::string{addr.queue}};
+}
+
+caf::expected<queue_manager_state::queue_table::iterator>
+queue_manager_state::lookup(const std::string& text, bool may_define) {
+  auto r = route_of(text);
+  if (!r)
+    return std::move(r.error());
+  const auto& name = r->queue;
   if (auto it = queues.find(name); it != queues.end())
     return it;
   if (!may_define || !cfg.auto_define)
@@ -243,9 +253,12 @@ void queue_manager_state::remove_subscription(uint64_t id) {
 // -- queue administration -----------------------------------------------------
 
 caf::result<queue_status>
-queue_manager_state::define(const std::string& name, const attr_map& attrs) {
-  if (!is_valid_name(name))
-    return bad_name(name);
+queue_manager_state::define(const std::string& address,
+                            const attr_map& attrs) {
+  auto r = route_of(address);
+  if (!r)
+    return std::move(r.error());
+  const auto& name = r->queue;
   if (queues.count(name) > 0)
     return reason_error(ec::object_already_exists, name);
   auto qa = cfg.queue_defaults;
@@ -272,16 +285,25 @@ caf::result<queue_status> queue_manager_state::define_temporary() {
   return s;
 }
 
-caf::error queue_manager_state::check_reader(const std::string& name) const {
-  auto it = queues.find(name);
+caf::error
+queue_manager_state::check_reader(const std::string& address) const {
+  auto r = route_of(address);
+  if (!r)
+    return {}; // resolve() gives the error
+  auto it = queues.find(r->queue);
   if (it == queues.end() || !it->second.owner || it->second.owner == sender())
     return {};
   return reason_error(ec::not_authorized,
-                      name + " is another connection's temporary queue");
+                      r->queue + " is another connection's temporary queue");
 }
 
 caf::result<queue_status>
-queue_manager_state::alter(const std::string& name, const attr_map& changes) {
+queue_manager_state::alter(const std::string& address,
+                           const attr_map& changes) {
+  auto r = route_of(address);
+  if (!r)
+    return std::move(r.error());
+  const auto& name = r->queue;
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
@@ -310,8 +332,12 @@ queue_manager_state::alter(const std::string& name, const attr_map& changes) {
   return rp;
 }
 
-caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
-                                                        bool purge) {
+caf::result<uint64_t>
+queue_manager_state::delete_queue(const std::string& address, bool purge) {
+  auto r = route_of(address);
+  if (!r)
+    return std::move(r.error());
+  const auto& name = r->queue;
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
@@ -355,7 +381,12 @@ caf::result<uint64_t> queue_manager_state::delete_queue(const std::string& name,
   return rp;
 }
 
-caf::result<uint64_t> queue_manager_state::purge(const std::string& name) {
+caf::result<uint64_t>
+queue_manager_state::purge(const std::string& address) {
+  auto r = route_of(address);
+  if (!r)
+    return std::move(r.error());
+  const auto& name = r->queue;
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
@@ -428,7 +459,11 @@ void queue_manager_state::walk_listing(uint64_t id) {
 }
 
 caf::result<queue_status>
-queue_manager_state::inquire(const std::string& name) {
+queue_manager_state::inquire(const std::string& address) {
+  auto r = route_of(address);
+  if (!r)
+    return std::move(r.error());
+  const auto& name = r->queue;
   auto it = queues.find(name);
   if (it == queues.end())
     return reason_error(ec::unknown_object_name, name);
@@ -731,12 +766,10 @@ queue_manager_state::subscribe(subscription_spec& spec) {
   if (!spec.queue.empty()) {
     // Record the target by its queue name, so `QM1/Q` and `Q` are the same
     // queue for resume and for the in-use check of delete.
-    address addr;
-    if (!parse_address(spec.queue, addr))
-      return bad_name(spec.queue);
-    if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
-      return reason_error(ec::unknown_remote_qmgr, std::string{addr.qmgr});
-    spec.queue = std::string{addr.queue};
+    auto r = route_of(spec.queue);
+    if (!r)
+      return std::move(r.error());
+    spec.queue = std::move(r->queue);
     // A managed queue belongs to its subscription and ends with it.
     if (auto it = queues.find(spec.queue);
         it != queues.end() && it->second.system)
@@ -895,8 +928,11 @@ void queue_manager_state::on_credit(uint64_t sub_id, uint64_t n) {
     release_held();
 }
 
-void queue_manager_state::cancel_waits(const std::string& name) {
-  auto it = queues.find(name);
+void queue_manager_state::cancel_waits(const std::string& address) {
+  auto r = route_of(address);
+  if (!r)
+    return;
+  auto it = queues.find(r->queue);
   if (it != queues.end() && it->second.hdl) // a record has no waiters
     self->send(it->second.hdl, atom::cancel_v, atom::get_v, sender());
 }

@@ -213,16 +213,16 @@ struct queue_manager_state {
 
   // -- operations (one per handler) -------------------------------------------
 
-  caf::result<queue_status> define(const std::string& name,
+  caf::result<queue_status> define(const std::string& address,
                                    const attr_map& attrs);
   caf::result<queue_status> define_temporary();
-  caf::result<queue_status> alter(const std::string& name,
+  caf::result<queue_status> alter(const std::string& address,
                                   const attr_map& changes);
-  caf::result<uint64_t> delete_queue(const std::string& name, bool purge);
-  caf::result<uint64_t> purge(const std::string& name);
+  caf::result<uint64_t> delete_queue(const std::string& address, bool purge);
+  caf::result<uint64_t> purge(const std::string& address);
   caf::result<std::vector<queue_status>> list(const std::string& pattern);
   void walk_listing(uint64_t id);
-  caf::result<queue_status> inquire(const std::string& name);
+  caf::result<queue_status> inquire(const std::string& address);
   caf::result<queue_actor> open(const std::string& name, open_mode mode);
   caf::result<atom::ok> close(const std::string& name, open_mode mode);
   caf::result<msg_id> put(const std::string& address, message& msg);
@@ -251,7 +251,7 @@ struct queue_manager_state {
   /// Rebuilds the catalog and queues from the journal's recovered state.
   void recover(store::recovered_state& state);
   void on_credit(uint64_t sub_id, uint64_t n);
-  void cancel_waits(const std::string& name);
+  void cancel_waits(const std::string& address);
   void on_held_timeout(uint64_t id);
   void on_resume();
   void on_down(const caf::down_msg& dm);
@@ -299,6 +299,15 @@ struct queue_manager_state {
   queue_status record_status(const std::string& name,
                              const queue_entry& entry) const;
 
+  /// Where an address leads: the one place that reads addresses (`Q`,
+  /// `QM/Q`). 2152 for a malformed one. Today every route is a queue of
+  /// this queue manager (another queue manager's name is 2087); the
+  /// cluster adds routes to transmission queues here.
+  struct route {
+    std::string queue;
+  };
+  caf::expected<route> route_of(const std::string& address) const;
+
   /// Finds a queue by address (`Q` or `QM/Q`), defining it (a record) when
   /// allowed.
   caf::expected<queue_table::iterator> lookup(const std::string& address,
@@ -311,8 +320,8 @@ struct queue_manager_state {
   /// The sender of the current message, as an owner.
   caf::actor_addr sender() const;
 
-  /// 2035 if `name` is another owner's temporary queue (reads only).
-  caf::error check_reader(const std::string& name) const;
+  /// 2035 if `address` is another owner's temporary queue (reads only).
+  caf::error check_reader(const std::string& address) const;
 
   /// Registers an owner (monitored once).
   owner_entry& owner(const caf::actor_addr& who);

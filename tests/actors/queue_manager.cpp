@@ -245,7 +245,8 @@ CAF_TEST(bad names on define are 2152 and create nothing) {
   auto before = queue_names();
   for (const auto& name : bad_queue_names()) {
     CAF_MESSAGE("name of " << name.size() << " bytes");
-    CAF_CHECK_EQUAL(reason(define_x(name)), 2152);
+    // `A/B` is an address: queue B of queue manager A, not this one.
+    CAF_CHECK_EQUAL(reason(define_x(name)), name == "A/B" ? 2087 : 2152);
   }
   CAF_CHECK_EQUAL(queue_names(), before);
 }
@@ -1016,6 +1017,50 @@ CAF_TEST(a temporary queue belongs to its owner and ends with it) {
   kill(owner);
   CAF_CHECK_EQUAL(qm_state().queues.count(name), 0u);
   CAF_CHECK_EQUAL(reason(inquire_x(name)), 2085);
+}
+
+CAF_TEST(one address gets one answer from every operation) {
+  // Another queue manager's queue: 2087 whatever the operation.
+  std::string remote = "QMB/ORDERS";
+  CAF_CHECK_EQUAL(reason(define_x(remote)), 2087);
+  CAF_CHECK_EQUAL(reason(inquire_x(remote)), 2087);
+  CAF_CHECK_EQUAL(reason(alter(remote, {{"max_depth", "5"}})), 2087);
+  CAF_CHECK_EQUAL(reason(del(remote, true)), 2087);
+  CAF_CHECK_EQUAL(reason(ask<uint64_t>(qm, atom::purge_v, remote)), 2087);
+  CAF_CHECK_EQUAL(reason(put(remote, text("x"))), 2087);
+  CAF_CHECK_EQUAL(reason(get(remote)), 2087);
+  CAF_CHECK_EQUAL(reason(open(remote, open_mode::output)), 2087);
+  // This queue manager's name in front is the same queue as without it.
+  CAF_CHECK(define_x("QM1/LOCAL"));
+  auto plain = inquire_x("LOCAL");
+  auto qualified = inquire_x("QM1/LOCAL");
+  CAF_REQUIRE(plain && qualified);
+  CAF_CHECK_EQUAL(plain->name, "LOCAL");
+  CAF_CHECK_EQUAL(qualified->name, "LOCAL");
+  CAF_CHECK_EQUAL(reason(define_x("LOCAL")), 2100);
+  auto altered = alter("QM1/LOCAL", {{"max_depth", "5"}});
+  CAF_REQUIRE(altered);
+  CAF_CHECK_EQUAL(altered->attrs.max_depth, 5u);
+  CAF_CHECK(put("LOCAL", text("x")));
+  CAF_CHECK_EQUAL(ask<uint64_t>(qm, atom::purge_v, std::string{"QM1/LOCAL"})
+                    .value_or(0),
+                  1u);
+  CAF_CHECK(del("QM1/LOCAL", false));
+  CAF_CHECK_EQUAL(reason(inquire_x("LOCAL")), 2085);
+}
+
+CAF_TEST(a temporary queue stays with its owner under a qualified address) {
+  std::string name;
+  auto owner = spawn_helper([qm = qm, &name](caf::event_based_actor* self) {
+    self->request(qm, caf::infinite, atom::define_v, atom::temporary_v)
+      .then([&name](queue_status& st) { name = st.name; });
+  });
+  CAF_REQUIRE(!name.empty());
+  CAF_CHECK(put(name, text("secret")));
+  CAF_CHECK_EQUAL(reason(get("QM1/" + name)), 2035);
+  CAF_CHECK_EQUAL(reason(open("QM1/" + name, open_mode::browse)), 2035);
+  CAF_CHECK_EQUAL(inquire(name).current_depth, 1u);
+  kill(owner);
 }
 
 CAF_TEST(the owner of a temporary queue can get from it) {
