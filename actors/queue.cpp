@@ -435,9 +435,24 @@ void queue_state::dispatch() {
       self->send(consumers[id].hdl, atom::deliver_v, std::move(batch));
       continue;
     }
-    waits.after(seq, [this, hdl = consumers[id].hdl,
+    waits.after(seq, [this, id = id, hdl = consumers[id].hdl,
                         b = std::move(batch)](bool) mutable {
-      self->send(hdl, atom::deliver_v, std::move(b));
+      auto c = consumers.find(id);
+      if (c != consumers.end() && c->second.hdl == hdl) {
+        self->send(hdl, atom::deliver_v, std::move(b));
+        return;
+      }
+      // The consumer ended while its removals went to disk: the messages
+      // come back as new puts rather than go to nobody.
+      log::queue().info("{}: consumer {} gone before its delivery; {} "
+                        "messages returned",
+                        cfg.name, id, b.messages.size());
+      for (auto& msg : b.messages) {
+        msg.tag = 0;
+        auto exp = expires_at(msg);
+        ledger->accept(std::move(msg), exp);
+      }
+      serve();
     });
   }
 }

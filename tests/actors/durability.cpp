@@ -256,6 +256,32 @@ CAF_TEST(an acknowledging consumer journals deliveries and acks) {
   CAF_CHECK(a->has_value());
 }
 
+CAF_TEST(an automatic delivery whose consumer ends before the sync returns) {
+  define("Q");
+  ask_later<msg_id>(qm, atom::put_v, std::string{"Q"}, persistent("a1"));
+  sync();
+  auto [hdl, st] = make_recorder();
+  auto c = self->request(qm, caf::infinite, atom::consume_v, std::string{"Q"},
+                         hdl, uint32_t{10}, ack_mode::automatic);
+  run();
+  queue_actor q;
+  uint64_t id = 0;
+  c.receive(
+    [&](queue_actor& qa, uint64_t i) {
+      q = qa;
+      id = i;
+    },
+    [](caf::error& e) { CAF_FAIL(render(e)); });
+  // Taken and its removal journaled, but not yet sent.
+  CAF_CHECK(st->received.empty());
+  CAF_CHECK(ask<atom::ok>(q, atom::cancel_v, id));
+  sync();
+  CAF_CHECK(st->received.empty());
+  // Back on the queue as a new persistent put.
+  sync();
+  CAF_CHECK_EQUAL(take("Q"), "a1");
+}
+
 CAF_TEST(persistent puts are refused while the journal refuses them) {
   define("Q");
   journal->accepting = false;
