@@ -13,6 +13,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <caf/weak_intrusive_ptr.hpp>
 
 #include "actors/actors.hpp"
@@ -56,6 +57,19 @@ public:
       return;
     }
     waits_.push_back(wait{seq, std::move(f)});
+  }
+
+  /// Delivers `value` on `rp` once `seq` is on disk (as after()), or
+  /// `on_failure()` if the write failed.
+  template <class T, class OnFailure>
+  void reply(uint64_t seq, caf::typed_response_promise<T> rp, T value,
+             OnFailure on_failure) {
+    after(seq, [rp, v = std::move(value), on_failure](bool ok) mutable {
+      if (ok)
+        rp.deliver(std::move(v));
+      else
+        rp.deliver(on_failure());
+    });
   }
 
   /// The journal reached `seq` (ok) or failed up to it: runs what waited.

@@ -81,12 +81,8 @@ caf::error queue_state::journal_refusal() const {
 template <class T>
 void queue_state::reply_after(uint64_t seq, caf::typed_response_promise<T> rp,
                               T value) {
-  waits.after(seq, [this, rp, v = std::move(value)](bool ok) mutable {
-    if (ok)
-      rp.deliver(std::move(v));
-    else
-      rp.deliver(journal_refusal());
-  });
+  waits.reply(seq, std::move(rp), std::move(value),
+              [this] { return journal_refusal(); });
 }
 
 template <class T>
@@ -198,12 +194,9 @@ msg_id queue_state::accept(message&& msg, int64_t put_time, uint64_t& seq) {
   stamp(msg, put_time);
   auto id = msg.id;
   auto exp = expires_at(msg);
-  auto s = ledger->accept(std::move(msg), exp);
+  // append_failed is the largest seq: max() keeps a failure.
+  seq = std::max(seq, ledger->accept(std::move(msg), exp));
   schedule_sweep(exp);
-  if (s == store::append_failed || seq == store::append_failed)
-    seq = store::append_failed;
-  else
-    seq = std::max(seq, s);
   return id;
 }
 
@@ -417,8 +410,7 @@ void queue_state::dispatch() {
           batch.messages.push_back(entry->msg);
           c.unacked.emplace_back(std::move(*entry));
         } else {
-          auto s = ledger->consume(*entry);
-          seq = s == store::append_failed ? s : std::max(seq, s);
+          seq = std::max(seq, ledger->consume(*entry));
           batch.messages.push_back(std::move(entry->msg));
         }
       }
@@ -431,6 +423,8 @@ void queue_state::dispatch() {
     seq = 0; // the removal failed: deliver anyway (it is still on disk and
              // comes back after a restart rather than being lost)
   for (auto& [id, batch] : batches) {
+    // The common case needs no continuation (waits.after() would run it at
+    // once, but only after allocating it).
     if (seq == 0 && waits.empty()) {
       self->send(consumers[id].hdl, atom::deliver_v, std::move(batch));
       continue;
@@ -709,8 +703,7 @@ caf::result<uint64_t> queue_state::settle(uint64_t consumer_id, uint64_t first,
     --c.in_flight;
     auto entry = std::move(*slot);
     slot.reset();
-    auto s = f(std::move(entry));
-    seq = s == store::append_failed ? s : std::max(seq, s);
+    seq = std::max(seq, f(std::move(entry)));
     ++n;
   }
   while (!c.unacked.empty() && !c.unacked.front()) {

@@ -298,9 +298,6 @@ struct queue_state {
   /// Absolute expiry on the actor clock (0 = never).
   int64_t expires_at(const message& msg) const noexcept;
 
-  /// Makes a message visible to getters and consumers.
-  void enqueue(message&& msg, int64_t expires_at);
-
   /// Serves waiting getters, then consumers, from the ready messages.
   void serve();
   void serve_waiters();

@@ -76,15 +76,14 @@ caf::result<T> queue_manager_state::reply_durable(uint64_t seq, T value) {
   if (seq == 0 && waits.empty())
     return value;
   auto rp = self->make_response_promise<T>();
-  waits.after(seq, [this, rp, v = std::move(value)](bool ok) mutable {
-    if (ok)
-      rp.deliver(std::move(v));
-    else
-      rp.deliver(reason_error(ec::resource_problem,
-                              cfg.name + ": the journal failed: "
-                                + cfg.journal->refusal()));
-  });
+  waits.reply(seq, rp, std::move(value), [this] { return journal_failed(); });
   return rp;
+}
+
+caf::error queue_manager_state::journal_failed() const {
+  return reason_error(ec::resource_problem,
+                      cfg.name + ": the journal failed: "
+                        + cfg.journal->refusal());
 }
 
 void queue_manager_state::on_durable(uint64_t seq, bool ok) {
@@ -300,13 +299,11 @@ queue_manager_state::check_reader(const std::string& address) const {
 caf::result<queue_status>
 queue_manager_state::alter(const std::string& address,
                            const attr_map& changes) {
-  auto r = route_of(address);
-  if (!r)
-    return std::move(r.error());
-  const auto& name = r->queue;
-  auto it = queues.find(name);
-  if (it == queues.end())
-    return reason_error(ec::unknown_object_name, name);
+  auto found = lookup(address, false);
+  if (!found)
+    return std::move(found.error());
+  auto it = *found;
+  const auto& name = it->first;
   // The catalog first (all or nothing, validated as the queue actor
   // does), then the queue.
   auto qa = record_attrs(it->second);
@@ -320,13 +317,8 @@ queue_manager_state::alter(const std::string& address,
   self->request(it->second.hdl, caf::infinite, atom::alter_v, changes)
     .then(
       [this, rp, seq](queue_status& st) mutable {
-        waits.after(seq, [this, rp, st = std::move(st)](bool ok) mutable {
-          if (ok)
-            rp.deliver(std::move(st));
-          else
-            rp.deliver(reason_error(ec::resource_problem,
-                                    cfg.name + ": the journal failed"));
-        });
+        waits.reply(seq, rp, std::move(st),
+                    [this] { return journal_failed(); });
       },
       [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
@@ -334,13 +326,11 @@ queue_manager_state::alter(const std::string& address,
 
 caf::result<uint64_t>
 queue_manager_state::delete_queue(const std::string& address, bool purge) {
-  auto r = route_of(address);
-  if (!r)
-    return std::move(r.error());
-  const auto& name = r->queue;
-  auto it = queues.find(name);
-  if (it == queues.end())
-    return reason_error(ec::unknown_object_name, name);
+  auto found = lookup(address, false);
+  if (!found)
+    return std::move(found.error());
+  auto it = *found;
+  const auto name = it->first; // a copy: the entry may be erased below
   if (it->second.system)
     return reason_error(ec::not_authorized, name + " is a system queue");
   for (const auto& [id, sub] : subs)
@@ -383,13 +373,10 @@ queue_manager_state::delete_queue(const std::string& address, bool purge) {
 
 caf::result<uint64_t>
 queue_manager_state::purge(const std::string& address) {
-  auto r = route_of(address);
-  if (!r)
-    return std::move(r.error());
-  const auto& name = r->queue;
-  auto it = queues.find(name);
-  if (it == queues.end())
-    return reason_error(ec::unknown_object_name, name);
+  auto found = lookup(address, false);
+  if (!found)
+    return std::move(found.error());
+  auto it = *found;
   if (!it->second.hdl)
     return uint64_t{0}; // a record holds no messages
   return self->delegate(it->second.hdl, atom::purge_v);
@@ -460,13 +447,11 @@ void queue_manager_state::walk_listing(uint64_t id) {
 
 caf::result<queue_status>
 queue_manager_state::inquire(const std::string& address) {
-  auto r = route_of(address);
-  if (!r)
-    return std::move(r.error());
-  const auto& name = r->queue;
-  auto it = queues.find(name);
-  if (it == queues.end())
-    return reason_error(ec::unknown_object_name, name);
+  auto found = lookup(address, false);
+  if (!found)
+    return std::move(found.error());
+  auto it = *found;
+  const auto& name = it->first;
   if (!it->second.hdl)
     return record_status(name, it->second);
   return self->delegate(it->second.hdl, atom::inquire_v);

@@ -275,9 +275,12 @@ struct queue_manager_state {
   uint64_t journal_queue(const queue_table::value_type& queue);
 
   /// `value` now if `seq` is 0 and nothing waits, else a promise replied
-  /// once the journal has it (2102 if the write failed).
+  /// once the journal has it (journal_failed() if the write failed).
   template <class T>
   caf::result<T> reply_durable(uint64_t seq, T value);
+
+  /// 2102: a journal write failed (the journal says why).
+  caf::error journal_failed() const;
 
   /// Starts a subscription actor for `info` (its target queue exists),
   /// first sending it the matching retained publications if asked.

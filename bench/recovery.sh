@@ -10,31 +10,12 @@
 set -eu
 build=$1
 n=${2:-1000000}
-bench_tmp=${QMESH_BENCH_DATA:-/var/tmp}
-if [ "$(stat -f -c %T "$bench_tmp")" = tmpfs ]; then
-  echo "$bench_tmp is tmpfs; set QMESH_BENCH_DATA to a directory on a disk" >&2
-  exit 2
-fi
+bench_on_disk=1
 . "$(cd "$(dirname "$0")" && pwd)/start_node.sh"
-extra="--default-max-depth $((n + 1000)) --log-level info --log-file"
-start_node_with() {
-  stomp=$(free_port)
-  native=$(free_port)
-  "$build/qmesh-node" --listen "127.0.0.1:$native" --stomp-listen none \
-    --data-dir "$dir/data" $extra "$dir/node.log" > "$dir/out" 2>&1 &
-  node=$!
-  i=0
-  until grep -q "listening on" "$dir/out"; do
-    i=$((i + 1))
-    if [ "$i" -gt 600 ] || ! kill -0 "$node" 2>/dev/null; then
-      cat "$dir/out" >&2
-      exit 1
-    fi
-    sleep 0.05
-  done
-}
+NODE_LOG_LEVEL=info
+NODE_ARGS="--default-max-depth $((n + 1000)) --log-file $dir/node.log"
 cli() { "$build/qmesh" --node "127.0.0.1:$native" "$@"; }
-start_node_with
+start_node "$build"
 cli define-queue RECOVER --persistent > /dev/null
 t0=$(date +%s.%N)
 seq -f "%015.0f." 1 "$n" | cli put RECOVER
@@ -45,9 +26,8 @@ bytes=$(cli status --json | python3 -c 'import json,sys; s=json.load(sys.stdin);
 echo "journal bytes per message: $((bytes / n))"
 kill -9 "$node"
 wait "$node" 2>/dev/null || true
-: > "$dir/out"
 t0=$(date +%s.%N)
-start_node_with
+start_node "$build"
 t1=$(date +%s.%N)
 depth=$(cli inquire RECOVER | grep current_depth)
 t2=$(date +%s.%N)

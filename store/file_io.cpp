@@ -27,36 +27,6 @@ int write_all(int fd, const char* data, size_t n) noexcept {
   return 0;
 }
 
-int read_file(const std::filesystem::path& path, std::vector<char>& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return errno;
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    auto err = errno;
-    ::close(fd);
-    return err;
-  }
-  out.resize(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  while (got < out.size()) {
-    auto n = ::read(fd, out.data() + got, out.size() - got);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      auto err = errno;
-      ::close(fd);
-      return err;
-    }
-    if (n == 0)
-      break; // shrank meanwhile
-    got += static_cast<size_t>(n);
-  }
-  out.resize(got);
-  ::close(fd);
-  return 0;
-}
-
 mapped_file::mapped_file(mapped_file&& other) noexcept
   : data_(other.data_), size_(other.size_) {
   other.data_ = nullptr;

@@ -15,9 +15,6 @@ namespace qmesh::store::io {
 /// Writes all `n` bytes (retrying short writes and EINTR).
 int write_all(int fd, const char* data, size_t n) noexcept;
 
-/// Reads the whole file at `path` into `out`.
-int read_file(const std::filesystem::path& path, std::vector<char>& out);
-
 /// A read-only memory map of a whole file (empty files map nothing).
 /// Move-only; unmaps on destruction.
 class mapped_file {

@@ -15,7 +15,8 @@
 
 namespace qmesh::store {
 
-/// What append() returns when the journal can no longer write.
+/// What append() returns when the journal can no longer write: the
+/// largest seq, so the max of several appends' seqs keeps a failure.
 constexpr uint64_t append_failed = ~uint64_t{0};
 
 /// Hears that records are on disk. Called from the journal's writer thread:

@@ -220,17 +220,17 @@ caf::expected<scan_result> scan_segments(const fs::path& dir,
 
 caf::error read_segment(const fs::path& path,
                         const std::function<void(record&)>& visit) {
-  std::vector<char> buf;
-  if (auto err = io::read_file(path, buf))
+  io::mapped_file file;
+  if (auto err = file.open(path))
     return io_error("cannot read", path, err);
+  std::span<const char> buf{file.data(), file.size()};
   auto magic = segment_magic.size();
   if (buf.size() < magic
       || std::memcmp(buf.data(), segment_magic.data(), magic) != 0)
     return reason_error(ec::resource_problem,
                         "journal: bad segment magic in " + path.string());
-  std::span<const char> all{buf.data(), buf.size()};
   for (size_t off = magic; off < buf.size();) {
-    auto d = decode(all.subspan(off));
+    auto d = decode(buf.subspan(off));
     if (d.status != frame_status::ok)
       return reason_error(ec::resource_problem,
                           "journal: corrupt record in " + path.string()

@@ -171,6 +171,32 @@ struct qm_fixture : test_coordinator_fixture<test_config> {
     auto* st = &deref<consumer_actor::stateful_base<recorder_state>>(hdl).state;
     return {hdl, st};
   }
+
+  /// Registers a recorder as consumer of `name`; returns (queue, id, state).
+  struct consumer_handle {
+    queue_actor queue;
+    uint64_t id = 0;
+    consumer_actor hdl;
+    recorder_state* st = nullptr;
+  };
+
+  consumer_handle consume(const std::string& name, uint32_t prefetch,
+                          ack_mode mode) {
+    auto [hdl, st] = make_recorder();
+    consumer_handle result;
+    result.hdl = hdl;
+    result.st = st;
+    auto rp = self->request(qm, caf::infinite, atom::consume_v, name, hdl,
+                            prefetch, mode);
+    run();
+    rp.receive(
+      [&](queue_actor& q, uint64_t id) {
+        result.queue = q;
+        result.id = id;
+      },
+      [](caf::error& e) { CAF_FAIL("consume failed: " << render(e)); });
+    return result;
+  }
 };
 
 } // namespace qmesh::test

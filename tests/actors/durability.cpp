@@ -231,18 +231,7 @@ CAF_TEST(an acknowledging consumer journals deliveries and acks) {
   ask_later<msg_id>(qm, atom::put_v, std::string{"Q"}, persistent("c1"));
   sync();
   auto key = journal->records.back().seq;
-  auto [hdl, st] = make_recorder();
-  auto c = self->request(qm, caf::infinite, atom::consume_v, std::string{"Q"},
-                         hdl, uint32_t{10}, ack_mode::client);
-  run();
-  queue_actor q;
-  uint64_t id = 0;
-  c.receive(
-    [&](queue_actor& qa, uint64_t i) {
-      q = qa;
-      id = i;
-    },
-    [](caf::error& e) { CAF_FAIL(render(e)); });
+  auto [q, id, hdl, st] = consume("Q", 10, ack_mode::client);
   CAF_REQUIRE_EQUAL(st->received.size(), 1u);
   auto& cnt = journal->last<store::count_record>(record_kind::delivery_count);
   CAF_CHECK_EQUAL(cnt.key, key);
@@ -260,18 +249,7 @@ CAF_TEST(an automatic delivery whose consumer ends before the sync returns) {
   define("Q");
   ask_later<msg_id>(qm, atom::put_v, std::string{"Q"}, persistent("a1"));
   sync();
-  auto [hdl, st] = make_recorder();
-  auto c = self->request(qm, caf::infinite, atom::consume_v, std::string{"Q"},
-                         hdl, uint32_t{10}, ack_mode::automatic);
-  run();
-  queue_actor q;
-  uint64_t id = 0;
-  c.receive(
-    [&](queue_actor& qa, uint64_t i) {
-      q = qa;
-      id = i;
-    },
-    [](caf::error& e) { CAF_FAIL(render(e)); });
+  auto [q, id, hdl, st] = consume("Q", 10, ack_mode::automatic);
   // Taken and its removal journaled, but not yet sent.
   CAF_CHECK(st->received.empty());
   CAF_CHECK(ask<atom::ok>(q, atom::cancel_v, id));
