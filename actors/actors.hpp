@@ -14,6 +14,7 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "core/cluster_info.hpp"
 #include "core/message.hpp"
 #include "core/queue_attrs.hpp"
 #include "core/reason.hpp"
@@ -79,8 +80,29 @@ CAF_ADD_ATOM(qmesh, qmesh::atom, resume, "resume")
 CAF_ADD_ATOM(qmesh, qmesh::atom, sweep, "sweep")
 CAF_ADD_ATOM(qmesh, qmesh::atom, dead_letter, "deadletter")
 CAF_ADD_ATOM(qmesh, qmesh::atom, durable, "durable")
+// -- cluster --
+CAF_ADD_ATOM(qmesh, qmesh::atom, join, "join")
+CAF_ADD_ATOM(qmesh, qmesh::atom, heartbeat, "heartbeat")
+CAF_ADD_ATOM(qmesh, qmesh::atom, leave, "leave")
+CAF_ADD_ATOM(qmesh, qmesh::atom, cluster, "cluster")
+CAF_ADD_ATOM(qmesh, qmesh::atom, advertise, "advertise")
+CAF_ADD_ATOM(qmesh, qmesh::atom, transfer, "transfer")
+CAF_ADD_ATOM(qmesh, qmesh::atom, channel, "channel")
 
 namespace qmesh {
+
+/// A member as the cluster actor shows it to its queue manager: the
+/// directory entry and the member's queue-manager actor (a
+/// `queue_manager_actor`; empty while the member is down or for this node).
+struct peer_view {
+  member_info info;
+  caf::actor qm;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, peer_view& x) {
+  return f(caf::meta::type_name("qmesh::peer_view"), x.info, x.qm);
+}
 
 // -- actor interfaces ---------------------------------------------------------
 
@@ -137,6 +159,13 @@ using queue_actor = caf::typed_actor<
   // The journal has every record up to seq on disk (ok) or failed
   // (internal, from the journal's writer).
   caf::reacts_to<atom::durable, uint64_t, bool>,
+  // Messages that came from another queue manager, put under unit of work
+  // `uow` with their descriptors kept (msg_id, put_time, origin_qmgr,
+  // delivery_count). With `force` (the dead-letter queue) limits and
+  // inhibits do not apply. Replies the messages it refused, each with its
+  // reason in the `qmesh.dlq.reason` property (internal).
+  caf::replies_to<atom::transfer, std::vector<message>, uint64_t,
+                  bool>::with<std::vector<message>>,
   // Publications from a subscription, under the overflow policy; the ones
   // the queue refuses (limits, reject) it dead-letters itself. Replies
   // how many it took (internal).
@@ -236,7 +265,27 @@ using queue_manager_actor = caf::typed_actor<
   // The node's memory alarm cleared: release held publications (internal).
   caf::reacts_to<atom::resume>,
   // Count a client session until it ends (internal, from the front door).
-  caf::reacts_to<atom::connect, caf::actor_addr>>;
+  caf::reacts_to<atom::connect, caf::actor_addr>,
+  // -- cluster --
+  // Members, their states and the channels (`qmesh cluster`).
+  caf::replies_to<atom::cluster>::with<cluster_status>,
+  // The directory changed: every member but this one (internal, from the
+  // cluster actor).
+  caf::reacts_to<atom::cluster, std::vector<peer_view>>,
+  // What this queue manager advertises: cluster queues (those with
+  // consumers) and subscription filters (internal, asked by the cluster
+  // actor once per heartbeat).
+  caf::replies_to<atom::advertise>::with<advertisement>,
+  // Messages from queue manager `sender`'s channel, in its order: puts
+  // (property qmesh.xmit.q) and publications (qmesh.xmit.topic), stored as
+  // one unit of work; messages whose transfer id (qmesh.xmit.id) it stored
+  // before are skipped; ones no queue takes go to the dead-letter queue.
+  // Replies once stored (on disk if persistent) with how many were new
+  // (internal, across nodes).
+  caf::replies_to<atom::transfer, std::string,
+                  std::vector<message>>::with<uint64_t>,
+  // A channel's state changed (internal, from a channel).
+  caf::reacts_to<atom::channel, channel_info>>;
 
 /// The LISTER interface: a short-lived helper that gathers one listing of
 /// `Status` entries for the queue manager and ends (actors/lister.hpp).
@@ -245,6 +294,33 @@ using lister_actor = caf::typed_actor<
   // Ask the actors given at spawn, a bounded number at a time; replies the
   // whole listing in the given order.
   caf::replies_to<atom::list>::with<std::vector<Status>>>;
+
+/// The CLUSTER interface: one per node with --cluster-listen, published on
+/// that port (cluster/membership.hpp). Peers' handles are `caf::actor`s so
+/// that the queue-manager interface can name them; they are cluster actors.
+using cluster_actor = caf::typed_actor<
+  // A node joins (the sender: its cluster actor): its entry and its queue
+  // manager. Replies this node's queue manager and every member it knows
+  // (itself included); 2189 if the name belongs to a running member.
+  caf::replies_to<atom::join, member_info, caf::actor>::with<
+    caf::actor, std::vector<member_info>>,
+  // A member's entry, once per heartbeat interval (the sender: its cluster
+  // actor); a newer version replaces what it advertises.
+  caf::reacts_to<atom::heartbeat, member_info, caf::actor>,
+  // A member (name, incarnation) is stopping.
+  caf::reacts_to<atom::leave, std::string, uint64_t>,
+  // Heartbeat timer (internal).
+  caf::reacts_to<atom::tick>>;
+
+/// The CHANNEL interface: one per remote queue manager with a transmission
+/// queue (cluster/channel.hpp). It consumes `SYSTEM.XMIT.<QM>` and moves
+/// its messages to QM in batches.
+using channel_actor = consumer_actor::extend<
+  // The remote queue manager is up (its queue-manager actor) or down
+  // (empty) (internal, from the queue manager).
+  caf::reacts_to<atom::cluster, caf::actor>,
+  // Retry timer of the given generation (internal).
+  caf::reacts_to<atom::tick, uint64_t>>;
 
 /// The SESSION interface: one actor per client connection (actors/session.hpp).
 /// It owns what its client opened, consumed, subscribed or left uncommitted,
@@ -260,6 +336,7 @@ using session_actor = caf::typed_actor<
   caf::replies_to<atom::list, std::string>::with<std::vector<queue_status>>,
   caf::replies_to<atom::inquire, std::string>::with<queue_status>,
   caf::replies_to<atom::status>::with<qm_status>,
+  caf::replies_to<atom::cluster>::with<cluster_status>,
   // -- point to point --
   // Open for the session; replies the queue handle (puts may go straight
   // to it).
@@ -346,4 +423,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(qmesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_manager_actor))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::session_actor))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::front_door_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::member_info))
+  CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::member_info>))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::advertisement))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::channel_info))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::cluster_status))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::peer_view))
+  CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::peer_view>))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::cluster_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::channel_actor))
 CAF_END_TYPE_ID_BLOCK(qmesh)

@@ -35,6 +35,11 @@ inline spdlog::logger& pubsub() {
   return *l;
 }
 
+inline spdlog::logger& cluster() {
+  static auto l = get("qmesh.cluster");
+  return *l;
+}
+
 inline spdlog::logger& stomp() {
   static auto l = get("qmesh.stomp");
   return *l;

@@ -582,6 +582,42 @@ msg_id queue_state::hold_in_uow(message&& msg, uint64_t uow,
   return id;
 }
 
+caf::result<std::vector<message>>
+queue_state::transfer(std::vector<message>& msgs, uint64_t uow, bool force) {
+  std::vector<message> refused;
+  uint64_t seq = 0;
+  for (auto& msg : msgs) {
+    caf::error err;
+    if (!force) {
+      err = check_put(msg);
+      // A transfer never waits for room: a full queue refuses and the
+      // message goes to the dead-letter queue (the channel must not stall
+      // behind one slow queue).
+      if (!err && !(blocked.empty() && has_room(1)))
+        err = full_error(1);
+    }
+    if (err) {
+      msg.properties[std::string{dead_letter_reason_property}] = render(err);
+      refused.push_back(std::move(msg));
+      continue;
+    }
+    // The descriptor stays as the sending queue manager stamped it; only
+    // what was left to the queue is resolved here.
+    if (msg.priority == priority_as_queue)
+      msg.priority = cfg.attrs.default_priority;
+    if (msg.persistent < 0)
+      msg.persistent = cfg.attrs.default_persistence ? 1 : 0;
+    if (msg.id.empty())
+      msg.id = msg_id::next();
+    msg.tag = 0;
+    auto exp = expires_at(msg);
+    seq = std::max(seq, ledger->hold_put(uow, std::move(msg), exp));
+  }
+  if (seq == store::append_failed)
+    return journal_refusal();
+  return refused;
+}
+
 caf::result<msg_id> queue_state::put_in_uow(message& msg, uint64_t uow) {
   if (auto e = check_put(msg))
     return e;
@@ -1052,6 +1088,8 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
     [self](atom::durable, uint64_t seq, bool ok) {
       self->state.on_durable(seq, ok);
     },
+    [self](atom::transfer, std::vector<message>& msgs, uint64_t uow,
+           bool force) { return self->state.transfer(msgs, uow, force); },
     [self](atom::publish, std::vector<message>& msgs) {
       return self->state.publish(msgs);
     },

@@ -165,6 +165,10 @@ struct queue_state {
   caf::result<msg_id> put(message& msg);
   caf::result<uint64_t> put_batch(std::vector<message>& msgs);
   caf::result<msg_id> put_in_uow(message& msg, uint64_t uow);
+  /// Messages from another queue manager, held under `uow` with their
+  /// descriptors kept; returns the refused ones with their reasons.
+  caf::result<std::vector<message>> transfer(std::vector<message>& msgs,
+                                             uint64_t uow, bool force);
   caf::result<message> get(get_options& opts);
   caf::result<uint64_t> consume(consumer_actor hdl, uint32_t prefetch,
                                 ack_mode mode);

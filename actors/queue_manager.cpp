@@ -159,23 +159,15 @@ queue_manager_state::record_status(const std::string& name,
   return s;
 }
 
-caf::expected<queue_manager_state::route>
-queue_manager_state::route_of(const std::string& text) const {
-  address addr;
-  if (!parse_address(text, addr))
-    return bad_name(text);
-  if (!addr.qmgr.empty() && addr.qmgr != cfg.name)
-    return reason_error(ec::unknown_remote_qmgr,
-                        std::string{addr.qmgr}
-                          + ": not this queue manager, and no route to it");
-  return route{std::string{addr.queue}};
-}
-
 caf::expected<queue_manager_state::queue_table::iterator>
 queue_manager_state::lookup(const std::string& text, bool may_define) {
   auto r = route_of(text);
   if (!r)
     return std::move(r.error());
+  if (r->remote())
+    return reason_error(ec::options_error,
+                        text + ": a queue of another queue manager cannot "
+                               "be used here");
   const auto& name = r->queue;
   if (auto it = queues.find(name); it != queues.end())
     return it;
@@ -254,6 +246,12 @@ void queue_manager_state::remove_subscription(uint64_t id) {
 caf::result<queue_status>
 queue_manager_state::define(const std::string& address,
                             const attr_map& attrs) {
+  if (auto r = route_of(address); r && r->remote()) {
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    return ask_peer<queue_status>(*peer, 0, atom::define_v, r->remote_queue, attrs);
+  }
   auto r = route_of(address);
   if (!r)
     return std::move(r.error());
@@ -299,6 +297,12 @@ queue_manager_state::check_reader(const std::string& address) const {
 caf::result<queue_status>
 queue_manager_state::alter(const std::string& address,
                            const attr_map& changes) {
+  if (auto r = route_of(address); r && r->remote()) {
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    return ask_peer<queue_status>(*peer, 0, atom::alter_v, r->remote_queue, changes);
+  }
   auto found = lookup(address, false);
   if (!found)
     return std::move(found.error());
@@ -326,6 +330,12 @@ queue_manager_state::alter(const std::string& address,
 
 caf::result<uint64_t>
 queue_manager_state::delete_queue(const std::string& address, bool purge) {
+  if (auto r = route_of(address); r && r->remote()) {
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    return ask_peer<uint64_t>(*peer, 0, atom::delete_v, r->remote_queue, purge);
+  }
   auto found = lookup(address, false);
   if (!found)
     return std::move(found.error());
@@ -373,6 +383,12 @@ queue_manager_state::delete_queue(const std::string& address, bool purge) {
 
 caf::result<uint64_t>
 queue_manager_state::purge(const std::string& address) {
+  if (auto r = route_of(address); r && r->remote()) {
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    return ask_peer<uint64_t>(*peer, 0, atom::purge_v, r->remote_queue);
+  }
   auto found = lookup(address, false);
   if (!found)
     return std::move(found.error());
@@ -447,6 +463,12 @@ void queue_manager_state::walk_listing(uint64_t id) {
 
 caf::result<queue_status>
 queue_manager_state::inquire(const std::string& address) {
+  if (auto r = route_of(address); r && r->remote()) {
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    return ask_peer<queue_status>(*peer, 0, atom::inquire_v, r->remote_queue);
+  }
   auto found = lookup(address, false);
   if (!found)
     return std::move(found.error());
@@ -461,6 +483,15 @@ queue_manager_state::inquire(const std::string& address) {
 
 caf::result<queue_actor> queue_manager_state::open(const std::string& name,
                                                    open_mode mode) {
+  // Another queue manager's queue has no handle here: the client puts and
+  // gets by address (an empty handle says so).
+  if (auto r = route_of(name); r && r->remote()) {
+    if (mode != open_mode::output) {
+      if (auto peer = peer_qm(r->qmgr); !peer)
+        return std::move(peer.error());
+    }
+    return queue_actor{};
+  }
   if (mode != open_mode::output)
     if (auto e = check_reader(name))
       return e;
@@ -480,6 +511,8 @@ caf::result<queue_actor> queue_manager_state::open(const std::string& name,
 
 caf::result<atom::ok> queue_manager_state::close(const std::string& name,
                                                  open_mode mode) {
+  if (auto r = route_of(name); r && r->remote())
+    return atom::ok_v;
   auto q = resolve(name, false);
   if (!q)
     return std::move(q.error());
@@ -488,7 +521,14 @@ caf::result<atom::ok> queue_manager_state::close(const std::string& name,
 
 caf::result<msg_id> queue_manager_state::put(const std::string& address,
                                              message& msg) {
-  auto q = resolve(address, true);
+  auto r = route_of(address, true);
+  if (!r)
+    return std::move(r.error());
+  if (r->remote()) {
+    mark_for_transfer(msg, xmit_queue_property, r->remote_queue);
+    return self->delegate(xmit_queue(r->qmgr), atom::put_v, std::move(msg));
+  }
+  auto q = resolve(r->queue, true);
   if (!q)
     return std::move(q.error());
   return self->delegate(*q, atom::put_v, std::move(msg));
@@ -497,7 +537,15 @@ caf::result<msg_id> queue_manager_state::put(const std::string& address,
 caf::result<uint64_t>
 queue_manager_state::put_batch(const std::string& address,
                                std::vector<message>& msgs) {
-  auto q = resolve(address, true);
+  auto r = route_of(address, true);
+  if (!r)
+    return std::move(r.error());
+  if (r->remote()) {
+    for (auto& msg : msgs)
+      mark_for_transfer(msg, xmit_queue_property, r->remote_queue);
+    return self->delegate(xmit_queue(r->qmgr), atom::put_v, std::move(msgs));
+  }
+  auto q = resolve(r->queue, true);
   if (!q)
     return std::move(q.error());
   return self->delegate(*q, atom::put_v, std::move(msgs));
@@ -512,7 +560,18 @@ caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
   if ((*entry)->count >= cfg.max_uncommitted)
     return reason_error(ec::syncpoint_limit_reached,
                std::to_string(cfg.max_uncommitted) + " uncommitted messages");
-  auto q = resolve(address, true);
+  // A put to another queue manager's queue waits in the transmission
+  // queue, uncommitted: it leaves only at commit.
+  auto r = route_of(address, true);
+  if (!r)
+    return std::move(r.error());
+  caf::expected<queue_actor> q{caf::error{}};
+  if (r->remote()) {
+    mark_for_transfer(msg, xmit_queue_property, r->remote_queue);
+    q = xmit_queue(r->qmgr);
+  } else {
+    q = resolve(r->queue, true);
+  }
   if (!q)
     return std::move(q.error());
   join(**entry, *q);
@@ -530,6 +589,20 @@ caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
 
 caf::result<message> queue_manager_state::get(const std::string& name,
                                               get_options& opts) {
+  if (auto r = route_of(name); r && r->remote()) {
+    // Units of work stay on their queue manager.
+    if (opts.uow != 0)
+      return reason_error(ec::options_error,
+                          name + ": a get under a unit of work must name a "
+                                 "queue of this queue manager");
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    auto wait = opts.wait_ms == wait_unlimited ? int64_t{24} * 3600 * 1000
+                                                : opts.wait_ms;
+    return ask_peer<message>(*peer, wait, atom::get_v, r->remote_queue,
+                             std::move(opts));
+  }
   if (auto e = check_reader(name))
     return e;
   auto q = resolve(name, true);
@@ -560,6 +633,19 @@ caf::result<message> queue_manager_state::get(const std::string& name,
 caf::result<queue_actor, uint64_t>
 queue_manager_state::consume(const std::string& name, consumer_actor hdl,
                              uint32_t prefetch, ack_mode mode) {
+  if (auto r = route_of(name); r && r->remote()) {
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    auto rp = self->make_response_promise<queue_actor, uint64_t>();
+    self
+      ->request(*peer, std::chrono::milliseconds{cfg.remote_timeout_ms},
+                atom::consume_v, r->remote_queue, std::move(hdl), prefetch,
+                mode)
+      .then([rp](queue_actor& q, uint64_t id) mutable { rp.deliver(q, id); },
+            [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+  }
   if (auto e = check_reader(name))
     return e;
   auto q = resolve(name, true);
@@ -639,6 +725,8 @@ queue_manager_state::publish_batch(const std::string& topic,
                "'" + topic.substr(0, 64) + "' is not a valid topic");
   if (msgs.empty())
     return uint64_t{0};
+  if (!peers.empty())
+    forward_publication(topic, msgs);
   std::vector<uint64_t> ids;
   tree.match(topic, ids);
   auto publisher = sender();
@@ -667,6 +755,14 @@ queue_manager_state::publish_batch(const std::string& topic,
     cfg.flow->resume_on_clear(caf::actor_cast<caf::actor>(self));
   }
   return h.rp;
+}
+
+void queue_manager_state::publish_local(const std::string& topic,
+                                        std::vector<message>& msgs) {
+  std::vector<uint64_t> ids;
+  tree.match(topic, ids);
+  if (!ids.empty())
+    dispatch(topic, msgs, false, ids);
 }
 
 bool queue_manager_state::must_hold(const std::vector<uint64_t>& targets) const {
@@ -979,6 +1075,7 @@ void queue_manager_state::recover(store::recovered_state& state) {
   for (auto& [topic, msg] : state.retained)
     retained[topic] = std::move(msg);
   next_uow = std::max(next_uow, state.max_uow + 1);
+  recovered_transfers = std::move(state.transfers);
   for (auto& info : state.subscriptions) {
     auto q = queues.find(info.queue);
     if (q == queues.end()) {
@@ -1052,6 +1149,7 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     dlq_attrs.description = "undeliverable messages";
     st.spawn_queue(dead_letter_queue_name, dlq_attrs, true);
   }
+  st.start_cluster();
   self->set_down_handler(
     [self](caf::down_msg& dm) { self->state.on_down(dm); });
   return {
@@ -1142,6 +1240,18 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     [self](atom::connect, const caf::actor_addr& session) {
       if (session && self->state.sessions.insert(session).second)
         self->monitor(session);
+    },
+    [self](atom::cluster) { return self->state.cluster_state(); },
+    [self](atom::cluster, std::vector<peer_view>& view) {
+      self->state.on_view(view);
+    },
+    [self](atom::advertise) { return self->state.advertise(); },
+    [self](atom::transfer, const std::string& from,
+           std::vector<message>& msgs) {
+      return self->state.transfer(from, msgs);
+    },
+    [self](atom::channel, channel_info& info) {
+      self->state.on_channel(info);
     },
   };
 }

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,7 @@
 #include "actors/durability.hpp"
 #include "actors/flow_control.hpp"
 #include "core/topic_tree.hpp"
+#include "core/transfer_window.hpp"
 #include "store/journal.hpp"
 
 namespace qmesh {
@@ -90,6 +92,25 @@ struct qm_config {
   std::function<store::journal_stats()> journal_stats;
   /// What the journal recovered at start; null = nothing.
   std::shared_ptr<store::recovered_state> recovered;
+  /// This node's cluster listener (`host:port`); empty = no cluster.
+  std::string cluster_listen;
+  /// Most messages a channel has sent and not yet seen confirmed (also
+  /// the prefetch of its transmission queue), and per batch.
+  uint32_t channel_window = 4096;
+  uint32_t channel_batch = 256;
+  /// How long a request to another queue manager may take before it fails
+  /// (ms; a get's own wait comes on top).
+  int64_t remote_timeout_ms = 10'000;
+  /// Retry delays of a channel whose remote is down or refused (ms).
+  int64_t channel_retry_min_ms = 200;
+  int64_t channel_retry_max_ms = 5'000;
+  /// Spawns the channel of transmission queue `xmitq` for queue manager
+  /// `remote`, linked to the queue manager (cluster/channel.hpp); null = no
+  /// channels: transmission queues only fill (unit tests, no cluster).
+  std::function<channel_actor(queue_manager_actor::pointer self,
+                              const std::string& remote,
+                              const queue_actor& xmitq)>
+    channel_factory;
 };
 
 struct queue_manager_state {
@@ -209,6 +230,37 @@ struct queue_manager_state {
   std::unordered_map<std::string, std::vector<std::pair<uint64_t, message>>>
     recovered_messages;
 
+  // -- cluster (actors/queue_manager_cluster.cpp) --
+
+  /// A transfer from another queue manager's channel waiting for the one
+  /// before it (transfers from one sender are stored one at a time, in
+  /// order).
+  struct pending_transfer {
+    std::vector<message> msgs;
+    caf::typed_response_promise<uint64_t> rp;
+  };
+  struct channel_entry {
+    channel_actor hdl;
+    channel_info info;
+  };
+  /// The other members, by name, as the cluster actor last said.
+  std::map<std::string, peer_view> peers;
+  /// Channels by remote queue-manager name.
+  std::map<std::string, channel_entry> channels;
+  /// Transfer ids stored lately, per sending queue manager.
+  std::unordered_map<std::string, transfer_window> received;
+  /// Per sender, the transfer being stored first, then those waiting.
+  std::unordered_map<std::string, std::deque<pending_transfer>> transfers;
+  /// Transfer ids of this incarnation: a random prefix and a counter.
+  std::string xmit_prefix;
+  uint64_t next_xmit = 1;
+  /// Local cluster queues that had consumers at the last advertisement.
+  std::unordered_set<std::string> local_consumed;
+  /// Transfer ids recovered from the journal, until start_cluster().
+  std::map<std::string, std::vector<std::string>> recovered_transfers;
+  /// Round-robin position per cluster queue name.
+  mutable std::unordered_map<std::string, uint64_t> balance_cursor;
+
   ~queue_manager_state();
 
   // -- operations (one per handler) -------------------------------------------
@@ -255,6 +307,15 @@ struct queue_manager_state {
   void on_held_timeout(uint64_t id);
   void on_resume();
   void on_down(const caf::down_msg& dm);
+  // cluster
+  caf::result<cluster_status> cluster_state();
+  void on_view(std::vector<peer_view>& view);
+  caf::result<advertisement> advertise();
+  caf::result<uint64_t> transfer(const std::string& sender,
+                                 std::vector<message>& msgs);
+  void on_channel(channel_info& info);
+  /// After recovery: transfer memory, channels of transmission queues.
+  void start_cluster();
 
   // -- helpers ----------------------------------------------------------------
 
@@ -307,9 +368,53 @@ struct queue_manager_state {
   /// this queue manager (another queue manager's name is 2087); the
   /// cluster adds routes to transmission queues here.
   struct route {
+    /// The local queue: the queue itself, or the transmission queue of a
+    /// remote queue manager.
     std::string queue;
+    /// The remote queue manager and its queue; empty for a local queue.
+    std::string qmgr;
+    std::string remote_queue;
+    bool remote() const noexcept { return !qmgr.empty(); }
   };
-  caf::expected<route> route_of(const std::string& address) const;
+  /// With `balance` (puts), a bare name of a cluster queue may lead to any
+  /// instance; else a bare name is always local.
+  caf::expected<route> route_of(const std::string& address,
+                                bool balance = false) const;
+
+  /// The instance of cluster queue `name` a put goes to now (this queue
+  /// manager's name for the local one), or empty if no member hosts it.
+  std::string pick_instance(const std::string& name) const;
+
+  /// The peer's queue-manager actor, or 2059 if it is down (2087 unknown).
+  caf::expected<queue_manager_actor> peer_qm(const std::string& qmgr) const;
+
+  /// The transmission queue for `qmgr` (defined on first use, persistent
+  /// definition) with its channel running.
+  queue_actor xmit_queue(const std::string& qmgr);
+
+  /// Starts the channel for a transmission queue (once).
+  void start_channel(const std::string& qmgr, const queue_actor& xmitq);
+
+  /// Marks a message for a remote queue (or topic): transfer id and target.
+  void mark_for_transfer(message& msg, std::string_view key,
+                         const std::string& target);
+
+  /// Stores the first waiting transfer of `from` (one at a time).
+  void store_transfer(const std::string& from);
+
+  /// Dispatches publications that came from another member to this node's
+  /// subscriptions only.
+  void publish_local(const std::string& topic, std::vector<message>& msgs);
+
+  /// Copies a publication to every member with a matching filter.
+  void forward_publication(const std::string& topic,
+                           const std::vector<message>& msgs);
+
+  /// Sends a request to a remote queue manager with the remote timeout
+  /// (plus `extra_ms`) and relays its one reply.
+  template <class T, class... Ts>
+  caf::result<T> ask_peer(const queue_manager_actor& peer, int64_t extra_ms,
+                          Ts&&... xs);
 
   /// Finds a queue by address (`Q` or `QM/Q`), defining it (a record) when
   /// allowed.
@@ -359,6 +464,24 @@ struct queue_manager_state {
   /// work per call; continues through a resume message).
   void release_held();
 };
+
+template <class T, class... Ts>
+caf::result<T> queue_manager_state::ask_peer(const queue_manager_actor& peer,
+                                             int64_t extra_ms, Ts&&... xs) {
+  auto rp = self->make_response_promise<T>();
+  auto timeout = std::chrono::milliseconds{cfg.remote_timeout_ms
+                                           + std::max<int64_t>(extra_ms, 0)};
+  self->request(peer, timeout, std::forward<Ts>(xs)...)
+    .then([rp](T& x) mutable { rp.deliver(std::move(x)); },
+          [rp](caf::error& e) mutable {
+            if (e == caf::sec::request_timeout)
+              e = reason_error(ec::q_mgr_not_available,
+                               "no answer from the remote queue manager "
+                               "in time");
+            rp.deliver(std::move(e));
+          });
+  return rp;
+}
 
 queue_manager_actor::behavior_type
 queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>

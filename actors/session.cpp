@@ -211,6 +211,9 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     [self, qm_hdl](atom::status) {
       return self->delegate(qm_hdl, atom::status_v);
     },
+    [self, qm_hdl](atom::cluster) {
+      return self->delegate(qm_hdl, atom::cluster_v);
+    },
     // -- point to point --
     [self, qm_hdl](atom::open, std::string& name, open_mode mode) {
       return relay<queue_actor>(self, qm_hdl, atom::open_v, std::move(name),

@@ -35,6 +35,10 @@ entry lookup(ec code) noexcept {
     case ec::hobj_error: return {2019, "hobj_error"};
     case ec::max_conns_limit_reached: return {2025, "max_conns_limit_reached"};
     case ec::resource_problem: return {2102, "resource_problem"};
+    case ec::q_mgr_not_available: return {2059, "q_mgr_not_available"};
+    case ec::connection_broken: return {2009, "connection_broken"};
+    case ec::cluster_resource_error:
+      return {2189, "cluster_resource_error"};
     case ec::unexpected_error: return {2195, "unexpected_error"};
   }
   return {2195, "unexpected_error"};

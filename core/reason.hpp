@@ -62,6 +62,15 @@ enum class ec : uint8_t {
   /// 2102: a resource is short (disk below --disk-free-limit, or the journal
   /// cannot write).
   resource_problem,
+  /// 2059: the queue manager an address names is in the cluster but not
+  /// reachable now (remote get, consume, inquire).
+  q_mgr_not_available,
+  /// 2009: the link to another queue manager broke while a consumer or a
+  /// request used it.
+  connection_broken,
+  /// 2189: the cluster refused a request: a queue-manager name already taken
+  /// by a running member, or a cluster operation that cannot be done.
+  cluster_resource_error,
   /// 2195: an internal error; always a bug.
   unexpected_error,
 };

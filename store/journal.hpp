@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -77,6 +78,10 @@ struct recovered_state {
   std::vector<subscription_info> subscriptions;
   /// Retained publications by topic, in topic order.
   std::vector<std::pair<std::string, message>> retained;
+  /// Per sending queue manager, the transfer ids of its latest
+  /// transfer_commit records still in the journal, oldest first (at least
+  /// the last `transfer_ids_kept` of them).
+  std::map<std::string, std::vector<std::string>> transfers;
   /// Highest unit-of-work id seen: new units of work start above it.
   uint64_t max_uow = 0;
   /// Records replayed, and what recovery had to say (torn tail truncated,

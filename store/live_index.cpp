@@ -137,13 +137,21 @@ uint64_t live_index::apply(uint64_t seq, record_kind kind,
         it->second.delivery_count = x.delivery_count;
       break;
     }
+    case record_kind::transfer_commit:
     case record_kind::uow_commit:
     case record_kind::uow_backout: {
-      auto uow = std::get<uow_record>(body).uow;
+      uint64_t uow = 0;
+      if (kind == record_kind::transfer_commit) {
+        auto& x = std::get<transfer_record>(body);
+        uow = x.uow;
+        add_transfer(seq, x);
+      } else {
+        uow = std::get<uow_record>(body).uow;
+      }
       auto it = uows_.find(uow);
       if (it == uows_.end())
         break;
-      bool commit = kind == record_kind::uow_commit;
+      bool commit = kind != record_kind::uow_backout;
       for (auto key : it->second.puts) {
         auto m = msgs_.find(key);
         if (m == msgs_.end() || m->second.uow != uow)
@@ -198,6 +206,32 @@ bool live_index::pinned(const segment_acct& seg) const noexcept {
   });
 }
 
+void live_index::add_transfer(uint64_t seq, const transfer_record& x) {
+  auto& t = transfers_[x.sender];
+  // A compaction copy (same uow, later seq) takes its original's place.
+  for (auto& e : t.recs)
+    if (e.uow == x.uow) {
+      --acct_of(e.seq).catalog;
+      live_transfers_.erase(e.seq);
+      e.seq = seq;
+      ++acct_of(seq).catalog;
+      live_transfers_.emplace(seq, x.sender);
+      return;
+    }
+  t.recs.push_back(transfer_entry{seq, x.uow, x.ids.size()});
+  t.ids += x.ids.size();
+  ++acct_of(seq).catalog;
+  live_transfers_.emplace(seq, x.sender);
+  while (t.recs.size() > 1
+         && t.ids - t.recs.front().ids >= transfer_ids_kept) {
+    auto& old = t.recs.front();
+    --acct_of(old.seq).catalog;
+    live_transfers_.erase(old.seq);
+    t.ids -= old.ids;
+    t.recs.pop_front();
+  }
+}
+
 std::optional<std::pair<record_kind, record_body>>
 live_index::live_copy(const record& rec) const {
   auto backed_by = [&](uint64_t key) -> const entry* {
@@ -241,6 +275,10 @@ live_index::live_copy(const record& rec) const {
       return std::nullopt;
     case record_kind::sub_define:
       if (latest(subs_, std::get<sub_record>(rec.body).info.name))
+        return std::make_pair(rec.kind, rec.body);
+      return std::nullopt;
+    case record_kind::transfer_commit:
+      if (live_transfers_.count(rec.seq) > 0)
         return std::make_pair(rec.kind, rec.body);
       return std::nullopt;
     case record_kind::retained:

@@ -58,6 +58,11 @@ public:
   uint64_t apply(uint64_t seq, record_kind kind, const record_body& body,
                  uint64_t bytes);
 
+  /// Live transfer_commit records (for tests).
+  size_t live_transfer_records() const noexcept {
+    return live_transfers_.size();
+  }
+
   /// Forgets units of work that can never commit (after recovery).
   void drop_open_uows();
 
@@ -110,6 +115,21 @@ private:
   std::unordered_map<std::string, uint32_t> queue_ids_;
   std::unordered_map<std::string, uint64_t> queues_, subs_, retained_;
   std::unordered_map<uint64_t, uow_state> uows_;
+  /// Per sending queue manager, its live transfer_commit records, oldest
+  /// first: the newest ones holding at least transfer_ids_kept ids (each
+  /// counts as a catalog record of its segment).
+  struct transfer_entry {
+    uint64_t seq = 0;
+    uint64_t uow = 0;
+    uint64_t ids = 0;
+  };
+  struct sender_transfers {
+    std::deque<transfer_entry> recs;
+    uint64_t ids = 0;
+  };
+  std::unordered_map<std::string, sender_transfers> transfers_;
+  std::unordered_map<uint64_t, std::string> live_transfers_;
+  void add_transfer(uint64_t seq, const transfer_record& x);
 };
 
 } // namespace qmesh::store

@@ -45,6 +45,11 @@ void inspect(F& f, uow_record& x) {
 }
 
 template <class F>
+void inspect(F& f, transfer_record& x) {
+  f(x.uow, x.sender, x.ids);
+}
+
+template <class F>
 void inspect(F& f, sub_record& x) {
   f(x.info);
 }
@@ -91,6 +96,8 @@ int body_index(record_kind kind) noexcept {
       return 7;
     case record_kind::retained:
       return 8;
+    case record_kind::transfer_commit:
+      return 9;
   }
   return -1;
 }
@@ -124,6 +131,8 @@ bool read_body(record_kind kind, std::span<const char> payload,
       return read_alternative<7>(r, body);
     case 8:
       return read_alternative<8>(r, body);
+    case 9:
+      return read_alternative<9>(r, body);
     default:
       return false;
   }
@@ -182,7 +191,8 @@ record_kind kind_of(const record_body& body) noexcept {
     record_kind::queue_define, record_kind::queue_delete, record_kind::put,
     record_kind::remove,       record_kind::move,
     record_kind::delivery_count, record_kind::uow_commit,
-    record_kind::sub_define,   record_kind::retained};
+    record_kind::sub_define,   record_kind::retained,
+    record_kind::transfer_commit};
   return kinds[body.index()];
 }
 

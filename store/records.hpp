@@ -43,6 +43,7 @@ enum class record_kind : uint8_t {
   sub_define = 9,     // sub_record (durable subscriptions only)
   sub_delete = 10,    // name_record
   retained = 11,      // retained_record
+  transfer_commit = 12, // transfer_record
 };
 
 /// A queue definition (define or alter).
@@ -108,12 +109,26 @@ struct retained_record {
   message msg;
 };
 
+/// A unit of work that stored messages from another queue manager's
+/// channel committed: exactly a uow_commit of `uow`, plus the transfer ids
+/// it stored from `sender` (the receiver's memory of what it has, so that a
+/// resent message is skipped even after a restart).
+/// How many transfer ids per sender the journal keeps recoverable: above
+/// any channel's window of unconfirmed messages (qm_config::channel_window).
+constexpr size_t transfer_ids_kept = 16384;
+
+struct transfer_record {
+  uint64_t uow = 0;
+  std::string sender;
+  std::vector<std::string> ids;
+};
+
 /// The body of a record; the kind follows from the alternative, except
 /// uow_record, whose kind says commit or backout.
 using record_body
   = std::variant<queue_record, name_record, put_record, remove_record,
                  move_record, count_record, uow_record, sub_record,
-                 retained_record>;
+                 retained_record, transfer_record>;
 
 /// A decoded record.
 struct record {

@@ -167,8 +167,21 @@ void replayer::apply(record& rec) {
       }
       break;
     }
+    case record_kind::transfer_commit:
     case record_kind::uow_commit: {
-      auto uow = std::get<uow_record>(rec.body).uow;
+      uint64_t uow = 0;
+      if (rec.kind == record_kind::transfer_commit) {
+        auto& x = std::get<transfer_record>(rec.body);
+        uow = x.uow;
+        auto& ids = transfers_[x.sender];
+        for (auto& id : x.ids)
+          ids.push_back(std::move(id));
+        // Keep what the live index keeps, and a little more.
+        if (ids.size() > 2 * transfer_ids_kept)
+          ids.erase(ids.begin(), ids.end() - transfer_ids_kept);
+      } else {
+        uow = std::get<uow_record>(rec.body).uow;
+      }
       seen_uow(uow);
       auto it = uows_.find(uow);
       if (it == uows_.end())
@@ -212,6 +225,7 @@ recovered_state replayer::finish() {
   recovered_state st;
   st.records = records_;
   st.max_uow = max_uow_;
+  st.transfers = std::move(transfers_);
   if (!uows_.empty())
     st.notes.push_back("journal: " + std::to_string(uows_.size())
                        + " unit(s) of work without commit discarded");

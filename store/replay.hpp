@@ -75,6 +75,8 @@ private:
   std::unordered_map<std::string, subscription_info> subs_;
   std::unordered_map<std::string, message> retained_;
   uint64_t max_uow_ = 0;
+  /// Transfer ids per sending queue manager, oldest first.
+  std::map<std::string, std::vector<std::string>> transfers_;
   uint64_t records_ = 0;
 };
 
