@@ -35,6 +35,10 @@ caf::result<uint64_t> session_state::consume(const std::string& name,
       [this, rp, mode](queue_actor& q, uint64_t qcid) mutable {
         auto id = next_consumer_id++;
         auto key = std::make_pair(q.address(), qcid);
+        // A queue on another queue manager: its going (the link broke)
+        // ends the consumer, and the client hears why.
+        if (q.node() != self->node())
+          self->monitor(q);
         by_queue[key] = id;
         consumers[id] = consumer_link{std::move(q), qcid, mode};
         rp.deliver(id);
@@ -48,6 +52,28 @@ caf::result<uint64_t> session_state::consume(const std::string& name,
       },
       [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
+}
+
+void session_state::on_queue_gone(const caf::down_msg& dm) {
+  std::vector<uint64_t> ended;
+  for (auto& [id, link] : consumers)
+    if (link.queue.address() == dm.source)
+      ended.push_back(id);
+  for (auto id : ended) {
+    auto& link = consumers[id];
+    by_queue.erase(std::make_pair(link.queue.address(),
+                                  link.queue_consumer_id));
+    consumers.erase(id);
+    delivery_batch note;
+    note.consumer_id = id;
+    note.ended = render(reason_error(
+      ec::connection_broken,
+      "the queue of consumer " + std::to_string(id)
+        + " is on another queue manager and went away ("
+        + caf::to_string(dm.reason) + ")"));
+    log::qm().warn("session {}: {}", self->id(), note.ended);
+    self->send(client, atom::deliver_v, std::move(note));
+  }
 }
 
 void session_state::deliver(delivery_batch& batch) {
@@ -176,7 +202,9 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       log::qm().info("session {}: client left ({})", self->id(),
                      caf::to_string(dm.reason));
       self->state.on_client_gone();
+      return;
     }
+    self->state.on_queue_gone(dm);
   });
   log::qm().info("session {}: client connected from node {}", self->id(),
                  caf::to_string(st.client.node()));

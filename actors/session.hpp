@@ -70,6 +70,10 @@ struct session_state {
   /// The client went: end waiting gets, then the session.
   void on_client_gone();
 
+  /// A remote queue with consumers of this session went away: those
+  /// consumers end and the client is told (delivery_batch::ended).
+  void on_queue_gone(const caf::down_msg& dm);
+
   /// Ends the session if it is leaving and no get is open.
   void maybe_quit();
 

@@ -45,12 +45,16 @@ typename Inspector::result_type inspect(Inspector& f, get_options& x) {
 struct delivery_batch {
   uint64_t consumer_id = 0;
   std::vector<message> messages;
+  /// Non-empty: the consumer has ended without being cancelled (its queue
+  /// is on another queue manager that went away); the reason, rendered
+  /// `2009 connection_broken: ...`. No messages come with it.
+  std::string ended;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delivery_batch& x) {
   return f(caf::meta::type_name("qmesh::delivery_batch"), x.consumer_id,
-           x.messages);
+           x.messages, x.ended);
 }
 
 /// How a consumer settles its deliveries.

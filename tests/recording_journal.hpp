@@ -56,6 +56,9 @@ struct recording_journal : store::journal_sink {
       else if (auto u = std::get_if<store::uow_record>(&r.body);
                u && u->uow == uow)
         open = false;
+      else if (auto t = std::get_if<store::transfer_record>(&r.body);
+               t && t->uow == uow)
+        open = false;
     }
     return open;
   }

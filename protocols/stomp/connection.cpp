@@ -796,6 +796,17 @@ void connection_state::on_deliver(delivery_batch& batch) {
   auto& sub = *i->second;
   if (closing)
     return;
+  if (!batch.ended.empty()) {
+    // The subscription's queue was on another queue manager that went
+    // away. STOMP lets a server end a subscription only with ERROR, which
+    // ends the connection; the client reconnects and subscribes again.
+    log::stomp().warn("stomp {}: subscription {}: {}", self->id(), sub.id,
+                      batch.ended);
+    append_error(out, mqrc(ec::connection_broken),
+                 "subscription " + sub.id + ": " + batch.ended, {});
+    close_now();
+    return;
+  }
   std::string ack_id;
   for (auto& m : batch.messages) {
     if (sub.client_ack) {
