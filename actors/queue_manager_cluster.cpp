@@ -89,11 +89,7 @@ queue_manager_state::pick_instance(const std::string& name) const {
   std::vector<const std::string*> all;
   std::vector<const std::string*> consumed;
   if (auto it = queues.find(name); it != queues.end()) {
-    const auto& attrs = it->second.hdl ? it->second.attrs
-                                           ? *it->second.attrs
-                                           : cfg.queue_defaults
-                                       : record_attrs(it->second);
-    if (!attrs.cluster)
+    if (!record_attrs(it->second).cluster)
       return cfg.name;
     all.push_back(&cfg.name);
     if (local_consumed.count(name) > 0)
@@ -255,17 +251,20 @@ void queue_manager_state::store_transfer(const std::string& from) {
     std::vector<message> refused;
     caf::error failure;
     uint64_t stored = 0;
+    std::vector<std::string> ids;
+    std::vector<std::pair<std::string, std::vector<message>>> pubs;
   };
   auto st = std::make_shared<batch_state>();
   st->refused = std::move(dead);
+  st->ids = std::move(ids);
+  st->pubs = std::move(pubs);
   for (const auto& [q, group] : puts) {
     join(st->work, q);
     st->stored += group.size();
   }
-  for (const auto& [topic, group] : pubs)
+  for (const auto& [topic, group] : st->pubs)
     st->stored += group.size();
-  auto finish = [this, from, uow, st, ids = std::move(ids),
-                 pubs = std::move(pubs)]() mutable {
+  auto finish = [this, from, uow, st]() mutable {
     auto& front = transfers[from].front();
     auto rp = front.rp;
     auto next = [this, from] {
@@ -285,27 +284,30 @@ void queue_manager_state::store_transfer(const std::string& from) {
     uint64_t seq = 0;
     if (cfg.journal && cfg.journal->holds_uow(uow))
       seq = journal(store::record_kind::transfer_commit,
-                    store::transfer_record{uow, from, ids});
-    waits.after(seq, [this, from, uow, st, rp, ids = std::move(ids),
-                      pubs = std::move(pubs)](bool ok) mutable {
+                    store::transfer_record{uow, from, st->ids});
+    // The next transfer of this sender waits until this one is final: a
+    // resend of this batch must find its ids remembered, and commits
+    // stay in order whatever their persistence.
+    waits.after(seq, [this, from, uow, st, rp, next](bool ok) mutable {
       if (!ok) {
         finish_uow(std::move(st->work), uow, false, [this, rp]() mutable {
           rp.deliver(journal_failed());
         });
+        next();
         return;
       }
       auto& window = received.try_emplace(from, store::transfer_ids_kept)
                        .first->second;
-      for (const auto& id : ids)
+      for (const auto& id : st->ids)
         window.add(id);
       finish_uow(std::move(st->work), uow, true,
                  [rp, n = st->stored]() mutable { rp.deliver(n); });
       // Publications go to this node's subscriptions only (each member
       // forwards its own copies; nothing travels twice).
-      for (auto& [topic, group] : pubs)
+      for (auto& [topic, group] : st->pubs)
         publish_local(topic, group);
+      next();
     });
-    next();
   };
   // Refused messages (no queue, full, inhibited) go to the dead-letter
   // queue in the same unit of work.
@@ -421,11 +423,7 @@ caf::result<advertisement> queue_manager_state::advertise() {
   auto ad = std::make_shared<advertisement>();
   std::vector<std::pair<std::string, queue_actor>> active;
   for (auto& entry : queues) {
-    const auto& attrs = entry.second.hdl ? (entry.second.attrs
-                                              ? *entry.second.attrs
-                                              : cfg.queue_defaults)
-                                         : record_attrs(entry.second);
-    if (!attrs.cluster || entry.second.system)
+    if (entry.second.system || !record_attrs(entry.second).cluster)
       continue;
     ad->queues.push_back(entry.first);
     if (entry.second.hdl)

@@ -93,18 +93,18 @@ struct fixture : test_coordinator_fixture<test_config> {
     run();
   }
 
+  /// Delivers every pending message, saying "on disk" for whatever QMB
+  /// journaled meanwhile; fires no timer.
   size_t run() {
     size_t n = 0;
+    uint64_t synced = 0;
     for (;;) {
       while (consume_message())
         ++n;
-      // The receiving side waits for the journal: say "on disk".
-      auto before = n;
-      jb->sync();
-      while (consume_message())
-        ++n;
-      if (n == before)
+      if (jb->next == synced + 1)
         return n;
+      synced = jb->next - 1;
+      jb->sync();
     }
   }
 
@@ -203,7 +203,7 @@ CAF_TEST(an unknown queue manager is 2087 and a down one still takes puts) {
   CAF_REQUIRE(ask<msg_id>(qma, atom::put_v, std::string{"QMB/Q"},
                           text_msg("while down")));
   CAF_CHECK_EQUAL(depth(qma, "SYSTEM.XMIT.QMB"), 1u);
-  CAF_CHECK_EQUAL(depth(qmb, "Q"), 0u);
+  CAF_CHECK_EQUAL(depth(qmb, "Q"), ~uint64_t{0}); // not there yet
   // A get from a down queue manager says so.
   auto g = ask<message>(qma, atom::get_v, std::string{"QMB/Q"},
                         get_options{});
@@ -221,7 +221,7 @@ CAF_TEST(a lost batch is sent again and stored once) {
   show(qma, "QMB", link, true);
   CAF_REQUIRE(ask<msg_id>(qma, atom::put_v, std::string{"QMB/Q"},
                           text_msg("a")));
-  CAF_CHECK_EQUAL(depth(qmb, "Q"), 0u);
+  CAF_CHECK_EQUAL(depth(qmb, "Q"), ~uint64_t{0}); // not there yet
   // The channel's request times out (1 s), it waits its retry delay, sends
   // again.
   advance_time(std::chrono::milliseconds{1000});

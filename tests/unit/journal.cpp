@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/reason.hpp"
+#include "store/live_index.hpp"
 #include "tests/unit/journal_helpers.hpp"
 
 using namespace qmesh;
@@ -336,4 +337,57 @@ CAF_TEST(a unit of work is held from its first record to its end) {
   CAF_CHECK(j->holds_uow(6));
   put_sync(*j, record_kind::uow_backout, uow_record{6});
   CAF_CHECK(!j->holds_uow(6));
+}
+
+CAF_TEST(a transfer commit commits its unit of work and keeps its ids) {
+  temp_dir tmp;
+  {
+    auto [j, st] = open_ok(config_for(tmp.path / "j"));
+    put_sync(*j, record_kind::queue_define, queue_record{"Q", {}, false});
+    put_msg(*j, "Q", "stored", 7);
+    put_msg(*j, "Q", "never committed", 8);
+    CAF_CHECK(j->holds_uow(7));
+    put_sync(*j, record_kind::transfer_commit,
+             transfer_record{7, "QMA", {"x-1", "x-2"}});
+    CAF_CHECK(!j->holds_uow(7));
+    put_sync(*j, record_kind::transfer_commit,
+             transfer_record{9, "QMB", {"y-1"}});
+  }
+  auto [j, st] = open_ok(config_for(tmp.path / "j"));
+  CAF_REQUIRE_EQUAL(st.queues.size(), 1u);
+  CAF_CHECK_EQUAL(bodies(&st.queues[0]), std::vector<std::string>{"stored"});
+  CAF_REQUIRE_EQUAL(st.transfers.size(), 2u);
+  CAF_CHECK_EQUAL(st.transfers["QMA"],
+                  (std::vector<std::string>{"x-1", "x-2"}));
+  CAF_CHECK_EQUAL(st.transfers["QMB"], std::vector<std::string>{"y-1"});
+  CAF_CHECK_GREATER_OR_EQUAL(st.max_uow, 9u);
+}
+
+CAF_TEST(the live index keeps the newest transfer ids of each sender) {
+  store::live_index idx;
+  idx.add_segment(1);
+  std::vector<std::string> half(store::transfer_ids_kept / 2, "id");
+  uint64_t seq = 1;
+  // Three records of half the kept ids each: the oldest is no longer
+  // needed once the two newer ones hold transfer_ids_kept ids.
+  for (uint64_t uow = 1; uow <= 3; ++uow)
+    idx.apply(seq++, record_kind::transfer_commit,
+              transfer_record{uow, "QMA", half}, 100);
+  CAF_CHECK_EQUAL(idx.live_transfer_records(), 2u);
+  // Another sender has its own.
+  idx.apply(seq++, record_kind::transfer_commit,
+            transfer_record{4, "QMB", {"b"}}, 100);
+  CAF_CHECK_EQUAL(idx.live_transfer_records(), 3u);
+  // A compaction copy (same uow, later seq) replaces its original.
+  store::record old_rec{2, record_kind::transfer_commit,
+                        transfer_record{2, "QMA", half}};
+  auto copy = idx.live_copy(old_rec);
+  CAF_REQUIRE(copy);
+  idx.apply(seq++, copy->first, copy->second, 100);
+  CAF_CHECK_EQUAL(idx.live_transfer_records(), 3u);
+  CAF_CHECK(!idx.live_copy(old_rec));
+  // The first record is dead: no copy.
+  store::record first{1, record_kind::transfer_commit,
+                      transfer_record{1, "QMA", half}};
+  CAF_CHECK(!idx.live_copy(first));
 }
