@@ -47,6 +47,9 @@ const code_case all_codes[] = {
   {ec::hobj_error, 2019, "hobj_error"},
   {ec::max_conns_limit_reached, 2025, "max_conns_limit_reached"},
   {ec::resource_problem, 2102, "resource_problem"},
+  {ec::q_mgr_not_available, 2059, "q_mgr_not_available"},
+  {ec::connection_broken, 2009, "connection_broken"},
+  {ec::cluster_resource_error, 2189, "cluster_resource_error"},
   {ec::unexpected_error, 2195, "unexpected_error"},
 };
 
