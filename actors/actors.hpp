@@ -300,17 +300,24 @@ using lister_actor = caf::typed_actor<
 /// that the queue-manager interface can name them; they are cluster actors.
 using cluster_actor = caf::typed_actor<
   // A node joins (the sender: its cluster actor): its entry and its queue
-  // manager. Replies this node's queue manager and every member it knows
-  // (itself included); 2189 if the name belongs to a running member.
+  // manager. Replies this node's queue manager and every member it knows,
+  // itself first; 2189 if the name belongs to a running member.
   caf::replies_to<atom::join, member_info, caf::actor>::with<
     caf::actor, std::vector<member_info>>,
+  // A member learned of another member (its entry, as the sender knows
+  // it): dial it unless it is up here already.
+  caf::reacts_to<atom::join, member_info>,
+  // Liveness probe: replies this node's own entry.
+  caf::replies_to<atom::heartbeat>::with<member_info>,
   // A member's entry, once per heartbeat interval (the sender: its cluster
   // actor); a newer version replaces what it advertises.
   caf::reacts_to<atom::heartbeat, member_info, caf::actor>,
   // A member (name, incarnation) is stopping.
   caf::reacts_to<atom::leave, std::string, uint64_t>,
   // Heartbeat timer (internal).
-  caf::reacts_to<atom::tick>>;
+  caf::reacts_to<atom::tick>,
+  // Reconnect timer: dial the addresses that are due (internal).
+  caf::reacts_to<atom::tick, atom::connect>>;
 
 /// The CHANNEL interface: one per remote queue manager with a transmission
 /// queue (cluster/channel.hpp). It consumes `SYSTEM.XMIT.<QM>` and moves

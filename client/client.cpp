@@ -347,6 +347,13 @@ struct client_config : system_config {
     set("logger.file-name", "");
     set("logger.verbosity", caf::atom("quiet"));
     set("logger.console", caf::atom("none"));
+    // Clustered nodes close links silent for their connection timeout (at
+    // least 30 s): keep this one alive. The client itself never times the
+    // node out this way (its requests have their own timeouts).
+    set("middleman.heartbeat-interval",
+        caf::timespan{std::chrono::seconds{5}});
+    set("middleman.connection-timeout",
+        caf::timespan{std::chrono::hours{24 * 365}});
   }
 };
 
@@ -829,11 +836,18 @@ const std::string& queue_handle::address() const noexcept {
   return impl_ ? impl_->address : none;
 }
 
+// A handle of another queue manager's queue has no queue actor (the queue
+// manager answers such an open with an empty handle): its puts go through
+// the session by address, which routes them to the transmission queue.
+
 msg_id queue_handle::put(message msg) {
   if (!impl_ || !impl_->open)
     throw closed_error();
   auto& c = *impl_->owner;
   auto timeout = c.put_timeout(msg);
+  if (!impl_->queue)
+    return std::get<0>(c.call<msg_id>(timeout, c.session, atom::put_v,
+                                      impl_->address, std::move(msg)));
   return std::get<0>(c.call<msg_id>(timeout, impl_->queue, atom::put_v,
                                     std::move(msg)));
 }
@@ -843,6 +857,9 @@ uint64_t queue_handle::put_many(std::vector<message> msgs) {
     throw closed_error();
   auto& c = *impl_->owner;
   auto timeout = c.put_timeout(msgs);
+  if (!impl_->queue)
+    return std::get<0>(c.call<uint64_t>(timeout, c.session, atom::put_v,
+                                        impl_->address, std::move(msgs)));
   return std::get<0>(c.call<uint64_t>(timeout, impl_->queue, atom::put_v,
                                       std::move(msgs)));
 }
@@ -911,6 +928,10 @@ const qm_status& client::qmgr() const {
 
 qm_status client::status() {
   return deref(impl_).ask<qm_status>(atom::status_v);
+}
+
+cluster_status client::cluster() {
+  return deref(impl_).ask<cluster_status>(atom::cluster_v);
 }
 
 queue_status client::define(const std::string& name, const attr_map& attrs) {

@@ -3,8 +3,9 @@
 // A client is one connection to one qmesh node (queue manager). It needs no
 // CAF knowledge: the public types are this header's classes and the plain
 // structs of core/message.hpp (message, msg_id), core/requests.hpp
-// (get_options, ack_mode, open_mode, subscription_info, qm_status) and
-// core/queue_attrs.hpp (attr_map, queue_status).
+// (get_options, ack_mode, open_mode, subscription_info, qm_status),
+// core/queue_attrs.hpp (attr_map, queue_status) and core/cluster_info.hpp
+// (cluster_status).
 //
 //   auto c = qmesh::client::connect("127.0.0.1", 7700);
 //   c.put("ORDERS", qmesh::client::text("hello"));
@@ -41,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cluster_info.hpp"
 #include "core/message.hpp"
 #include "core/queue_attrs.hpp"
 #include "core/requests.hpp"
@@ -162,6 +164,11 @@ public:
 
   /// The queue manager's current status.
   qm_status status();
+
+  /// The cluster as this node sees it: members (itself included) and the
+  /// channels to the other queue managers; `enabled` is false on a node
+  /// without --cluster-listen.
+  cluster_status cluster();
 
   // -- administration ---------------------------------------------------------
 

@@ -1,5 +1,6 @@
 #include "node/node.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 
@@ -16,6 +17,8 @@
 #include "actors/log.hpp"
 #include "actors/queue_manager.hpp"
 #include "actors/system_config.hpp"
+#include "cluster/channel.hpp"
+#include "cluster/membership.hpp"
 #include "node/memory_monitor.hpp"
 #include "protocols/net/tcp_server.hpp"
 #include "protocols/stomp/server.hpp"
@@ -36,8 +39,24 @@ struct node_config : system_config {
     // No CAF log files next to the node.
     set("logger.file-name", "");
     set("logger.verbosity", caf::atom("quiet"));
+    if (opts.cluster.enabled) {
+      // BASP heartbeats keep quiet links alive and let a link to a frozen
+      // node time out. The timeout applies to client links too, which the
+      // client library keeps alive with its own heartbeats; node loss
+      // itself is the membership's job (its heartbeats and --cluster-timeout).
+      using std::chrono::milliseconds;
+      set("middleman.heartbeat-interval",
+          caf::timespan{milliseconds{opts.cluster.heartbeat_ms}});
+      set("middleman.connection-timeout",
+          caf::timespan{milliseconds{
+            std::max<int64_t>(2 * opts.cluster.timeout_ms, 30'000)}});
+    }
   }
 };
+
+/// Exit code asked for by the membership (2: this node cannot join), 0 if
+/// none. Written on an actor thread, read by the main thread after sigwait.
+std::atomic<int> fatal_code{0};
 
 spdlog::logger& node_log() {
   static auto l = log::get("qmesh.node");
@@ -136,14 +155,33 @@ int run(const options& opts) {
   qm_cfg.journal = journal;
   qm_cfg.journal_stats = [j = journal.get()] { return j->stats(); };
   qm_cfg.recovered = std::move(recovered);
+  cluster::channel_settings channel;
+  channel.local = qm_cfg.name;
+  channel.window = qm_cfg.channel_window;
+  channel.batch = qm_cfg.channel_batch;
+  channel.timeout_ms = qm_cfg.remote_timeout_ms;
+  channel.retry_min_ms = qm_cfg.channel_retry_min_ms;
+  channel.retry_max_ms = qm_cfg.channel_retry_max_ms;
+  qm_cfg.channel_factory = [channel](queue_manager_actor::pointer self,
+                                     const std::string& remote,
+                                     const queue_actor& xmitq) {
+    return cluster::spawn_channel(self, channel, remote, xmitq);
+  };
   auto qm = sys.spawn(queue_manager_impl, std::move(qm_cfg));
   memory.start();
   auto door = sys.spawn(front_door_impl, qm);
+  cluster_actor membership;
   auto stop_actors = [&] {
     // Sockets first: clients see their connections end at once.
     io.stop(std::move(listeners));
     listeners.clear();
     caf::anon_send_exit(door, caf::exit_reason::user_shutdown);
+    if (membership) {
+      // Before the queue manager: it tells the members it leaves.
+      caf::scoped_actor waiter{sys};
+      caf::anon_send_exit(membership, caf::exit_reason::user_shutdown);
+      waiter->wait_for(membership);
+    }
     caf::anon_send_exit(qm, caf::exit_reason::user_shutdown);
   };
   auto port = sys.middleman().publish(door, opts.listen.port,
@@ -185,23 +223,63 @@ int run(const options& opts) {
     io.start();
     stomp_text = "stomp on " + to_string(opts.stomp.listen);
   }
+  std::string cluster_text = "cluster off";
+  std::optional<uint16_t> cluster_port;
+  if (opts.cluster.enabled) {
+    cluster::membership_settings ms;
+    ms.name = opts.qm.name;
+    ms.address = to_string(opts.cluster.listen);
+    ms.seeds = opts.cluster.seeds;
+    ms.heartbeat_ms = opts.cluster.heartbeat_ms;
+    ms.timeout_ms = opts.cluster.timeout_ms;
+    ms.qm = qm;
+    ms.data_dir = opts.data_dir;
+    ms.on_fatal = [](int code, std::string why) {
+      fatal_code = code;
+      node_log().critical("{}", why);
+      std::cerr << "qmesh-node: " << why << std::endl;
+      // The main thread's sigwait returns; run() returns the code.
+      kill(getpid(), SIGTERM);
+    };
+    membership = sys.spawn(cluster::membership, std::move(ms));
+    auto p = sys.middleman().publish(membership, opts.cluster.listen.port,
+                                     opts.cluster.listen.host.c_str(), true);
+    if (!p) {
+      std::cerr << "qmesh-node: cannot listen on "
+                << to_string(opts.cluster.listen)
+                << " (cluster): " << sys.render(p.error()) << '\n';
+      sys.middleman().unpublish(door, *port);
+      memory.stop();
+      stop_actors();
+      return exit_usage;
+    }
+    cluster_port = *p;
+    cluster_text = "cluster on " + to_string(opts.cluster.listen);
+  }
   node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
-                  "{}, data dir {}, memory limit {} ({} MiB)",
+                  "{}, {}, data dir {}, memory limit {} ({} MiB)",
                   QMESH_VERSION, opts.qm.name, to_string(opts.listen),
-                  stomp_text, opts.data_dir, opts.memory_limit_text,
-                  opts.memory_limit >> 20);
+                  stomp_text, cluster_text, opts.data_dir,
+                  opts.memory_limit_text, opts.memory_limit >> 20);
   // Also on stdout, flushed, so scripts can wait for readiness.
   std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
             << opts.qm.name << " listening on " << to_string(opts.listen)
-            << ", " << stomp_text << std::endl;
+            << ", " << stomp_text << ", " << cluster_text << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  node_log().info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  int code = fatal_code.load();
+  if (code != 0)
+    node_log().info("stopping: cannot be a member of the cluster");
+  else
+    node_log().info("{} received: stopping",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM");
   sys.middleman().unpublish(door, *port);
+  if (cluster_port)
+    sys.middleman().unpublish(membership, *cluster_port);
   memory.stop();
   stop_actors();
   // The actor system's destructor waits for every actor to finish.
-  return exit_ok;
+  return code != 0 ? code : exit_ok;
 }
 
 } // namespace qmesh::node

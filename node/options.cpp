@@ -69,6 +69,10 @@ struct raw_options {
   std::string journal_segment_size;
   std::string journal_sync;
   bool recover_truncate = false;
+  std::string cluster_listen;
+  std::string seeds;
+  int64_t cluster_heartbeat = 0;
+  int64_t cluster_timeout = 0;
 };
 
 /// Upper bounds of the connection caps and of the transaction memory: far
@@ -221,10 +225,67 @@ po::options_description describe(raw_options& r) {
      po::bool_switch(&r.recover_truncate),
      "start even if the journal is corrupt before its end, dropping "
      "everything from the bad record on (LOSES DATA; see docs)");
+  cluster_options cl;
+  po::options_description cluster{"Cluster (design §6)"};
+  cluster.add_options()
+    ("cluster-listen",
+     po::value(&r.cluster_listen)->value_name("HOST:PORT"),
+     "address for the other members of the cluster (off unless set; other "
+     "members dial exactly this address)")
+    ("seeds", po::value(&r.seeds)->value_name("HOST:PORT,..."),
+     "cluster listeners of members to join through (needs "
+     "--cluster-listen)")
+    ("cluster-heartbeat",
+     po::value(&r.cluster_heartbeat)
+       ->default_value(cl.heartbeat_ms)
+       ->value_name("MS"),
+     "interval of heartbeats to the other members")
+    ("cluster-timeout",
+     po::value(&r.cluster_timeout)
+       ->default_value(cl.timeout_ms)
+       ->value_name("MS"),
+     "silence after which a member counts as down");
   po::options_description all;
   all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp).add(
-    persistence);
+    persistence).add(cluster);
   return all;
+}
+
+std::string validate_cluster(const raw_options& r, options& out) {
+  if (r.cluster_listen.empty() || r.cluster_listen == "none") {
+    if (!r.seeds.empty())
+      return "--seeds needs --cluster-listen";
+  } else {
+    if (!parse_endpoint(r.cluster_listen, out.cluster.listen))
+      return "--cluster-listen '" + r.cluster_listen.substr(0, 64)
+             + "': expected HOST:PORT with a port in 1-65535";
+    out.cluster.enabled = true;
+    out.qm.cluster_listen = to_string(out.cluster.listen);
+    std::string::size_type start = 0;
+    while (start <= r.seeds.size() && !r.seeds.empty()) {
+      auto comma = r.seeds.find(',', start);
+      auto item = r.seeds.substr(start, comma == std::string::npos
+                                          ? std::string::npos
+                                          : comma - start);
+      endpoint ep;
+      if (!parse_endpoint(item, ep))
+        return "--seeds '" + item.substr(0, 64)
+               + "': expected HOST:PORT,... with ports in 1-65535";
+      out.cluster.seeds.push_back(to_string(ep));
+      if (comma == std::string::npos)
+        break;
+      start = comma + 1;
+    }
+  }
+  constexpr int64_t max_ms = 3600 * 1000;
+  if (r.cluster_heartbeat < 10 || r.cluster_heartbeat > max_ms)
+    return "--cluster-heartbeat: expected 10-3600000 ms";
+  if (r.cluster_timeout <= r.cluster_heartbeat || r.cluster_timeout > max_ms)
+    return "--cluster-timeout: expected more than --cluster-heartbeat and at "
+           "most 3600000 ms";
+  out.cluster.heartbeat_ms = r.cluster_heartbeat;
+  out.cluster.timeout_ms = r.cluster_timeout;
+  return {};
 }
 
 std::string validate(const raw_options& r, options& out) {
@@ -340,7 +401,7 @@ std::string validate(const raw_options& r, options& out) {
     return "--max-connections-per-address: expected 1-"
            + std::to_string(max_connection_cap);
   out.caps.max_per_address = r.max_connections_per_address;
-  return {};
+  return validate_cluster(r, out);
 }
 
 } // namespace

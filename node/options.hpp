@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/queue_manager.hpp"
 #include "store/journal.hpp"
@@ -46,8 +47,21 @@ struct stomp_options {
   size_t max_transaction_memory = 256 * 1024 * 1024;
 };
 
+/// The cluster listener and how to join (design §6).
+struct cluster_options {
+  /// False unless --cluster-listen is set.
+  bool enabled = false;
+  endpoint listen;
+  /// `host:port` each, as given.
+  std::vector<std::string> seeds;
+  int64_t heartbeat_ms = 1000;
+  /// Silence after which a member counts as down.
+  int64_t timeout_ms = 5000;
+};
+
 struct options {
   qm_config qm;
+  cluster_options cluster;
   stomp_options stomp;
   connection_caps caps;
   std::string data_dir;

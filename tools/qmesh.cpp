@@ -941,6 +941,116 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+/// Wall-clock ms as `2024-05-01T12:00:00Z` (UTC); `-` for 0.
+std::string utc_time(int64_t ms) {
+  if (ms <= 0)
+    return "-";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string joined(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs)
+    out += (out.empty() ? "" : ",") + x;
+  return out.empty() ? "-" : out;
+}
+
+/// Prints rows as left-aligned columns two spaces apart.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i)
+        width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size())
+        line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << line << '\n';
+  }
+}
+
+int cmd_cluster(const command& cmd, std::vector<std::string>& args,
+                global_options& g) {
+  bool as_json = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("json", po::bool_switch(&as_json),
+                     "print a JSON object");
+  po::positional_options_description pos;
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto st = c.cluster();
+  if (as_json) {
+    json j;
+    j["self"] = st.self;
+    j["enabled"] = st.enabled;
+    j["listen"] = st.listen;
+    auto members = json::array();
+    for (const auto& m : st.members) {
+      json e;
+      e["name"] = m.name;
+      e["state"] = m.up ? "up" : "down";
+      e["since_ms"] = m.since_ms;
+      e["address"] = m.address;
+      e["incarnation"] = m.incarnation;
+      e["version"] = m.version;
+      e["queues"] = m.queues;
+      e["consumed"] = m.consumed;
+      e["filters"] = m.filters;
+      members.push_back(std::move(e));
+    }
+    j["members"] = std::move(members);
+    auto channels = json::array();
+    for (const auto& ch : st.channels) {
+      json e;
+      e["remote"] = ch.remote;
+      e["state"] = ch.state;
+      e["backlog"] = ch.backlog;
+      e["in_flight"] = ch.in_flight;
+      e["sent_total"] = ch.sent_total;
+      e["batches_total"] = ch.batches_total;
+      e["since_ms"] = ch.since_ms;
+      e["last_error"] = ch.last_error;
+      channels.push_back(std::move(e));
+    }
+    j["channels"] = std::move(channels);
+    std::cout << j.dump(2) << '\n';
+    return exit_ok;
+  }
+  if (!st.enabled)
+    std::cout << "queue manager " << st.self
+              << ": not clustered (no --cluster-listen)\n\n";
+  std::vector<std::vector<std::string>> rows{
+    {"NAME", "STATE", "SINCE", "ADDRESS", "QUEUES", "FILTERS"}};
+  for (const auto& m : st.members)
+    rows.push_back({(m.name == st.self ? "*" : " ") + m.name,
+                    m.up ? "up" : "down", utc_time(m.since_ms),
+                    m.address.empty() ? "-" : m.address, joined(m.queues),
+                    joined(m.filters)});
+  print_table(rows);
+  std::cout << '\n';
+  rows = {{"REMOTE", "STATE", "BACKLOG", "IN-FLIGHT", "SENT", "LAST-ERROR"}};
+  for (const auto& ch : st.channels)
+    rows.push_back({ch.remote, ch.state, std::to_string(ch.backlog),
+                    std::to_string(ch.in_flight),
+                    std::to_string(ch.sent_total),
+                    ch.last_error.empty() ? "-" : ch.last_error});
+  print_table(rows);
+  return exit_ok;
+}
+
 const std::vector<command>& commands() {
   static const std::vector<command> table{
     {"define-queue",
@@ -980,6 +1090,10 @@ const std::vector<command>& commands() {
      cmd_list_subs},
     {"status", "status [--json]", "Print the queue manager's status.",
      cmd_status},
+    {"cluster", "cluster [--json]",
+     "Print the cluster's members (* = this node) and the channels to "
+     "them.",
+     cmd_cluster},
   };
   return table;
 }

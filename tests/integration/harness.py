@@ -51,9 +51,12 @@ class Node:
     """One qmesh-node process. Use as a context manager, or call stop()."""
 
     def __init__(self, *args, qmgr="QM1", port=None, config=None,
-                 stomp_port=None, data_dir=None):
+                 stomp_port=None, data_dir=None, cluster_port=None,
+                 seeds=None):
         """`data_dir`: the node's data directory (kept at stop, for a
-        restart); default: one inside the node's own temporary dir."""
+        restart); default: one inside the node's own temporary dir.
+        `cluster_port`: listen for the cluster on 127.0.0.1:cluster_port;
+        `seeds`: cluster addresses (`host:port`) to join through."""
         self.port = port or free_port()
         # Every node gets its own STOMP port unless the caller passes
         # --stomp-listen itself (e.g. `none`).
@@ -71,6 +74,11 @@ class Node:
                 "--log-file", self.log, "--log-level", "info"]
         if "--stomp-listen" not in args:
             cmd += ["--stomp-listen", f"127.0.0.1:{self.stomp_port}"]
+        self.cluster_port = cluster_port
+        if cluster_port:
+            cmd += ["--cluster-listen", f"127.0.0.1:{cluster_port}"]
+        if seeds:
+            cmd += ["--seeds", ",".join(seeds)]
         cmd += list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
@@ -90,6 +98,13 @@ class Node:
     @property
     def address(self):
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def cluster_address(self):
+        """`host:port` of the node's cluster listener (None if off)."""
+        if not self.cluster_port:
+            return None
+        return f"127.0.0.1:{self.cluster_port}"
 
     @property
     def stomp_address(self):
