@@ -331,6 +331,14 @@ caf::behavior bridge_impl(bridge_ptr self, std::shared_ptr<channel> ch,
     [self](atom::deliver, delivery_batch& batch) {
       auto& st = self->state;
       auto id = batch.consumer_id;
+      if (!batch.ended.empty()) {
+        // Its queue was on another queue manager that went away (2009):
+        // the consumer ends as if its session had (unacked deliveries
+        // return to that queue).
+        if (auto it = st.consumers.find(id); it != st.consumers.end())
+          it->second->end(it->second->mode == ack_mode::client);
+        return;
+      }
       if (auto it = st.consumers.find(id); it != st.consumers.end())
         it->second->push(std::move(batch.messages));
       else if (st.cancelled.count(id) == 0)
