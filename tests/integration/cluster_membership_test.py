@@ -201,6 +201,34 @@ class ClusterMembershipTest(unittest.TestCase):
         self.assertIn("qmgr: QMA", r.stdout)
         self.assert_states([a, b], {"QMA": "up", "QMB": "up"}, timeout=5)
 
+    def test_members_file_routes_to_a_member_that_is_down(self):
+        a_dir = self.data_dir()
+        a_port = free_port()
+        a = self.start("QMA", cluster_port=a_port, data_dir=a_dir)
+        b = self.start("QMB", seeds=[a.cluster_address])
+        self.assert_states([a, b], {"QMA": "up", "QMB": "up"}, timeout=5)
+        b.proc.kill()
+        b.proc.wait()
+        self.assertEqual(a.terminate(), 0)
+        # A restart without seeds knows QMB from its members file.
+        a2 = self.start("QMA", cluster_port=a_port, data_dir=a_dir)
+        self.assert_states([a2], {"QMB": "down"}, timeout=5)
+        r = a2.cli("put", "QMB/ORDERS", "hello")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(a2.cli("cluster", "--json").stdout)
+        backlog = {c["remote"]: c["backlog"] for c in doc["channels"]}
+        self.assertEqual(backlog.get("QMB"), 1, doc)
+
+    def test_cluster_port_in_use_is_a_clear_error(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            with self.assertRaises(RuntimeError) as cm:
+                Node(qmgr="QMX", cluster_port=port)
+        self.assertIn(f"cannot listen on 127.0.0.1:{port} (cluster)",
+                      str(cm.exception))
+
     def test_seeds_need_cluster_listen(self):
         with self.assertRaises(RuntimeError) as cm:
             Node("--seeds", "127.0.0.1:1", qmgr="QMX")
