@@ -1011,7 +1011,9 @@ void queue_manager_state::on_credit(uint64_t sub_id, uint64_t n) {
 
 void queue_manager_state::cancel_waits(const std::string& address) {
   auto r = route_of(address);
-  if (!r)
+  // A get waiting on another queue manager runs out its wait there; a
+  // message it gets after the client went comes back (dead_letter()).
+  if (!r || r->remote())
     return;
   auto it = queues.find(r->queue);
   if (it != queues.end() && it->second.hdl) // a record has no waiters
@@ -1053,7 +1055,24 @@ void queue_manager_state::on_resume() {
 caf::result<atom::ok>
 queue_manager_state::dead_letter(const std::string& target, message& msg,
                                  const std::string& from, uint64_t from_key) {
-  auto it = target.empty() ? queues.end() : queues.find(target);
+  // The target is an address: a message got from another queue manager's
+  // queue for a client that went goes back there (descriptor kept).
+  std::string name = target;
+  if (auto r = target.empty() ? caf::expected<route>{caf::error{}}
+                              : route_of(target)) {
+    if (r->remote()) {
+      mark_for_transfer(msg, xmit_queue_property, r->remote_queue);
+      auto rp = self->make_response_promise<atom::ok>();
+      self
+        ->request(xmit_queue(r->qmgr), caf::infinite, atom::dead_letter_v,
+                  std::move(msg), std::string{}, uint64_t{0})
+        .then([rp](atom::ok) mutable { rp.deliver(atom::ok_v); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    }
+    name = r->queue;
+  }
+  auto it = name.empty() ? queues.end() : queues.find(name);
   if (it == queues.end())
     it = queues.find(dead_letter_queue_name);
   if (it == queues.end()) // cannot happen: the DLQ is never deleted

@@ -254,6 +254,10 @@ struct queue_manager_state {
   /// Transfer ids of this incarnation: a random prefix and a counter.
   std::string xmit_prefix;
   uint64_t next_xmit = 1;
+  /// The last advertisement (this node's row in `qmesh cluster`) and the
+  /// wall-clock start.
+  advertisement advertised;
+  int64_t started_wall_ms = 0;
   /// Local cluster queues that had consumers at the last advertisement.
   std::unordered_set<std::string> local_consumed;
   /// Transfer ids recovered from the journal, until start_cluster().

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <random>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 
@@ -201,6 +202,7 @@ void queue_manager_state::store_transfer(const std::string& from) {
   std::vector<std::pair<std::string, std::vector<message>>> pubs;
   std::vector<message> dead;
   std::vector<std::string> ids;
+  std::unordered_set<std::string> batch_ids;
   auto add_put = [&puts](const queue_actor& q, message&& m) {
     for (auto& [hdl, group] : puts)
       if (hdl == q) {
@@ -213,7 +215,7 @@ void queue_manager_state::store_transfer(const std::string& from) {
   for (auto& m : msgs) {
     auto id = take_property(m, xmit_id_property);
     if (!id.empty()) {
-      if (window.seen(id) || contains(ids, id))
+      if (window.seen(id) || !batch_ids.insert(id).second)
         continue; // stored before: a resend
       ids.push_back(id);
     }
@@ -435,6 +437,7 @@ caf::result<advertisement> queue_manager_state::advertise() {
   ad->filters.assign(filters.begin(), filters.end());
   if (active.empty()) {
     local_consumed.clear();
+    advertised = *ad;
     return std::move(*ad);
   }
   // Which cluster queues have consumers: ask their actors (few; a bounded
@@ -446,6 +449,7 @@ caf::result<advertisement> queue_manager_state::advertise() {
       return;
     std::sort(ad->consumed.begin(), ad->consumed.end());
     local_consumed = {ad->consumed.begin(), ad->consumed.end()};
+    advertised = *ad;
     rp.deliver(std::move(*ad));
   };
   for (auto& [name, q] : active)
@@ -474,7 +478,10 @@ caf::result<cluster_status> queue_manager_state::cluster_state() {
   me.name = cfg.name;
   me.address = cfg.cluster_listen;
   me.up = true;
-  auto ad = std::vector<std::string>{};
+  me.since_ms = started_wall_ms;
+  me.queues = advertised.queues;
+  me.consumed = advertised.consumed;
+  me.filters = advertised.filters;
   for (const auto& [name, peer] : peers)
     st->members.push_back(peer.info);
   st->members.push_back(std::move(me));
@@ -508,6 +515,7 @@ caf::result<cluster_status> queue_manager_state::cluster_state() {
 }
 
 void queue_manager_state::start_cluster() {
+  started_wall_ms = wall_now_ms();
   for (const auto& [name, recovered_ids] : recovered_transfers) {
     auto& window = received.try_emplace(name, store::transfer_ids_kept)
                      .first->second;

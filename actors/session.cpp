@@ -104,8 +104,10 @@ caf::result<message> session_state::get(const std::string& address,
                                         get_options& opts) {
   auto rp = self->make_response_promise<message>();
   pending_get g;
+  // The address, so that a message got for a client that went returns to
+  // its queue, also on another queue manager.
   if (struct address a; parse_address(address, a))
-    g.queue = std::string{a.queue};
+    g.queue = address;
   g.destructive = opts.uow == 0
                   && opts.browse == static_cast<uint8_t>(browse_mode::none);
   auto token = next_get++;

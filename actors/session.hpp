@@ -38,7 +38,7 @@ struct session_state {
 
   /// A get relayed to the queue manager and not answered yet.
   struct pending_get {
-    /// The queue's name (the address without a queue-manager part).
+    /// The queue's address as the client gave it.
     std::string queue;
     /// Removes the message from its queue: not a browse (a copy), not
     /// under a unit of work (a backout returns that one). Only such a

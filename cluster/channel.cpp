@@ -34,6 +34,9 @@ struct channel_state {
   /// `in_flight` of them are the batch on its way.
   std::deque<message> pending;
   size_t in_flight = 0;
+  /// Generation of the batch on its way: answers to older sends (to a
+  /// peer that was replaced) are ignored.
+  uint64_t send_gen = 0;
   /// Generation of retry timers (older ones are stale).
   uint64_t retry_gen = 0;
   bool retry_wait = false;
@@ -55,19 +58,17 @@ struct channel_state {
 
   void start() {
     info.remote = remote;
-    info.state = "retrying";
-    info.last_error = remote + " not reachable yet";
-    info.since_ms = wall_ms();
     retry_delay_ms = cfg.retry_min_ms;
+    report("retrying", remote + " not reachable yet");
     auto me = caf::actor_cast<consumer_actor>(self);
     self
       ->request(xmitq, caf::infinite, atom::consume_v, me, cfg.window,
                 ack_mode::client)
       .then([this](uint64_t id) { consumer_id = id; },
             [this](caf::error& e) {
-              log::cluster().error("channel to {}: cannot consume its transmission "
-                        "queue: {}",
-                        remote, render(e));
+              log::cluster().error("channel to {}: cannot consume its "
+                                   "transmission queue: {}",
+                                   remote, render(e));
               self->quit(e);
             });
   }
@@ -83,6 +84,12 @@ struct channel_state {
     if (peer) {
       retry_delay_ms = cfg.retry_min_ms;
       retry_wait = false;
+      // A batch still on its way went to the old link: send it again now
+      // rather than wait for its timeout (the remote skips what it has).
+      if (in_flight > 0) {
+        ++send_gen;
+        in_flight = 0;
+      }
       report("running");
       pump();
     } else {
@@ -111,11 +118,19 @@ struct channel_state {
     auto first = pending.front().tag;
     auto last = pending[in_flight - 1].tag;
     auto n = in_flight;
+    auto gen = ++send_gen;
     self
       ->request(peer, std::chrono::milliseconds{cfg.timeout_ms},
                 atom::transfer_v, cfg.local, std::move(batch))
-      .then([this, first, last, n](uint64_t) { confirmed(first, last, n); },
-            [this](caf::error& e) { failed(e); });
+      .then(
+        [this, first, last, n, gen](uint64_t) {
+          if (gen == send_gen)
+            confirmed(first, last, n);
+        },
+        [this, gen](caf::error& e) {
+          if (gen == send_gen)
+            failed(e);
+        });
   }
 
   void confirmed(uint64_t first, uint64_t last, size_t n) {
@@ -125,7 +140,8 @@ struct channel_state {
     self->request(xmitq, caf::infinite, atom::ack_v, consumer_id, first, last)
       .then([](uint64_t) {},
             [this](caf::error& e) {
-              log::cluster().warn("channel to {}: ack on the transmission queue: {}",
+              log::cluster().warn("channel to {}: ack on the transmission "
+                                  "queue: {}",
                        remote, render(e));
             });
     pending.erase(pending.begin(), pending.begin() + static_cast<long>(n));
@@ -146,7 +162,8 @@ struct channel_state {
                   ? remote + " did not confirm within "
                       + std::to_string(cfg.timeout_ms) + " ms"
                   : render(e);
-    log::cluster().warn("channel to {}: batch not confirmed ({}); retrying in {} ms",
+    log::cluster().warn("channel to {}: batch not confirmed ({}); "
+                        "retrying in {} ms",
              remote, text, retry_delay_ms);
     report("retrying", text);
     retry_wait = true;

@@ -802,8 +802,13 @@ void connection_state::on_deliver(delivery_batch& batch) {
     // ends the connection; the client reconnects and subscribes again.
     log::stomp().warn("stomp {}: subscription {}: {}", self->id(), sub.id,
                       batch.ended);
-    append_error(out, mqrc(ec::connection_broken),
-                 "subscription " + sub.id + ": " + batch.ended, {});
+    // `2009 connection_broken: subscription ID: why`, as every ERROR
+    // starts with its reason.
+    auto text = batch.ended;
+    auto colon = text.find(": ");
+    text.insert(colon == std::string::npos ? text.size() : colon + 2,
+                "subscription " + sub.id + ": ");
+    append_error(out, mqrc(ec::connection_broken), text, {});
     close_now();
     return;
   }
