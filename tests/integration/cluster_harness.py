@@ -115,13 +115,15 @@ class ClusterNode:
     across restarts."""
 
     def __init__(self, cluster, name, seeds, args=(), heartbeat=HEARTBEAT_MS,
-                 timeout=TIMEOUT_MS):
+                 timeout=TIMEOUT_MS, subdir=None):
+        """`subdir`: the node's directory under the cluster's (default:
+        its name)."""
         self.cluster = cluster
         self.name = name
         self.port = free_port()
         self.stomp_port = free_port()
         self.cluster_port = free_port()
-        self.dir = os.path.join(cluster.dir, name)
+        self.dir = os.path.join(cluster.dir, subdir or name)
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.seeds = list(seeds)
@@ -546,11 +548,11 @@ class ConfirmedProducer(threading.Thread):
         self.sent = 0
         self.errors = []
         self.ended = None     # why the run ended
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.conn = None
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
 
     def run(self):
         try:
@@ -562,7 +564,7 @@ class ConfirmedProducer(threading.Thread):
         in_flight = 0
         try:
             while (self.sent < self.n or in_flight) and \
-                    not self._stop.is_set():
+                    not self._halt.is_set():
                 batch = []
                 while self.sent < self.n and in_flight < self.window:
                     batch.append(send_frame(
@@ -603,6 +605,7 @@ class Drainer:
         self.buf = self.conn.leftover
         self.bodies = []
         self.other = []
+        self.eof = False
         self.conn.sock.sendall(
             f"SUBSCRIBE\nid:drain\ndestination:{destination}\nack:client\n"
             f"prefetch-count:{prefetch}\nreceipt:sub\n\n".encode() + NUL)
@@ -616,6 +619,7 @@ class Drainer:
         except OSError:
             chunk = b""
         if not chunk:
+            self.eof = True
             return False
         frames, self.buf = parse_frames(self.buf + chunk)
         last_ack = None
@@ -629,18 +633,16 @@ class Drainer:
             self.conn.sock.sendall(f"ACK\nid:{last_ack}\n\n".encode() + NUL)
         return True
 
-    def take(self, expected, idle=5.0, deadline=120.0):
-        """Reads until `expected` bodies came, or nothing for `idle` s
-        after that many (to catch extra ones), or the deadline."""
+    def take(self, expected, idle=2.0, deadline=120.0):
+        """Reads until `expected` bodies came (then `idle` s more, to catch
+        any extra one), the connection ends, or the deadline passes."""
         end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            got_some = self.read(idle if len(self.bodies) >= expected
-                                 else min(idle, end - time.monotonic()))
-            if not got_some and len(self.bodies) >= expected:
-                break
-            if not got_some and len(self.bodies) < expected and \
-                    time.monotonic() >= end:
-                break
+        while time.monotonic() < end and not self.eof:
+            if len(self.bodies) >= expected:
+                if not self.read(idle):
+                    break
+            else:
+                self.read(min(5.0, max(0.01, end - time.monotonic())))
         return self.bodies
 
     def close(self):
