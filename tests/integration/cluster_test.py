@@ -496,11 +496,17 @@ class ClusterChangesTest(ClusterCase):
         self.qm1.ok("publish", "dur/a", "one", "--persistent")
         self.wait_depth(self.qm2, dq, 1)
 
-        # The publisher's node restarts (killed, then started again): it
-        # still knows QM2's filter, at once.
+        # The publisher's node restarts (killed, then started again) while
+        # QM2 is frozen and cannot tell it anything: it still knows QM2's
+        # filter (cluster-members.json), so the publication waits for QM2
+        # in QM1's transmission queue.
         self.cluster.kill9("QM1")
+        self.cluster.sigstop("QM2")
         self.cluster.start("QM1")
         self.qm1.ok("publish", "dur/b", "two", "--persistent")
+        self.wait(lambda: self.qm1.depth("SYSTEM.XMIT.QM2") == 1,
+                  "the publication waiting for QM2 on QM1")
+        self.cluster.sigcont("QM2")
         self.cluster.wait_members_up()
         self.qm1.ok("publish", "dur/c", "three", "--persistent")
         self.wait_depth(self.qm2, dq, 3)
