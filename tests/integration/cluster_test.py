@@ -28,7 +28,7 @@ import unittest
 import uuid
 
 import stomp_harness
-from cluster_harness import (CLI, REQUEST_REPLY, Cluster, poll)
+from cluster_harness import REQUEST_REPLY, Cluster, poll
 from stomp_harness import iso_to_ms, now_ms
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -485,6 +485,47 @@ class ClusterChangesTest(ClusterCase):
             self.assertEqual(d["origin_qmgr"], "QM1")
         self.assertEqual(self.qm1.cluster_status()["channels"]["QM2"]
                          ["state"], "running")
+
+    def test_remote_consumer_ends_with_2009_when_the_queue_goes(self):
+        q = unique("Q")
+        self.qm2.ok("define-queue", q, "--persistent")
+        c = self.client(self.qm1)
+        sub = c.subscribe(f"/queue/QM2/{q}", ack="client-individual")
+        self.qm3.ok("put", f"QM2/{q}", "one", "--persistent")
+        self.assertEqual(c.message(timeout=WAIT).body, "one")
+        self.cluster.kill9("QM2")
+        err = c.error(timeout=WAIT)
+        msg = err.headers.get("message", "")
+        self.assertEqual(err.headers.get("qmesh-reason"), "2009", err.headers)
+        self.assertIn(sub, msg)
+        # The unacked message is still QM2's after its restart.
+        self.cluster.start("QM2")
+        self.assertEqual(self.qm2.ok("get", q).split(), ["one"])
+        # The ERROR's message is `<MQRC> <name>: <text>` as every ERROR's
+        # (docs/protocol-stomp.md, Errors).
+        self.assertRegex(msg, r"^2009 connection_broken: ", err.headers)
+
+    def test_unacked_remote_deliveries_return_when_the_consumer_node_dies(self):
+        q = unique("Q")
+        self.qm2.ok("define-queue", q)
+        c = self.client(self.qm1)
+        c.subscribe(f"/queue/QM2/{q}", ack="client-individual")
+        self.qm2.ok("put", q, "a", "b", "c")
+        self.assertEqual([f.body for f in c.messages(3, timeout=WAIT)],
+                         ["a", "b", "c"])
+        self.assertEqual(self.qm2.inquire(q)["unacked_count"], "3")
+        self.cluster.kill9("QM1")
+        # QM2's queue sees the consumer go with the link: the messages are
+        # ready again, marked redelivered.
+        self.wait(lambda: self.qm2.inquire(q)["unacked_count"] == "0"
+                  and self.qm2.inquire(q)["consumer_count"] == "0",
+                  "QM2's queue released the remote consumer's messages")
+        got = descriptors(self.qm2.ok("get", q, "--all",
+                                      "--show-descriptor"))
+        self.assertEqual([b for _, b in got], ["a", "b", "c"])
+        for d, _ in got:
+            self.assertEqual(d["redelivered"], "true", d)
+            self.assertEqual(d["delivery_count"], "1", d)
 
     def test_durable_subscription_survives_a_publisher_restart(self):
         dq = unique("DURQ")
