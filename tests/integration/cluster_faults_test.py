@@ -7,6 +7,7 @@
 - the same with the sending node killed and restarted: every message whose
   put was confirmed before the kill arrives exactly once, in order, and
   nothing that was never sent;
+- both killed at once and restarted (receiver first): the same;
 - a node frozen with SIGSTOP for 30 s while another node puts to it: the
   messages wait in the sender's transmission queue (its depth says so),
   the frozen node is shown down, and after SIGCONT all arrive once, in
@@ -161,6 +162,33 @@ class KillTest(FaultCase):
         print(f"\n  sender kill: {confirmed} confirmed, {transferred} on QM2 "
               f"just before the kill, {n} arrived, "
               f"{time.monotonic() - t0:.1f} s", flush=True)
+
+
+    def test_both_killed_during_confirmed_remote_puts(self):
+        qm1, qm2 = self.cluster["QM1"], self.cluster["QM2"]
+        self.prepare("ORDERS")
+        ps = self.producers(qm1, "/queue/QM2/ORDERS", MESSAGES // PRODUCERS)
+        self.wait(lambda: sum(len(p.confirmed) for p in ps)
+                  >= MESSAGES // 4, "a quarter of the puts confirmed",
+                  timeout=LONG, interval=0.005)
+        self.cluster.kill9("QM2")
+        self.cluster.kill9("QM1")
+        for p in ps:
+            p.join(30)
+            self.assertFalse(p.is_alive())
+            self.assertEqual(p.errors, [])
+        confirmed = sum(len(p.confirmed) for p in ps)
+        self.assertLess(confirmed, MESSAGES, "the kill came too late")
+        # The receiver first, then the sender (its seeds: QM1, down).
+        self.cluster.start("QM2")
+        self.cluster.start("QM1")
+        self.cluster.wait_members_up()
+        self.wait(lambda: qm1.depth("SYSTEM.XMIT.QM2") == 0,
+                  "QM1's recovered transmission queue empty", timeout=LONG,
+                  interval=0.5)
+        n = self.drain_and_check(qm2, "ORDERS", ps, exact=False)
+        print(f"\n  both killed: {confirmed} confirmed, {n} arrived",
+              flush=True)
 
 
 class FreezeTest(FaultCase):
