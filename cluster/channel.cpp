@@ -31,11 +31,19 @@ struct channel_state {
   /// The channel's consumer id on the transmission queue.
   uint64_t consumer_id = 0;
   /// Deliveries not yet confirmed by the remote, oldest first; the first
-  /// `in_flight` of them are the batch on its way.
+  /// `in_flight` of them are in the batches on their way.
   std::deque<message> pending;
   size_t in_flight = 0;
-  /// Generation of the batch on its way: answers to older sends (to a
-  /// peer that was replaced) are ignored.
+  /// The batches on their way, oldest first (tag range, size).
+  struct flight {
+    uint64_t first = 0;
+    uint64_t last = 0;
+    size_t n = 0;
+  };
+  std::deque<flight> flights;
+  /// Generation of the batches on their way: after a failure or a new
+  /// link every batch goes again from the oldest unconfirmed message, and
+  /// answers to the older sends are ignored.
   uint64_t send_gen = 0;
   /// Generation of retry timers (older ones are stale).
   uint64_t retry_gen = 0;
@@ -86,10 +94,8 @@ struct channel_state {
       retry_wait = false;
       // A batch still on its way went to the old link: send it again now
       // rather than wait for its timeout (the remote skips what it has).
-      if (in_flight > 0) {
-        ++send_gen;
-        in_flight = 0;
-      }
+      if (in_flight > 0)
+        restart_sends();
       report("running");
       pump();
     } else {
@@ -97,35 +103,52 @@ struct channel_state {
     }
   }
 
-  /// Sends the next batch if none is on its way and the remote is up.
+  /// Forgets the batches on their way; they go again from the oldest.
+  void restart_sends() {
+    ++send_gen;
+    flights.clear();
+    in_flight = 0;
+  }
+
+  /// Sends batches while fewer than `max_batches` are on their way and the
+  /// remote is up. The remote stores one sender's batches in arrival
+  /// order, so several on their way keep the order.
   void pump() {
-    if (in_flight > 0 || retry_wait || !peer || pending.empty())
-      return;
+    while (!retry_wait && peer && flights.size() < cfg.max_batches
+           && in_flight < pending.size())
+      send_batch();
+  }
+
+  void send_batch() {
     std::vector<message> batch;
     uint64_t bytes = 0;
-    for (auto& m : pending) {
+    for (auto i = pending.begin() + static_cast<long>(in_flight);
+         i != pending.end(); ++i) {
       if (batch.size() == cfg.batch
-          || (!batch.empty() && bytes + m.body.size() > cfg.batch_bytes))
+          || (!batch.empty() && bytes + i->body.size() > cfg.batch_bytes))
         break;
-      bytes += m.body.size();
-      batch.push_back(m);
+      bytes += i->body.size();
+      batch.push_back(*i);
       // A delivery count here counts deliveries to the channel, not to
       // applications: the message's own count (0 from its put) goes on.
       batch.back().delivery_count = 0;
       batch.back().tag = 0;
     }
-    in_flight = batch.size();
-    auto first = pending.front().tag;
-    auto last = pending[in_flight - 1].tag;
-    auto n = in_flight;
-    auto gen = ++send_gen;
+    flight f;
+    f.n = batch.size();
+    f.first = pending[in_flight].tag;
+    f.last = pending[in_flight + f.n - 1].tag;
+    flights.push_back(f);
+    in_flight += f.n;
+    auto gen = send_gen;
     self
       ->request(peer, std::chrono::milliseconds{cfg.timeout_ms},
                 atom::transfer_v, cfg.local, std::move(batch))
       .then(
-        [this, first, last, n, gen](uint64_t) {
-          if (gen == send_gen)
-            confirmed(first, last, n);
+        [this, f, gen](uint64_t) {
+          if (gen == send_gen && !flights.empty()
+              && flights.front().first == f.first)
+            confirmed(f.first, f.last, f.n);
         },
         [this, gen](caf::error& e) {
           if (gen == send_gen)
@@ -142,10 +165,11 @@ struct channel_state {
             [this](caf::error& e) {
               log::cluster().warn("channel to {}: ack on the transmission "
                                   "queue: {}",
-                       remote, render(e));
+                                  remote, render(e));
             });
     pending.erase(pending.begin(), pending.begin() + static_cast<long>(n));
-    in_flight = 0;
+    flights.pop_front();
+    in_flight -= n;
     info.sent_total += n;
     ++info.batches_total;
     retry_delay_ms = cfg.retry_min_ms;
@@ -157,14 +181,14 @@ struct channel_state {
   }
 
   void failed(const caf::error& e) {
-    in_flight = 0;
+    restart_sends();
     auto text = e == caf::sec::request_timeout
                   ? remote + " did not confirm within "
                       + std::to_string(cfg.timeout_ms) + " ms"
                   : render(e);
     log::cluster().warn("channel to {}: batch not confirmed ({}); "
                         "retrying in {} ms",
-             remote, text, retry_delay_ms);
+                        remote, text, retry_delay_ms);
     report("retrying", text);
     retry_wait = true;
     self->delayed_send(self, std::chrono::milliseconds{retry_delay_ms},

@@ -5,12 +5,14 @@
 // (linked to it) for `SYSTEM.XMIT.QM`. The channel is a client-ack consumer
 // of that queue with a window of `window` messages: a message stays in the
 // transmission queue (on disk if persistent) until QM has confirmed that it
-// stored it, and only then is acked away. Batches go out one at a time, in
-// queue order, each as one `transfer` request to QM's queue manager with a
-// timeout. A batch that fails or times out is sent again, unchanged, when
-// QM is back: the transfer ids in the messages let QM skip what it already
-// has, so each message is stored there exactly once and in order. What the
-// channel holds in memory is bounded by the window.
+// stored it, and only then is acked away. Batches go out in queue order,
+// up to `max_batches` at a time, each as one `transfer` request to QM's
+// queue manager with a timeout; QM stores one sender's batches one at a
+// time in arrival order. After a failure, a timeout or a new link every
+// unconfirmed batch goes again, unchanged, from the oldest: the transfer
+// ids in the messages let QM skip what it already has, so each message is
+// stored there exactly once and in order. What the channel holds in memory
+// is bounded by the window.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +30,8 @@ struct channel_settings {
   /// Messages per batch at most; a batch also stops at `batch_bytes`.
   uint32_t batch = 256;
   uint64_t batch_bytes = 1 << 20;
+  /// Batches on their way at most (pipelining over the link's latency).
+  uint32_t max_batches = 4;
   /// How long a transfer may take before the channel sends it again (ms).
   int64_t timeout_ms = 10'000;
   /// Retry delays while the remote refuses or is unreachable (ms).
