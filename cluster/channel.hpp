@@ -31,7 +31,7 @@ struct channel_settings {
   uint32_t batch = 256;
   uint64_t batch_bytes = 1 << 20;
   /// Batches on their way at most (pipelining over the link's latency).
-  uint32_t max_batches = 4;
+  uint32_t max_batches = 16;
   /// How long a transfer may take before the channel sends it again (ms).
   int64_t timeout_ms = 10'000;
   /// Retry delays while the remote refuses or is unreachable (ms).
