@@ -12,6 +12,7 @@
 
 #include <caf/test/io_dsl.hpp>
 
+#include "cluster/channel.hpp"
 #include "cluster/membership.hpp"
 
 using namespace qmesh;
@@ -80,6 +81,13 @@ struct fixture : belt_fixture<node_base> {
     qm_config qcfg;
     qcfg.name = name;
     qcfg.cluster_listen = host + ":" + std::to_string(port);
+    cluster::channel_settings cs;
+    cs.local = name;
+    qcfg.channel_factory = [cs](queue_manager_actor::pointer self,
+                                const std::string& remote,
+                                const queue_actor& xmitq) {
+      return cluster::spawn_channel(self, cs, remote, xmitq);
+    };
     m.qm = p.sys.spawn(queue_manager_impl, qcfg);
     cluster::membership_settings s;
     s.name = name;
@@ -142,7 +150,31 @@ struct fixture : belt_fixture<node_base> {
   }
 
   std::vector<std::pair<planet_type*, member>> started;
+
+  /// A request from planet `p`'s scoped actor, run to its reply.
+  template <class T, class... Ts>
+  caf::expected<T> ask(planet_type& p, const queue_manager_actor& qm,
+                       Ts&&... xs) {
+    caf::expected<T> result{caf::sec::request_timeout};
+    auto rp = p.self->request(qm, caf::infinite, std::forward<Ts>(xs)...);
+    exec_loop();
+    rp.receive([&](T& x) { result = std::move(x); },
+               [&](caf::error& e) { result = std::move(e); });
+    return result;
+  }
+
+  uint64_t depth(planet_type& p, const member& m, const std::string& q) {
+    auto s = ask<queue_status>(p, m.qm, atom::inquire_v, q);
+    return s ? s->current_depth : ~uint64_t{0};
+  }
 };
+
+message body(std::string text) {
+  message m;
+  m.body = std::move(text);
+  m.persistent = 0;
+  return m;
+}
 
 } // namespace
 
@@ -248,6 +280,63 @@ CAF_TEST(a stopping member is down at once) {
   caf::anon_send_exit(b.ms, caf::exit_reason::user_shutdown);
   settle(mars);
   CAF_CHECK_EQUAL(seen(earth, a, "QMB"), "down");
+}
+
+CAF_TEST(a put crosses the simulated network through the channel) {
+  connect_later(earth, mars, "earth", 4242);
+  auto a = start(earth, "QMA", "earth", 4242, {});
+  auto b = start(mars, "QMB", "mars", 4243, {"earth:4242"});
+  exec_loop();
+  CAF_REQUIRE_EQUAL(qm_seen(earth, a, "QMB"), "up");
+  for (int i = 0; i < 3; ++i)
+    CAF_REQUIRE(ask<msg_id>(earth, a.qm, atom::put_v,
+                            std::string{"QMB/ORDERS"},
+                            body(std::to_string(i))));
+  exec_loop();
+  CAF_CHECK_EQUAL(depth(earth, a, "SYSTEM.XMIT.QMB"), 0u);
+  for (int i = 0; i < 3; ++i) {
+    auto m = ask<message>(mars, b.qm, atom::get_v, std::string{"ORDERS"},
+                          get_options{});
+    CAF_REQUIRE(m);
+    CAF_CHECK_EQUAL(m->body, std::to_string(i));
+    CAF_CHECK_EQUAL(m->origin_qmgr, "QMA");
+  }
+}
+
+CAF_TEST(puts wait while the receiver is lost and arrive once it returns) {
+  connect_later(earth, mars, "earth", 4242);
+  auto a = start(earth, "QMA", "earth", 4242, {});
+  auto b = start(mars, "QMB", "mars", 4243, {"earth:4242"});
+  exec_loop();
+  CAF_REQUIRE_EQUAL(qm_seen(earth, a, "QMB"), "up");
+  caf::anon_send_exit(b.ms, caf::exit_reason::kill);
+  settle(mars);
+  CAF_REQUIRE_EQUAL(qm_seen(earth, a, "QMB"), "down");
+  CAF_REQUIRE(ask<msg_id>(earth, a.qm, atom::put_v, std::string{"QMB/Q"},
+                          body("while away")));
+  CAF_CHECK_EQUAL(depth(earth, a, "SYSTEM.XMIT.QMB"), 1u);
+  auto g = ask<message>(earth, a.qm, atom::get_v, std::string{"QMB/Q"},
+                        get_options{});
+  CAF_REQUIRE(!g);
+  CAF_CHECK_EQUAL(mqrc(static_cast<ec>(g.error().code())), 2059);
+  // QMB's membership comes back (same queue manager, new port): the
+  // channel delivers, once.
+  connect_later(earth, mars, "earth", 4242);
+  cluster::membership_settings s;
+  s.name = "QMB";
+  s.address = "mars:4245";
+  s.seeds = {"earth:4242"};
+  s.qm = b.qm;
+  auto ms2 = mars.sys.spawn(cluster::membership, std::move(s));
+  exec_loop();
+  mars.mpx.provide_acceptor(4245, next_accept_handle());
+  mars.publish(ms2, 4245);
+  exec_loop();
+  CAF_REQUIRE_EQUAL(qm_seen(earth, a, "QMB"), "up");
+  exec_loop();
+  CAF_CHECK_EQUAL(depth(mars, b, "Q"), 1u);
+  CAF_CHECK_EQUAL(depth(earth, a, "SYSTEM.XMIT.QMB"), 0u);
+  caf::anon_send_exit(ms2, caf::exit_reason::kill);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
