@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps build test run bench bench-stomp bench-persistent fuzz clean
+.PHONY: deps build test run bench bench-stomp bench-persistent bench-cluster fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -54,6 +54,11 @@ bench-stomp: build
 # Confirmed persistent puts over STOMP, node data on disk (docs/benchmarks.md).
 bench-persistent: build
 	sh bench/run_persistent.sh $(BUILD_DIR)
+
+# Three nodes on loopback: local vs remote puts, a 3-node ring, join time
+# (docs/benchmarks.md).
+bench-cluster: build
+	sh bench/run_cluster.sh $(BUILD_DIR)
 
 fuzz: deps
 	sh tests/fuzz/run_fuzz.sh clang++ $(CURDIR) $(FUZZ_DIR) $(FUZZ_SECONDS)
