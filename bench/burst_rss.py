@@ -18,7 +18,8 @@ def free_port():
         return s.getsockname()[1]
 port, sport = free_port(), free_port()
 p = subprocess.Popen([NODE, "--qmgr", "QMB", "--listen", f"127.0.0.1:{port}",
-    "--stomp-listen", f"127.0.0.1:{sport}", "--data-dir", tempfile.mkdtemp(),
+    "--stomp-listen", f"127.0.0.1:{sport}", "--http-listen", "none",
+    "--data-dir", tempfile.mkdtemp(),
     "--log-level", "warn", "--max-connections-per-address", "5000"],
     stdout=subprocess.PIPE, text=True)
 p.stdout.readline()

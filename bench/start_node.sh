@@ -24,6 +24,7 @@ start_node() {
   stomp=$(free_port)
   native=$(free_port)
   "$1/qmesh-node" --listen "127.0.0.1:$native" --stomp-listen "127.0.0.1:$stomp" \
+    --http-listen none \
     --log-level "${NODE_LOG_LEVEL:-warn}" --data-dir "$dir/data" ${NODE_ARGS:-} \
     > "$dir/out" 2>&1 &
   node=$!

@@ -20,6 +20,7 @@
 #include "cluster/channel.hpp"
 #include "cluster/membership.hpp"
 #include "node/memory_monitor.hpp"
+#include "protocols/http/server.hpp"
 #include "protocols/net/tcp_server.hpp"
 #include "protocols/stomp/server.hpp"
 #include "store/journal.hpp"
@@ -220,9 +221,31 @@ int run(const options& opts) {
       return exit_usage;
     }
     listeners.push_back(std::move(l));
-    io.start();
     stomp_text = "stomp on " + to_string(opts.stomp.listen);
   }
+  std::string http_text = "http off";
+  if (opts.http.enabled) {
+    auto settings = std::make_shared<http::server_settings>();
+    settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+    net::listener_limits caps;
+    caps.max_connections = opts.caps.max_connections;
+    caps.max_per_address = opts.caps.max_per_address;
+    std::string err;
+    auto l = http::listen(io, sys, door, settings, caps,
+                          opts.http.listen.host, opts.http.listen.port, err);
+    if (!l) {
+      std::cerr << "qmesh-node: cannot listen on "
+                << to_string(opts.http.listen) << " (http): " << err
+                << '\n';
+      sys.middleman().unpublish(door, *port);
+      stop_actors();
+      return exit_usage;
+    }
+    listeners.push_back(std::move(l));
+    http_text = "http on " + to_string(opts.http.listen);
+  }
+  if (!listeners.empty())
+    io.start();
   std::string cluster_text = "cluster off";
   std::optional<uint16_t> cluster_port;
   if (opts.cluster.enabled) {
@@ -257,14 +280,15 @@ int run(const options& opts) {
     cluster_text = "cluster on " + to_string(opts.cluster.listen);
   }
   node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
-                  "{}, {}, data dir {}, memory limit {} ({} MiB)",
+                  "{}, {}, {}, data dir {}, memory limit {} ({} MiB)",
                   QMESH_VERSION, opts.qm.name, to_string(opts.listen),
-                  stomp_text, cluster_text, opts.data_dir,
+                  stomp_text, cluster_text, http_text, opts.data_dir,
                   opts.memory_limit_text, opts.memory_limit >> 20);
   // Also on stdout, flushed, so scripts can wait for readiness.
   std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
             << opts.qm.name << " listening on " << to_string(opts.listen)
-            << ", " << stomp_text << ", " << cluster_text << std::endl;
+            << ", " << stomp_text << ", " << cluster_text << ", "
+            << http_text << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   int code = fatal_code.load();

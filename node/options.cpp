@@ -55,6 +55,7 @@ struct raw_options {
   uint64_t max_uncommitted = 0;
   size_t threads = 0;
   std::string stomp_listen;
+  std::string http_listen;
   uint32_t stomp_heartbeat = 0;
   size_t stomp_max_headers = 0;
   size_t stomp_max_header_line = 0;
@@ -165,6 +166,14 @@ po::options_description describe(raw_options& r) {
        ->default_value(defaults.max_uncommitted)
        ->value_name("N"),
      "most uncommitted messages in one unit of work");
+  po::options_description http{"HTTP (docs/operations.md)"};
+  http_options hd;
+  http.add_options()
+    ("http-listen",
+     po::value(&r.http_listen)
+       ->default_value(to_string(hd.listen))
+       ->value_name("HOST:PORT"),
+     "address for HTTP: /healthz, /readyz, /metrics; or none");
   po::options_description stomp{"STOMP (docs/protocol-stomp.md)"};
   stomp_options sd;
   stomp.add_options()
@@ -247,7 +256,7 @@ po::options_description describe(raw_options& r) {
      "silence after which a member counts as down");
   po::options_description all;
   all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp).add(
-    persistence).add(cluster);
+    http).add(persistence).add(cluster);
   return all;
 }
 
@@ -363,6 +372,12 @@ std::string validate(const raw_options& r, options& out) {
       return "--put-wait '" + r.put_wait.substr(0, 32)
              + "': expected 0-86400000 ms or unlimited";
     out.qm.put_wait_ms = ms;
+  }
+  if (r.http_listen == "none") {
+    out.http.enabled = false;
+  } else if (!parse_endpoint(r.http_listen, out.http.listen)) {
+    return "--http-listen '" + r.http_listen.substr(0, 64)
+           + "': expected HOST:PORT with a port in 1-65535, or none";
   }
   if (r.stomp_listen == "none") {
     out.stomp.enabled = false;

@@ -47,6 +47,13 @@ struct stomp_options {
   size_t max_transaction_memory = 256 * 1024 * 1024;
 };
 
+/// The HTTP front-end: health, readiness, metrics (docs/operations.md).
+struct http_options {
+  /// False for `--http-listen none`.
+  bool enabled = true;
+  endpoint listen{"127.0.0.1", 7780};
+};
+
 /// The cluster listener and how to join (design §6).
 struct cluster_options {
   /// False unless --cluster-listen is set.
@@ -63,6 +70,7 @@ struct options {
   qm_config qm;
   cluster_options cluster;
   stomp_options stomp;
+  http_options http;
   connection_caps caps;
   std::string data_dir;
   endpoint listen{"127.0.0.1", 7700};

@@ -155,6 +155,7 @@ class ClusterNode:
         cmd = [NODE, "--qmgr", self.name,
                "--listen", self.address,
                "--stomp-listen", f"127.0.0.1:{self.stomp_port}",
+               "--http-listen", "none",
                "--cluster-listen", self.cluster_address,
                "--cluster-heartbeat", str(self.heartbeat),
                "--cluster-timeout", str(self.timeout),

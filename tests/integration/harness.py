@@ -74,6 +74,10 @@ class Node:
                 "--log-file", self.log, "--log-level", "info"]
         if "--stomp-listen" not in args:
             cmd += ["--stomp-listen", f"127.0.0.1:{self.stomp_port}"]
+        # Likewise an HTTP port of its own (tests run nodes side by side).
+        self.http_port = free_port()
+        if "--http-listen" not in args:
+            cmd += ["--http-listen", f"127.0.0.1:{self.http_port}"]
         self.cluster_port = cluster_port
         if cluster_port:
             cmd += ["--cluster-listen", f"127.0.0.1:{cluster_port}"]

@@ -424,7 +424,8 @@ class PersistenceTest(unittest.TestCase):
             f.write(bytes([data[at + 3] ^ 0x10]))
         r = subprocess.run([os.environ["QMESH_NODE"], "--data-dir", self.data,
                             "--listen", "127.0.0.1:1", "--stomp-listen",
-                            "none"], capture_output=True, text=True,
+                            "none", "--http-listen", "none"],
+                           capture_output=True, text=True,
                            timeout=30)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(os.path.basename(seg), r.stderr)

@@ -1,0 +1,47 @@
+// The HTTP connection actor: one per HTTP/1.1 connection on the node's
+// HTTP listener (--http-listen).
+//
+// Requests are parsed with Boost.Beast from the chunks the shared TCP layer
+// reads, and answered one at a time in arrival order (keep-alive and
+// pipelining: later requests wait, unparsed, while one is answered). The
+// actor speaks to the queue manager through its own session, as STOMP
+// connections do.
+//
+// Endpoints today: `GET /healthz` (the process answers), `GET /readyz` (200,
+// or 503 with the reasons: memory or disk alarm), `GET /metrics`
+// (Prometheus text). Anything else: 404, or 405 for a known path with
+// another method; bad requests 400, bodies over the limit 413; errors are
+// JSON with the reason code. A connection idle for `idle_timeout` (or
+// slower than that to send a request) is closed.
+//
+// Threading: all state is the actor's; the tcp_connection is shared with
+// the io thread and used only through its thread-safe calls.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "actors/actors.hpp"
+#include "protocols/net/tcp_server.hpp"
+
+namespace qmesh::http {
+
+/// What every HTTP connection of a node shares.
+struct server_settings {
+  /// Longest request head and body.
+  uint32_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 1 << 20;
+  /// A connection with nothing to do (or a request not complete) for this
+  /// long is closed.
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::string server_name = "qmesh";
+};
+
+connection_actor
+spawn_connection(caf::actor_system& sys,
+                 std::shared_ptr<net::tcp_connection> conn,
+                 front_door_actor door,
+                 std::shared_ptr<const server_settings> cfg);
+
+} // namespace qmesh::http

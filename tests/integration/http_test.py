@@ -1,0 +1,214 @@
+"""The HTTP listener (issue 11, first part) against a real qmesh-node:
+/healthz, /readyz, /metrics with Python's http.client, errors as JSON with
+the reason code, and hostile input (malformed and oversized requests,
+garbage, pipelining, a client that never reads) after which the node still
+answers."""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import unittest
+
+from harness import NODE, Node, free_port
+
+
+def get(node, path, method="GET", body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", node.http_port, timeout=10)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read().decode()
+    finally:
+        c.close()
+
+
+def raw(node, data, read=True, timeout=5):
+    """Sends raw bytes; returns everything the node answers until it
+    closes (or the timeout)."""
+    s = socket.create_connection(("127.0.0.1", node.http_port))
+    s.settimeout(timeout)
+    try:
+        s.sendall(data)
+        if not read:
+            return b""
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            pass
+        return out
+    finally:
+        s.close()
+
+
+class HttpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(qmgr="QMH")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+
+    def assert_alive(self):
+        status, _, body = get(self.node, "/healthz")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), {"status": "ok"})
+
+    def test_healthz(self):
+        status, headers, body = get(self.node, "/healthz")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        self.assertEqual(json.loads(body)["status"], "ok")
+
+    def test_readyz_when_ready(self):
+        status, _, body = get(self.node, "/readyz")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["status"], "ready")
+
+    def test_metrics_name_queues_and_node_figures(self):
+        self.node.cli("define-queue", "METRICS.Q")
+        self.node.cli("put", "METRICS.Q", "one")
+        self.node.cli("put", "METRICS.Q", "two")
+        status, headers, body = get(self.node, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain"))
+        lines = body.splitlines()
+        self.assertIn('qmesh_queue_depth_messages{queue="METRICS.Q"} 2',
+                      lines)
+        self.assertIn(
+            'qmesh_queue_messages_put_total{queue="METRICS.Q"} 2', lines)
+        self.assertIn("# TYPE qmesh_journal_fsyncs_total counter", lines)
+        self.assertIn("# TYPE qmesh_memory_used_bytes gauge", lines)
+        # Every sample line belongs to a family announced before it, and
+        # every name has the prefix; counters end in _total.
+        families = {}
+        for line in lines:
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(" ")
+                families[name] = kind
+            elif line and not line.startswith("#"):
+                name = line.split("{")[0].split(" ")[0]
+                self.assertIn(name, families, line)
+                self.assertTrue(name.startswith("qmesh_"), line)
+                float(line.rsplit(" ", 1)[1])
+        for name, kind in families.items():
+            if kind == "counter":
+                self.assertTrue(name.endswith("_total"), name)
+
+    def test_unknown_path_is_404_with_a_reason(self):
+        status, headers, body = get(self.node, "/nothing/here")
+        self.assertEqual(status, 404)
+        j = json.loads(body)
+        self.assertEqual(j["reason"], 2085)
+        self.assertIn("2085 unknown_object_name", j["error"])
+
+    def test_wrong_method_is_405(self):
+        status, headers, body = get(self.node, "/metrics", method="POST",
+                                    body="x")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers["Allow"], "GET, HEAD")
+        self.assertEqual(json.loads(body)["reason"], 2046)
+
+    def test_head_has_no_body(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.node.http_port,
+                                       timeout=10)
+        c.request("HEAD", "/healthz")
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.read(), b"")
+        self.assertEqual(r.getheader("Content-Length"), "16")
+        c.close()
+
+    def test_keep_alive_and_pipelining_answer_in_order(self):
+        reqs = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = raw(self.node, reqs)
+        statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
+        self.assertEqual(statuses, [b"200", b"404", b"200"], out[:500])
+
+    def test_oversized_body_is_413_and_closes(self):
+        head = (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                + str(2 << 20).encode() + b"\r\n\r\n")
+        out = raw(self.node, head + b"x" * 65536)
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:200])
+        self.assertIn(b'"reason":2046', out)
+        self.assert_alive()
+
+    def test_oversized_head_is_431(self):
+        out = raw(self.node, b"GET /healthz HTTP/1.1\r\nX-Big: "
+                  + b"a" * 40000 + b"\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 431"), out[:200])
+        self.assert_alive()
+
+    def test_malformed_requests_are_400(self):
+        for junk in [b"HELLO\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                     b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
+                     b"\x00\x01\x02\x03garbage\r\n\r\n"]:
+            out = raw(self.node, junk)
+            self.assertTrue(out.startswith(b"HTTP/1.1 400"), (junk, out[:200]))
+            self.assertIn(b'"reason":2046', out)
+        self.assert_alive()
+
+    def test_random_bytes_and_clients_that_never_read(self):
+        # A burst of random bytes, and clients that pipeline thousands of
+        # requests and never read the answers: the node goes on answering.
+        raw(self.node, os.urandom(200000), timeout=2)
+        socks = []
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", self.node.http_port))
+            s.setblocking(False)
+            try:
+                s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 20000)
+            except BlockingIOError:
+                pass
+            socks.append(s)
+        try:
+            self.assert_alive()
+            status, _, _ = get(self.node, "/metrics")
+            self.assertEqual(status, 200)
+        finally:
+            for s in socks:
+                s.close()
+        self.assert_alive()
+
+
+class HttpOptionTest(unittest.TestCase):
+    def test_none_turns_http_off(self):
+        with Node("--http-listen", "none") as node:
+            self.assertIn("http off", node.first_line)
+            port = node.http_port
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=2)
+
+    def test_startup_line_names_the_listener(self):
+        with Node() as node:
+            self.assertIn("http on 127.0.0.1:%d" % node.http_port,
+                          node.first_line)
+
+    def test_bad_value_is_a_usage_error(self):
+        r = subprocess.run([NODE, "--http-listen", "nohostport"],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--http-listen", r.stderr)
+
+    def test_disk_alarm_makes_readyz_503(self):
+        with Node("--disk-free-limit", "900T") as node:
+            status, _, body = get(node, "/readyz")
+            self.assertEqual(status, 503, body)
+            j = json.loads(body)
+            self.assertEqual(j["status"], "not ready")
+            self.assertTrue(any("disk" in r for r in j["reasons"]), j)
+            status, _, _ = get(node, "/healthz")
+            self.assertEqual(status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
