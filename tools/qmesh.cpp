@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/client.hpp"
+#include "core/json_view.hpp"
 
 namespace po = boost::program_options;
 using json = nlohmann::ordered_json;
@@ -217,33 +218,6 @@ std::string format_time(int64_t ms_since_epoch) {
   std::snprintf(out, sizeof out, "%s.%03dZ", buf,
                 static_cast<int>(ms_since_epoch % 1000));
   return out;
-}
-
-json status_json(const qmesh::queue_status& s) {
-  const auto& a = s.attrs;
-  json j;
-  j["name"] = s.name;
-  j["description"] = a.description;
-  j["max_depth"] = a.max_depth;
-  j["max_msg_length"] = a.max_msg_length;
-  j["default_persistence"] = a.default_persistence;
-  j["default_priority"] = static_cast<int>(a.default_priority);
-  j["put_inhibited"] = a.put_inhibited;
-  j["get_inhibited"] = a.get_inhibited;
-  j["backout_threshold"] = a.backout_threshold;
-  j["backout_queue"] = a.backout_queue;
-  j["cluster"] = a.cluster;
-  j["current_depth"] = s.current_depth;
-  j["unacked_count"] = s.unacked_count;
-  j["uncommitted_count"] = s.uncommitted_count;
-  j["open_input_count"] = s.open_input_count;
-  j["open_output_count"] = s.open_output_count;
-  j["consumer_count"] = s.consumer_count;
-  j["enqueued_total"] = s.enqueued_total;
-  j["dequeued_total"] = s.dequeued_total;
-  j["expired_total"] = s.expired_total;
-  j["oldest_msg_age"] = s.oldest_msg_age;
-  return j;
 }
 
 void print_descriptor(const qmesh::message& m) {
@@ -542,7 +516,7 @@ int cmd_list(const command& cmd, std::vector<std::string>& args,
   if (as_json) {
     auto arr = json::array();
     for (const auto& q : queues)
-      arr.push_back(status_json(q));
+      arr.push_back(qmesh::to_json(q));
     std::cout << arr.dump(2) << '\n';
     return exit_ok;
   }
@@ -576,7 +550,7 @@ int cmd_inquire(const command& cmd, std::vector<std::string>& args,
   auto c = connect(g);
   auto st = c.inquire(name);
   if (as_json) {
-    std::cout << status_json(st).dump(2) << '\n';
+    std::cout << qmesh::to_json(st).dump(2) << '\n';
     return exit_ok;
   }
   for (const auto& [k, v] : qmesh::to_fields(st))
@@ -866,14 +840,7 @@ int cmd_list_subs(const command& cmd, std::vector<std::string>& args,
   if (as_json) {
     auto arr = json::array();
     for (const auto& s : subs) {
-      json j;
-      j["id"] = s.id;
-      j["name"] = s.name;
-      j["filter"] = s.filter;
-      j["queue"] = s.queue;
-      j["durable"] = s.durable;
-      j["managed_queue"] = s.managed_queue;
-      j["delivered_total"] = s.delivered_total;
+      json j = qmesh::to_json(s);
       arr.push_back(std::move(j));
     }
     std::cout << arr.dump(2) << '\n';
@@ -900,36 +867,12 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
   auto st = c.status();
   // One list of fields for both forms, in this order.
   nlohmann::ordered_json j;
-  j["qmgr"] = st.name;
-  j["version"] = st.version;
-  j["node"] = g.host + ":" + std::to_string(g.port);
-  j["queue_count"] = st.queue_count;
-  j["subscription_count"] = st.subscription_count;
-  j["open_uow_count"] = st.open_uow_count;
-  j["retained_count"] = st.retained_count;
-  j["uptime_ms"] = st.uptime_ms;
-  j["connection_count"] = st.connection_count;
-  j["memory_limit"] = st.memory_limit;
-  j["memory_used"] = st.memory_used;
-  j["memory_alarm"] = st.memory_alarm;
-  j["memory_alarms_total"] = st.memory_alarms_total;
-  j["paused_puts"] = st.paused_puts;
-  j["held_publications"] = st.held_publications;
-  j["held_publications_total"] = st.held_publications_total;
-  j["put_wait_ms"] = st.put_wait_ms;
-  j["journal_bytes"] = st.journal_bytes;
-  j["journal_segments"] = st.journal_segments;
-  j["journal_records"] = st.journal_records;
-  j["journal_live_messages"] = st.journal_live_messages;
-  j["journal_fsyncs"] = st.journal_fsyncs;
-  j["journal_records_per_fsync"]
-    = st.journal_fsyncs == 0
-        ? 0.0
-        : static_cast<double>(st.journal_records_synced)
-            / static_cast<double>(st.journal_fsyncs);
-  j["journal_recovery_ms"] = st.journal_recovery_ms;
-  j["disk_free"] = st.disk_free;
-  j["disk_alarm"] = st.disk_alarm;
+  auto view = qmesh::to_json(st);
+  for (auto& [key, value] : view.items()) {
+    j[key] = value;
+    if (key == "version")
+      j["node"] = g.host + ":" + std::to_string(g.port);
+  }
   if (as_json) {
     std::cout << j.dump(2) << '\n';
     return exit_ok;
@@ -993,39 +936,7 @@ int cmd_cluster(const command& cmd, std::vector<std::string>& args,
   auto c = connect(g);
   auto st = c.cluster();
   if (as_json) {
-    json j;
-    j["self"] = st.self;
-    j["enabled"] = st.enabled;
-    j["listen"] = st.listen;
-    auto members = json::array();
-    for (const auto& m : st.members) {
-      json e;
-      e["name"] = m.name;
-      e["state"] = m.up ? "up" : "down";
-      e["since_ms"] = m.since_ms;
-      e["address"] = m.address;
-      e["incarnation"] = m.incarnation;
-      e["version"] = m.version;
-      e["queues"] = m.queues;
-      e["consumed"] = m.consumed;
-      e["filters"] = m.filters;
-      members.push_back(std::move(e));
-    }
-    j["members"] = std::move(members);
-    auto channels = json::array();
-    for (const auto& ch : st.channels) {
-      json e;
-      e["remote"] = ch.remote;
-      e["state"] = ch.state;
-      e["backlog"] = ch.backlog;
-      e["in_flight"] = ch.in_flight;
-      e["sent_total"] = ch.sent_total;
-      e["batches_total"] = ch.batches_total;
-      e["since_ms"] = ch.since_ms;
-      e["last_error"] = ch.last_error;
-      channels.push_back(std::move(e));
-    }
-    j["channels"] = std::move(channels);
+    json j = qmesh::to_json(st);
     std::cout << j.dump(2) << '\n';
     return exit_ok;
   }

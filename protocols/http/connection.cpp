@@ -1,5 +1,6 @@
 #include "protocols/http/connection.hpp"
 
+#include <charconv>
 #include <optional>
 #include <sstream>
 
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/log.hpp"
+#include "core/json_view.hpp"
 #include "protocols/http/metrics.hpp"
 
 namespace qmesh::http {
@@ -22,6 +24,60 @@ using steady_clock = std::chrono::steady_clock;
 
 using request = bhttp::request<bhttp::string_body>;
 using response = bhttp::response<bhttp::string_body>;
+
+/// Percent-decodes a path segment or query value; false if malformed.
+bool url_decode(std::string_view in, std::string& out) {
+  auto hex = [](char h) -> int {
+    if (h >= '0' && h <= '9')
+      return h - '0';
+    if (h >= 'a' && h <= 'f')
+      return h - 'a' + 10;
+    if (h >= 'A' && h <= 'F')
+      return h - 'A' + 10;
+    return -1;
+  };
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size())
+        return false;
+      int hi = hex(in[i + 1]);
+      int lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0)
+        return false;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+') {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return true;
+}
+
+/// The value of query parameter `key` in `query` (decoded), or nullopt.
+std::optional<std::string> query_param(std::string_view query,
+                                       std::string_view key) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    auto eq = part.find('=');
+    if (part.substr(0, eq) == key) {
+      std::string value;
+      if (eq == std::string_view::npos)
+        return value;
+      if (!url_decode(part.substr(eq + 1), value))
+        return std::nullopt;
+      return value;
+    }
+    if (amp == std::string_view::npos)
+      break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
 
 /// A JSON error body: `{"reason": 2085, "error": "2085 ...: text"}`.
 std::string error_body(int reason, const std::string& text) {
@@ -149,6 +205,9 @@ struct connection_state {
                       "GET, HEAD");
         return;
       }
+    } else if (path.rfind("/api/", 0) == 0) {
+      handle_api(req, target, keep);
+      return;
     } else {
       respond_error(404, mqrc(ec::unknown_object_name),
                     "2085 unknown_object_name: no resource "
@@ -222,6 +281,341 @@ struct connection_state {
               fail);
         },
         fail);
+  }
+
+  // -- the admin API (docs/operations.md, "HTTP") ----------------------------
+
+  static std::string dump(const ordered_json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+           + "\n";
+  }
+
+  /// The HTTP status for a qmesh reason.
+  static unsigned status_for(const caf::error& e) {
+    if (e.category() != caf::atom("qmesh"))
+      return 500;
+    switch (static_cast<ec>(e.code())) {
+      case ec::unknown_object_name:
+      case ec::unknown_remote_qmgr:
+      case ec::no_msg_available:
+        return 404;
+      case ec::not_authorized:
+        return 403;
+      case ec::object_already_exists:
+      case ec::object_in_use:
+      case ec::q_not_empty:
+        return 409;
+      case ec::q_full:
+      case ec::put_inhibited:
+      case ec::get_inhibited:
+      case ec::q_mgr_not_available:
+      case ec::resource_problem:
+      case ec::connection_broken:
+        return 503;
+      case ec::unexpected_error:
+        return 500;
+      default:
+        return 400;
+    }
+  }
+
+  void respond_reason(const caf::error& e, bool keep) {
+    int reason = e.category() == caf::atom("qmesh")
+                   ? mqrc(static_cast<ec>(e.code()))
+                   : mqrc(ec::unexpected_error);
+    respond_error(status_for(e), reason, render(e), keep);
+  }
+
+  /// A session request whose reply the API answers as JSON.
+  template <class T, class F, class... Ts>
+  void api_call(bool keep, unsigned ok_status, F to_body, Ts&&... xs) {
+    self->request(session, std::chrono::seconds{30}, std::forward<Ts>(xs)...)
+      .then(
+        [this, keep, ok_status, to_body](T& x) mutable {
+          respond(ok_status, "application/json", dump(to_body(x)), keep);
+        },
+        [this, keep](caf::error& e) { respond_reason(e, keep); });
+  }
+
+  void bad_request(const std::string& text, bool keep) {
+    respond_error(400, mqrc(ec::options_error), "2046 options_error: " + text,
+                  keep);
+  }
+
+  void method_not_allowed(const std::string& what, const char* allow,
+                          bool keep) {
+    respond_error(405, mqrc(ec::options_error),
+                  "2046 options_error: " + what + " takes " + allow, keep,
+                  allow);
+  }
+
+  /// A count from the query (`count=N`, 1-`most`), or `fallback`.
+  static std::optional<uint32_t> count_of(std::string_view query,
+                                          uint32_t fallback, uint32_t most) {
+    auto v = query_param(query, "count");
+    if (!v)
+      return fallback;
+    uint32_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc{} || p != v->data() + v->size() || n < 1 || n > most)
+      return std::nullopt;
+    return n;
+  }
+
+  /// Gets (or browses) up to `left` more messages into `out`, then answers.
+  void take(std::string queue, bool browse, uint32_t left, uint64_t cursor,
+            std::shared_ptr<ordered_json> out, bool keep) {
+    get_options opts;
+    if (browse) {
+      opts.browse = static_cast<uint8_t>(cursor == 0 ? browse_mode::first
+                                                     : browse_mode::next);
+      opts.browse_cursor = cursor;
+    }
+    self->request(session, std::chrono::seconds{30}, atom::get_v, queue, opts)
+      .then(
+        [this, queue, browse, left, out, keep](message& m) {
+          auto tag = m.tag;
+          out->push_back(to_json(m));
+          if (left > 1)
+            take(queue, browse, left - 1, tag, out, keep);
+          else
+            respond(200, "application/json", dump(*out), keep);
+        },
+        [this, out, keep](caf::error& e) {
+          if (is(e, ec::no_msg_available))
+            respond(200, "application/json", dump(*out), keep);
+          else
+            respond_reason(e, keep);
+        });
+  }
+
+  void handle_api(const request& req, const std::string& target, bool keep) {
+    auto qpos = target.find('?');
+    std::string_view path{target.data(), std::min(qpos, target.size())};
+    std::string_view query;
+    if (qpos != std::string::npos)
+      query = std::string_view{target}.substr(qpos + 1);
+    path.remove_prefix(5); // "/api/"
+    std::vector<std::string> seg;
+    while (!path.empty()) {
+      auto slash = path.find('/');
+      std::string part;
+      if (!url_decode(path.substr(0, slash), part)) {
+        bad_request("malformed percent-encoding in the path", keep);
+        return;
+      }
+      seg.push_back(std::move(part));
+      if (slash == std::string_view::npos)
+        break;
+      path.remove_prefix(slash + 1);
+    }
+    auto method = req.method();
+    bool is_get = method == bhttp::verb::get;
+    auto not_found = [&] {
+      respond_error(404, mqrc(ec::unknown_object_name),
+                    "2085 unknown_object_name: no resource "
+                      + target.substr(0, 200),
+                    keep);
+    };
+    if (seg.empty()) {
+      not_found();
+      return;
+    }
+    const auto& what = seg[0];
+    if (what == "overview" && seg.size() == 1) {
+      if (!is_get)
+        return method_not_allowed("/api/overview", "GET", keep);
+      self->request(session, std::chrono::seconds{30}, atom::status_v)
+        .then(
+          [this, keep](qm_status& st) {
+            auto j = std::make_shared<ordered_json>();
+            (*j)["status"] = to_json(st);
+            self->request(session, std::chrono::seconds{30}, atom::cluster_v)
+              .then(
+                [this, keep, j](cluster_status& cs) {
+                  (*j)["cluster"] = to_json(cs);
+                  respond(200, "application/json", dump(*j), keep);
+                },
+                [this, keep](caf::error& e) { respond_reason(e, keep); });
+          },
+          [this, keep](caf::error& e) { respond_reason(e, keep); });
+      return;
+    }
+    if (what == "cluster" && seg.size() == 1) {
+      if (!is_get)
+        return method_not_allowed("/api/cluster", "GET", keep);
+      api_call<cluster_status>(
+        keep, 200, [](const cluster_status& x) { return to_json(x); },
+        atom::cluster_v);
+      return;
+    }
+    if (what == "subscriptions" && seg.size() == 1) {
+      if (!is_get)
+        return method_not_allowed("/api/subscriptions", "GET", keep);
+      api_call<std::vector<subscription_info>>(
+        keep, 200,
+        [](const std::vector<subscription_info>& xs) {
+          auto arr = ordered_json::array();
+          for (const auto& x : xs)
+            arr.push_back(to_json(x));
+          return arr;
+        },
+        atom::list_v, atom::subs_v);
+      return;
+    }
+    if (what != "queues" || seg.size() > 3) {
+      not_found();
+      return;
+    }
+    auto list_body = [](const std::vector<queue_status>& xs) {
+      auto arr = ordered_json::array();
+      for (const auto& x : xs)
+        arr.push_back(to_json(x));
+      return arr;
+    };
+    auto one = [](const queue_status& x) { return to_json(x); };
+    if (seg.size() == 1) {
+      if (!is_get)
+        return method_not_allowed("/api/queues", "GET", keep);
+      auto pattern = query_param(query, "pattern").value_or("*");
+      api_call<std::vector<queue_status>>(keep, 200, list_body, atom::list_v,
+                                          pattern);
+      return;
+    }
+    const auto& name = seg[1];
+    auto body_json = [&](nlohmann::json& j) {
+      j = nlohmann::json::parse(req.body().empty() ? std::string{"{}"}
+                                                   : req.body(),
+                                nullptr, false);
+      if (j.is_discarded()) {
+        bad_request("the body is not JSON", keep);
+        return false;
+      }
+      return true;
+    };
+    if (seg.size() == 2) {
+      switch (method) {
+        case bhttp::verb::get:
+          api_call<queue_status>(keep, 200, one, atom::inquire_v, name);
+          return;
+        case bhttp::verb::put:
+        case bhttp::verb::patch: {
+          nlohmann::json j;
+          if (!body_json(j))
+            return;
+          attr_map attrs;
+          if (!to_attr_map(j, attrs)) {
+            bad_request("expected an object of attribute values", keep);
+            return;
+          }
+          if (method == bhttp::verb::put)
+            api_call<queue_status>(keep, 201, one, atom::define_v, name,
+                                   std::move(attrs));
+          else
+            api_call<queue_status>(keep, 200, one, atom::alter_v, name,
+                                   std::move(attrs));
+          return;
+        }
+        case bhttp::verb::delete_: {
+          auto purge = query_param(query, "purge").value_or("false");
+          if (purge != "true" && purge != "false") {
+            bad_request("purge must be true or false", keep);
+            return;
+          }
+          api_call<uint64_t>(
+            keep, 200,
+            [](uint64_t n) {
+              ordered_json j;
+              j["purged"] = n;
+              return j;
+            },
+            atom::delete_v, name, purge == "true");
+          return;
+        }
+        default:
+          return method_not_allowed("/api/queues/NAME",
+                                    "GET, PUT, PATCH, DELETE", keep);
+      }
+    }
+    const auto& action = seg[2];
+    if (action == "purge") {
+      if (method != bhttp::verb::post)
+        return method_not_allowed("/api/queues/NAME/purge", "POST", keep);
+      api_call<uint64_t>(
+        keep, 200,
+        [](uint64_t n) {
+          ordered_json j;
+          j["purged"] = n;
+          return j;
+        },
+        atom::purge_v, name);
+      return;
+    }
+    if (action == "messages") {
+      if (is_get) {
+        auto n = count_of(query, 10, 1000);
+        if (!n) {
+          bad_request("count must be 1-1000", keep);
+          return;
+        }
+        take(name, true, *n, 0, std::make_shared<ordered_json>(
+                                  ordered_json::array()),
+             keep);
+        return;
+      }
+      if (method != bhttp::verb::post)
+        return method_not_allowed("/api/queues/NAME/messages", "GET, POST",
+                                  keep);
+      nlohmann::json j;
+      if (!body_json(j))
+        return;
+      message m;
+      try {
+        if (!j.is_object())
+          throw std::invalid_argument{"expected an object"};
+        m.body = j.value("body", std::string{});
+        m.correl_id = j.value("correl_id", std::string{});
+        m.content_type = j.value("content_type", std::string{});
+        if (j.contains("persistent"))
+          m.persistent = j.at("persistent").get<bool>() ? 1 : 0;
+        if (j.contains("priority")) {
+          auto p = j.at("priority").get<int>();
+          if (p < 0 || p > 9)
+            throw std::invalid_argument{"priority must be 0-9"};
+          m.priority = static_cast<int8_t>(p);
+        }
+        if (j.contains("expiry"))
+          m.expiry = j.at("expiry").get<int64_t>();
+        if (j.contains("properties"))
+          m.properties
+            = j.at("properties").get<std::map<std::string, std::string>>();
+      } catch (const std::exception& e) {
+        bad_request(std::string{"bad message: "} + e.what(), keep);
+        return;
+      }
+      api_call<msg_id>(
+        keep, 201,
+        [](const msg_id& id) {
+          ordered_json r;
+          r["msg_id"] = to_string(id);
+          return r;
+        },
+        atom::put_v, name, std::move(m));
+      return;
+    }
+    if (action == "get") {
+      if (method != bhttp::verb::post)
+        return method_not_allowed("/api/queues/NAME/get", "POST", keep);
+      auto n = count_of(query, 1, 1000);
+      if (!n) {
+        bad_request("count must be 1-1000", keep);
+        return;
+      }
+      take(name, false, *n, 0,
+           std::make_shared<ordered_json>(ordered_json::array()), keep);
+      return;
+    }
+    not_found();
   }
 
   void respond(unsigned status, const char* content_type, std::string body,

@@ -9,7 +9,10 @@
 //
 // Endpoints today: `GET /healthz` (the process answers), `GET /readyz` (200,
 // or 503 with the reasons: memory or disk alarm), `GET /metrics`
-// (Prometheus text). Anything else: 404, or 405 for a known path with
+// (Prometheus text), and the JSON admin API under `/api/` (overview,
+// queues: list / inquire / define / alter / delete / purge / browse / get /
+// put, subscriptions, cluster; docs/operations.md). Anything else: 404, or
+// 405 for a known path with
 // another method; bad requests 400, bodies over the limit 413; errors are
 // JSON with the reason code. A connection idle for `idle_timeout` (or
 // slower than that to send a request) is closed.

@@ -180,6 +180,106 @@ class HttpTest(unittest.TestCase):
         self.assert_alive()
 
 
+def api(node, method, path, body=None):
+    data = None if body is None else (
+        body if isinstance(body, (bytes, str)) else json.dumps(body))
+    status, headers, text = get(node, path, method=method, body=data)
+    return status, json.loads(text) if text else None
+
+
+class AdminApiTest(unittest.TestCase):
+    """The JSON admin API: the CLI's operations over HTTP."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(qmgr="QMAPI", *("--auto-define-queues", "false"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+
+    def test_queue_lifecycle(self):
+        s, j = api(self.node, "PUT", "/api/queues/API.Q",
+                   {"max_depth": 3, "description": "made over http",
+                    "default_persistence": True})
+        self.assertEqual(s, 201, j)
+        self.assertEqual(j["max_depth"], 3)
+        self.assertTrue(j["default_persistence"])
+        # The CLI sees what the API defined.
+        out = self.node.cli("inquire", "API.Q").stdout
+        self.assertIn("made over http", out)
+        s, j = api(self.node, "PUT", "/api/queues/API.Q", {})
+        self.assertEqual((s, j["reason"]), (409, 2100))
+        s, j = api(self.node, "PATCH", "/api/queues/API.Q",
+                   {"max_depth": 10})
+        self.assertEqual((s, j["max_depth"]), (200, 10))
+        for i in range(3):
+            s, j = api(self.node, "POST", "/api/queues/API.Q/messages",
+                       {"body": "m%d" % i, "priority": 1,
+                        "properties": {"n": str(i)}})
+            self.assertEqual(s, 201, j)
+            self.assertEqual(len(j["msg_id"]), 32)
+        s, j = api(self.node, "GET", "/api/queues/API.Q")
+        self.assertEqual(j["current_depth"], 3)
+        # Browse leaves them; get takes them, in order.
+        s, j = api(self.node, "GET", "/api/queues/API.Q/messages?count=2")
+        self.assertEqual([m["body"] for m in j], ["m0", "m1"])
+        self.assertTrue(all(m["persistent"] for m in j))
+        s, j = api(self.node, "POST", "/api/queues/API.Q/get?count=2")
+        self.assertEqual([m["body"] for m in j], ["m0", "m1"])
+        self.assertEqual(j[0]["properties"], {"n": "0"})
+        s, j = api(self.node, "GET", "/api/queues/API.Q")
+        self.assertEqual(j["current_depth"], 1)
+        s, j = api(self.node, "DELETE", "/api/queues/API.Q")
+        self.assertEqual((s, j["reason"]), (409, 2055))
+        s, j = api(self.node, "POST", "/api/queues/API.Q/purge")
+        self.assertEqual((s, j["purged"]), (200, 1))
+        s, j = api(self.node, "DELETE", "/api/queues/API.Q")
+        self.assertEqual(s, 200)
+        s, j = api(self.node, "GET", "/api/queues/API.Q")
+        self.assertEqual((s, j["reason"]), (404, 2085))
+
+    def test_lists_overview_subscriptions_cluster(self):
+        api(self.node, "PUT", "/api/queues/LIST.A", {})
+        api(self.node, "PUT", "/api/queues/LIST.B", {})
+        s, j = api(self.node, "GET", "/api/queues?pattern=LIST.*")
+        self.assertEqual([q["name"] for q in j], ["LIST.A", "LIST.B"])
+        s, j = api(self.node, "GET", "/api/overview")
+        self.assertEqual(j["status"]["qmgr"], "QMAPI")
+        self.assertFalse(j["cluster"]["enabled"])
+        s, j = api(self.node, "GET", "/api/subscriptions")
+        self.assertEqual((s, j), (200, []))
+        s, j = api(self.node, "GET", "/api/cluster")
+        self.assertEqual(j["self"], "QMAPI")
+
+    def test_bad_input_answers_with_reasons(self):
+        cases = [
+            ("PUT", "/api/queues/BAD.Q", b"{not json", 400, 2046),
+            ("PUT", "/api/queues/BAD.Q", [1, 2], 400, 2046),
+            ("PUT", "/api/queues/BAD.Q", {"max_depth": -1}, 400, 2046),
+            ("PUT", "/api/queues/BAD.Q", {"bogus": 1}, 400, 2067),
+            ("PUT", "/api/queues/bad%20name", {}, 400, 2152),
+            ("PUT", "/api/queues/BAD%zz", {}, 400, 2046),
+            ("GET", "/api/queues/NONE", None, 404, 2085),
+            ("POST", "/api/queues/NONE/messages", {"body": "x"}, 404, 2085),
+            ("POST", "/api/queues/NONE/messages", {"priority": 12}, 400,
+             2046),
+            ("POST", "/api/queues/NONE/messages", {"body": 5}, 400, 2046),
+            ("GET", "/api/queues/NONE/messages?count=0", None, 400, 2046),
+            ("GET", "/api/queues/QMX%2FQ", None, 404, 2087),
+            ("DELETE", "/api/queues/SYSTEM.DEAD.LETTER.QUEUE", None, 403,
+             2035),
+            ("POST", "/api/overview", {}, 405, 2046),
+            ("GET", "/api/nothing", None, 404, 2085),
+        ]
+        for method, path, body, status, reason in cases:
+            s, j = api(self.node, method, path, body)
+            self.assertEqual((s, j["reason"]), (status, reason),
+                             (method, path, j))
+        status, _, _ = get(self.node, "/healthz")
+        self.assertEqual(status, 200)
+
+
 class HttpOptionTest(unittest.TestCase):
     def test_none_turns_http_off(self):
         with Node("--http-listen", "none") as node:
