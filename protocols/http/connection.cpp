@@ -101,6 +101,9 @@ struct connection_state {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser;
   /// A request is being answered: parsing waits.
   bool busy = false;
+  /// parse() is on the stack: a response given at once lets its loop go on
+  /// (no recursion per pipelined request).
+  bool in_parse = false;
   bool closing = false;
   /// Chunks read and not yet released to the TCP layer: while `input`
   /// holds more than one request can be, reading pauses (a client that
@@ -154,6 +157,14 @@ struct connection_state {
 
   /// Parses the next request from `input` unless one is being answered.
   void parse() {
+    if (in_parse)
+      return;
+    in_parse = true;
+    parse_loop();
+    in_parse = false;
+  }
+
+  void parse_loop() {
     while (!busy && !closing && !input.empty()) {
       beast::error_code ec;
       auto n = parser->put(boost::asio::buffer(input), ec);

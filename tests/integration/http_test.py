@@ -134,6 +134,14 @@ class HttpTest(unittest.TestCase):
         statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", out)
         self.assertEqual(statuses, [b"200", b"404", b"200"], out[:500])
 
+    def test_thousands_of_pipelined_requests_in_one_write(self):
+        n = 5000
+        reqs = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * (n - 1) + (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = raw(self.node, reqs, timeout=20)
+        self.assertEqual(len(re.findall(rb"HTTP/1\.1 200 ", out)), n)
+        self.assert_alive()
+
     def test_oversized_body_is_413_and_closes(self):
         head = (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: "
                 + str(2 << 20).encode() + b"\r\n\r\n")
