@@ -121,6 +121,7 @@ struct channel_state {
 
   void send_batch() {
     std::vector<message> batch;
+    batch.reserve(std::min<size_t>(cfg.batch, pending.size() - in_flight));
     uint64_t bytes = 0;
     for (auto i = pending.begin() + static_cast<long>(in_flight);
          i != pending.end(); ++i) {
