@@ -234,22 +234,45 @@ struct connection_state {
       self->request(session, std::chrono::seconds{5}, atom::status_v)
         .then(
           [this, keep, head](qm_status& st) {
-            auto reasons = json::array();
+            auto reasons = std::make_shared<json>(json::array());
             if (st.memory_alarm)
-              reasons.push_back("memory alarm: resident "
-                                + std::to_string(st.memory_used)
-                                + " bytes over the limit of "
-                                + std::to_string(st.memory_limit));
+              reasons->push_back("memory alarm: resident "
+                                 + std::to_string(st.memory_used)
+                                 + " bytes over the limit of "
+                                 + std::to_string(st.memory_limit));
             if (st.disk_alarm)
-              reasons.push_back("disk alarm: "
-                                + std::to_string(st.disk_free)
-                                + " bytes free on the journal's disk");
-            json j;
-            j["status"] = reasons.empty() ? "ready" : "not ready";
-            if (!reasons.empty())
-              j["reasons"] = reasons;
-            respond(reasons.empty() ? 200 : 503, "application/json",
-                    j.dump() + "\n", keep, head);
+              reasons->push_back("disk alarm: "
+                                 + std::to_string(st.disk_free)
+                                 + " bytes free on the journal's disk");
+            // A clustered node that knows other members and reaches none
+            // of them is not serving the cluster yet.
+            self->request(session, std::chrono::seconds{5}, atom::cluster_v)
+              .then(
+                [this, keep, head, reasons](cluster_status& cs) {
+                  size_t others = 0;
+                  size_t up = 0;
+                  for (const auto& m : cs.members)
+                    if (m.name != cs.self) {
+                      ++others;
+                      up += m.up ? 1 : 0;
+                    }
+                  if (cs.enabled && others > 0 && up == 0)
+                    reasons->push_back("cluster: none of the "
+                                       + std::to_string(others)
+                                       + " known members is reachable");
+                  json j;
+                  j["status"] = reasons->empty() ? "ready" : "not ready";
+                  if (!reasons->empty())
+                    j["reasons"] = *reasons;
+                  respond(reasons->empty() ? 200 : 503, "application/json",
+                          j.dump() + "\n", keep, head);
+                },
+                [this, keep](caf::error& e) {
+                  respond_error(503, mqrc(ec::unexpected_error),
+                                "no answer from the queue manager: "
+                                  + render(e),
+                                keep);
+                });
           },
           [this, keep](caf::error& e) {
             respond_error(503, mqrc(ec::unexpected_error),

@@ -8,7 +8,8 @@
 // connections do.
 //
 // Endpoints today: `GET /healthz` (the process answers), `GET /readyz` (200,
-// or 503 with the reasons: memory or disk alarm), `GET /metrics`
+// or 503 with the reasons: memory or disk alarm, no known cluster member
+// reachable), `GET /metrics`
 // (Prometheus text), and the JSON admin API under `/api/` (overview,
 // queues: list / inquire / define / alter / delete / purge / browse / get /
 // put, subscriptions, cluster; docs/operations.md). Anything else: 404, or

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import NODE, Node, free_port
+from harness import NODE, Node, free_port, wait_for
 
 
 def get(node, path, method="GET", body=None, headers=None):
@@ -306,6 +306,28 @@ class HttpOptionTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--http-listen", r.stderr)
+
+    def test_readyz_503_while_no_cluster_member_is_reachable(self):
+        a_port = free_port()
+        with Node(qmgr="QMR1", cluster_port=a_port) as a:
+            # Alone and knowing nobody: ready.
+            self.assertEqual(get(a, "/readyz")[0], 200)
+            b = Node(qmgr="QMR2", cluster_port=free_port(),
+                     seeds=["127.0.0.1:%d" % a_port])
+            try:
+                wait_for(lambda: "QMR2" in a.cli("cluster").stdout
+                         and get(a, "/readyz")[0] == 200, timeout=15)
+                b.proc.kill()
+                b.proc.wait()
+                ok = wait_for(lambda: get(a, "/readyz")[0] == 503,
+                              timeout=15)
+                self.assertTrue(ok)
+                status, _, body = get(a, "/readyz")
+                j = json.loads(body)
+                self.assertTrue(any("cluster" in r for r in j["reasons"]),
+                                j)
+            finally:
+                b.stop()
 
     def test_disk_alarm_makes_readyz_503(self):
         with Node("--disk-free-limit", "900T") as node:
