@@ -15,12 +15,6 @@ namespace {
 /// Largest total of descriptor strings (ids, reply-to, properties, ...).
 constexpr size_t max_descriptor_bytes = 64 * 1024;
 
-int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
-}
-
 size_t descriptor_bytes(const message& msg) {
   size_t n = msg.correl_id.size() + msg.reply_to_queue.size()
              + msg.reply_to_qmgr.size() + msg.content_type.size()
@@ -202,7 +196,7 @@ msg_id queue_state::accept(message&& msg, int64_t put_time, uint64_t& seq) {
 
 uint64_t queue_state::accept_publications(std::vector<message>& msgs,
                                           uint64_t& seq) {
-  auto put_time = wall_ms();
+  auto put_time = wall_clock_ms();
   uint64_t taken = 0;
   for (auto& msg : msgs) {
     auto err = check_put(msg);
@@ -248,7 +242,7 @@ bool queue_state::admit_blocked() {
       continue;
     }
     unblocked(b);
-    auto put_time = wall_ms();
+    auto put_time = wall_clock_ms();
     uint64_t seq = 0;
     switch (b.kind) {
       case blocked_put::single: {
@@ -283,17 +277,21 @@ void queue_state::watch(const caf::actor_addr& who) {
     self->monitor(who);
 }
 
-void queue_state::stamp(message& msg, int64_t put_time) const {
+void queue_state::resolve_defaults(message& msg) const {
   if (msg.priority == priority_as_queue)
     msg.priority = cfg.attrs.default_priority;
   if (msg.persistent < 0)
     msg.persistent = cfg.attrs.default_persistence ? 1 : 0;
   if (msg.id.empty())
     msg.id = msg_id::next();
+  msg.tag = 0;
+}
+
+void queue_state::stamp(message& msg, int64_t put_time) const {
+  resolve_defaults(msg);
   msg.put_time = put_time;
   msg.origin_qmgr = cfg.qmgr;
   msg.delivery_count = 0;
-  msg.tag = 0;
 }
 
 int64_t queue_state::expires_at(const message& msg) const noexcept {
@@ -529,7 +527,7 @@ caf::result<msg_id> queue_state::put(message& msg) {
   if (!admits(1))
     return refuse_or_block(std::move(msg), blocked_put::single, 0);
   uint64_t seq = 0;
-  auto id = accept(std::move(msg), wall_ms(), seq);
+  auto id = accept(std::move(msg), wall_clock_ms(), seq);
   trim();
   serve();
   return reply_durable(seq, id);
@@ -550,7 +548,7 @@ caf::result<uint64_t> queue_state::put_batch(std::vector<message>& msgs) {
     b.rp_count = self->make_response_promise<uint64_t>();
     return b.rp_count;
   }
-  auto put_time = wall_ms();
+  auto put_time = wall_clock_ms();
   uint64_t seq = 0;
   for (auto& msg : msgs)
     accept(std::move(msg), put_time, seq);
@@ -575,7 +573,7 @@ caf::result<msg_id> queue_state::refuse_or_block(message&& msg,
 
 msg_id queue_state::hold_in_uow(message&& msg, uint64_t uow,
                                 uint64_t& seq) {
-  stamp(msg, wall_ms());
+  stamp(msg, wall_clock_ms());
   auto id = msg.id;
   auto exp = expires_at(msg);
   seq = ledger->hold_put(uow, std::move(msg), exp);
@@ -603,13 +601,7 @@ queue_state::transfer(std::vector<message>& msgs, uint64_t uow, bool force) {
     }
     // The descriptor stays as the sending queue manager stamped it; only
     // what was left to the queue is resolved here.
-    if (msg.priority == priority_as_queue)
-      msg.priority = cfg.attrs.default_priority;
-    if (msg.persistent < 0)
-      msg.persistent = cfg.attrs.default_persistence ? 1 : 0;
-    if (msg.id.empty())
-      msg.id = msg_id::next();
-    msg.tag = 0;
+    resolve_defaults(msg);
     auto exp = expires_at(msg);
     seq = std::max(seq, ledger->hold_put(uow, std::move(msg), exp));
   }
@@ -877,7 +869,7 @@ queue_status queue_state::inquire() const {
   s.blocked_total = blocked_total;
   s.blocked_ms_total = blocked_ns_total / 1'000'000;
   if (auto oldest = ledger->ready().oldest_put_time(); oldest > 0)
-    s.oldest_msg_age = std::max<int64_t>(0, wall_ms() - oldest);
+    s.oldest_msg_age = std::max<int64_t>(0, wall_clock_ms() - oldest);
   return s;
 }
 
@@ -1019,7 +1011,7 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
                     std::make_shared<actor_listener>(self));
   if (auto recovered = std::move(st.cfg.recovered)) {
     auto started = std::chrono::steady_clock::now();
-    auto wall = wall_ms();
+    auto wall = wall_clock_ms();
     auto t = st.now();
     for (auto& [key, msg] : *recovered) {
       // Expiry survives a restart: it counts from the put's wall-clock

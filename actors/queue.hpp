@@ -295,8 +295,12 @@ struct queue_state {
   /// Monitors a waiting requester (once until it goes).
   void watch(const caf::actor_addr& who);
 
-  /// Resolves priority and persistence and stamps the QM fields;
-  /// `put_time` is milliseconds since the epoch (one clock read per batch).
+  /// Resolves what a message left to the queue (priority, persistence,
+  /// msg_id) and clears its delivery tag; the rest of the descriptor stays.
+  void resolve_defaults(message& msg) const;
+
+  /// resolve_defaults(), then stamps the QM fields; `put_time` is
+  /// milliseconds since the epoch (one clock read per batch).
   void stamp(message& msg, int64_t put_time) const;
 
   /// Absolute expiry on the actor clock (0 = never).

@@ -16,11 +16,6 @@ namespace qmesh {
 
 namespace {
 
-caf::error bad_name(const std::string& name) {
-  return reason_error(ec::object_name_error,
-             "'" + name.substr(0, 64) + "': " + std::string{name_rule});
-}
-
 bool matches_pattern(const std::string& pattern, const std::string& name) {
   if (pattern.empty() || pattern == "*")
     return true;
@@ -32,6 +27,12 @@ bool matches_pattern(const std::string& pattern, const std::string& name) {
 }
 
 } // namespace
+
+caf::error queue_manager_state::bad_name(const std::string& name) {
+  return reason_error(ec::object_name_error,
+                      "'" + name.substr(0, 64) + "': "
+                        + std::string{name_rule});
+}
 
 queue_manager_state::~queue_manager_state() {
   for (auto& [name, entry] : queues)

@@ -385,6 +385,9 @@ struct queue_manager_state {
   caf::expected<route> route_of(const std::string& address,
                                 bool balance = false) const;
 
+  /// 2152 for a name (or address) that breaks the name rules.
+  static caf::error bad_name(const std::string& name);
+
   /// The instance of cluster queue `name` a put goes to now (this queue
   /// manager's name for the local one), or empty if no member hosts it.
   std::string pick_instance(const std::string& name) const;

@@ -27,12 +27,6 @@ namespace qmesh {
 
 namespace {
 
-int64_t wall_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 /// Removes a property and returns its value ("" if absent).
 std::string take_property(message& msg, std::string_view key) {
   auto it = msg.properties.find(std::string{key});
@@ -41,12 +35,6 @@ std::string take_property(message& msg, std::string_view key) {
   auto value = std::move(it->second);
   msg.properties.erase(it);
   return value;
-}
-
-caf::error bad_name(const std::string& name) {
-  return reason_error(ec::object_name_error,
-                      "'" + name.substr(0, 64) + "': "
-                        + std::string{name_rule});
 }
 
 bool contains(const std::vector<std::string>& xs, const std::string& x) {
@@ -148,13 +136,13 @@ void queue_manager_state::start_channel(const std::string& qmgr,
     if (entry.info.remote.empty()) {
       entry.info.remote = qmgr;
       entry.info.state = cfg.channel_factory ? "starting" : "stopped";
-      entry.info.since_ms = wall_now_ms();
+      entry.info.since_ms = wall_clock_ms();
     }
     return;
   }
   entry.info.remote = qmgr;
   entry.info.state = "starting";
-  entry.info.since_ms = wall_now_ms();
+  entry.info.since_ms = wall_clock_ms();
   entry.hdl = cfg.channel_factory(self, qmgr, xmitq);
   if (auto p = peers.find(qmgr); p != peers.end() && p->second.info.up)
     self->send(entry.hdl, atom::cluster_v, p->second.qm);
@@ -515,7 +503,7 @@ caf::result<cluster_status> queue_manager_state::cluster_state() {
 }
 
 void queue_manager_state::start_cluster() {
-  started_wall_ms = wall_now_ms();
+  started_wall_ms = wall_clock_ms();
   for (const auto& [name, recovered_ids] : recovered_transfers) {
     auto& window = received.try_emplace(name, store::transfer_ids_kept)
                      .first->second;

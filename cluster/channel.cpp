@@ -12,12 +12,6 @@ namespace qmesh::cluster {
 
 namespace {
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 struct channel_state {
   static inline const char* name = "qmesh.channel";
 
@@ -57,7 +51,7 @@ struct channel_state {
       info.state = state;
       if (!error.empty() || state == "running")
         info.last_error = std::move(error);
-      info.since_ms = wall_ms();
+      info.since_ms = wall_clock_ms();
     }
     info.in_flight = in_flight;
     info.backlog = pending.size();

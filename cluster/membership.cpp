@@ -21,12 +21,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 uint64_t random_incarnation() {
   std::random_device rd;
   uint64_t x = 0;
@@ -73,7 +67,7 @@ void membership_state::init(cluster_actor::pointer self_ptr,
                                         : random_incarnation();
   me.version = 1;
   me.up = true;
-  me.since_ms = wall_ms();
+  me.since_ms = wall_clock_ms();
   load();
   log::cluster().info("membership of {} (incarnation {:016x}) on {}: {} "
                       "known members, seeds [{}]",
@@ -260,7 +254,7 @@ bool membership_state::adopt(member& m, const member_info& info) {
   auto since = m.info.since_ms;
   m.info = info;
   m.info.up = up;
-  m.info.since_ms = since != 0 ? since : wall_ms();
+  m.info.since_ms = since != 0 ? since : wall_clock_ms();
   return true;
 }
 
@@ -279,7 +273,7 @@ bool membership_state::mark_up(member& m, caf::actor hdl, caf::actor qm) {
   }
   if (!m.info.up) {
     m.info.up = true;
-    m.info.since_ms = wall_ms();
+    m.info.since_ms = wall_clock_ms();
     log::cluster().info("member {} up ({}, incarnation {:016x})",
                         m.info.name, m.info.address, m.info.incarnation);
     changed = true;
@@ -297,7 +291,7 @@ void membership_state::mark_down(member& m, const std::string& why) {
   if (!m.info.up)
     return;
   m.info.up = false;
-  m.info.since_ms = wall_ms();
+  m.info.since_ms = wall_clock_ms();
   if (m.hdl)
     self->demonitor(m.hdl);
   m.hdl = nullptr;
@@ -517,7 +511,7 @@ void membership_state::load() {
     return;
   try {
     auto arr = nlohmann::json::parse(in);
-    auto now = wall_ms();
+    auto now = wall_clock_ms();
     for (const auto& j : arr) {
       member_info info;
       info.name = j.at("name").get<std::string>();

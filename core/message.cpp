@@ -58,4 +58,10 @@ std::string to_string(const msg_id& x) {
   return result;
 }
 
+int64_t wall_clock_ms() noexcept {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
 } // namespace qmesh

@@ -33,6 +33,10 @@ struct msg_id {
 
 std::string to_string(const msg_id& x);
 
+/// Milliseconds since the Unix epoch now: the clock of put_time and of
+/// every wall-clock "since" the node reports.
+int64_t wall_clock_ms() noexcept;
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, msg_id& x) {
   return f(caf::meta::type_name("qmesh::msg_id"), x.hi, x.lo);

@@ -456,6 +456,19 @@ struct connection_state {
       return;
     }
     const auto& what = seg[0];
+    // JSON bodies of the replies.
+    auto array_of = [](const auto& xs) {
+      auto arr = ordered_json::array();
+      for (const auto& x : xs)
+        arr.push_back(to_json(x));
+      return arr;
+    };
+    auto one = [](const auto& x) { return to_json(x); };
+    auto purged = [](uint64_t n) {
+      ordered_json j;
+      j["purged"] = n;
+      return j;
+    };
     if (what == "overview" && seg.size() == 1) {
       if (!is_get)
         return method_not_allowed("/api/overview", "GET", keep);
@@ -478,41 +491,25 @@ struct connection_state {
     if (what == "cluster" && seg.size() == 1) {
       if (!is_get)
         return method_not_allowed("/api/cluster", "GET", keep);
-      api_call<cluster_status>(
-        keep, 200, [](const cluster_status& x) { return to_json(x); },
-        atom::cluster_v);
+      api_call<cluster_status>(keep, 200, one, atom::cluster_v);
       return;
     }
     if (what == "subscriptions" && seg.size() == 1) {
       if (!is_get)
         return method_not_allowed("/api/subscriptions", "GET", keep);
-      api_call<std::vector<subscription_info>>(
-        keep, 200,
-        [](const std::vector<subscription_info>& xs) {
-          auto arr = ordered_json::array();
-          for (const auto& x : xs)
-            arr.push_back(to_json(x));
-          return arr;
-        },
-        atom::list_v, atom::subs_v);
+      api_call<std::vector<subscription_info>>(keep, 200, array_of,
+                                               atom::list_v, atom::subs_v);
       return;
     }
     if (what != "queues" || seg.size() > 3) {
       not_found();
       return;
     }
-    auto list_body = [](const std::vector<queue_status>& xs) {
-      auto arr = ordered_json::array();
-      for (const auto& x : xs)
-        arr.push_back(to_json(x));
-      return arr;
-    };
-    auto one = [](const queue_status& x) { return to_json(x); };
     if (seg.size() == 1) {
       if (!is_get)
         return method_not_allowed("/api/queues", "GET", keep);
       auto pattern = query_param(query, "pattern").value_or("*");
-      api_call<std::vector<queue_status>>(keep, 200, list_body, atom::list_v,
+      api_call<std::vector<queue_status>>(keep, 200, array_of, atom::list_v,
                                           pattern);
       return;
     }
@@ -556,14 +553,8 @@ struct connection_state {
             bad_request("purge must be true or false", keep);
             return;
           }
-          api_call<uint64_t>(
-            keep, 200,
-            [](uint64_t n) {
-              ordered_json j;
-              j["purged"] = n;
-              return j;
-            },
-            atom::delete_v, name, purge == "true");
+          api_call<uint64_t>(keep, 200, purged, atom::delete_v, name,
+                             purge == "true");
           return;
         }
         default:
@@ -575,14 +566,7 @@ struct connection_state {
     if (action == "purge") {
       if (method != bhttp::verb::post)
         return method_not_allowed("/api/queues/NAME/purge", "POST", keep);
-      api_call<uint64_t>(
-        keep, 200,
-        [](uint64_t n) {
-          ordered_json j;
-          j["purged"] = n;
-          return j;
-        },
-        atom::purge_v, name);
+      api_call<uint64_t>(keep, 200, purged, atom::purge_v, name);
       return;
     }
     if (action == "messages") {

@@ -2,32 +2,11 @@
 
 #include <caf/all.hpp>
 
+#include "protocols/net/actor_bridge.hpp"
+
 namespace qmesh::http {
 
 namespace {
-
-/// Hands socket events to the connection actor (runs on the io thread).
-class actor_bridge : public net::connection_handler {
-public:
-  explicit actor_bridge(connection_actor hdl) : hdl_(std::move(hdl)) {
-    // nop
-  }
-
-  void on_data(std::string chunk) override {
-    caf::anon_send(hdl_, atom::received_v, std::move(chunk));
-  }
-
-  void on_drained() override {
-    caf::anon_send(hdl_, atom::drained_v);
-  }
-
-  void on_closed(const std::string& why) override {
-    caf::anon_send(hdl_, atom::close_v, why);
-  }
-
-private:
-  connection_actor hdl_;
-};
 
 std::string refusal(const std::string& text) {
   std::string why;
@@ -51,7 +30,7 @@ listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
        uint16_t port, std::string& error) {
   auto make = [&sys, door, cfg](std::shared_ptr<net::tcp_connection> conn) {
     auto hdl = spawn_connection(sys, conn, door, cfg);
-    conn->start(std::make_shared<actor_bridge>(std::move(hdl)));
+    conn->start(std::make_shared<net::actor_bridge>(std::move(hdl)));
   };
   net::listener_options opts;
   opts.name = "http";
