@@ -227,6 +227,11 @@ int run(const options& opts) {
   if (opts.http.enabled) {
     auto settings = std::make_shared<http::server_settings>();
     settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+    if (!opts.http.web_root.empty()) {
+      settings->web
+        = std::make_shared<const http::static_files>(opts.http.web_root);
+      node_log().info("http: web root {}", settings->web->root());
+    }
     net::listener_limits caps;
     caps.max_connections = opts.caps.max_connections;
     caps.max_per_address = opts.caps.max_per_address;

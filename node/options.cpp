@@ -39,6 +39,14 @@ bool parse_endpoint(const std::string& text, endpoint& out) {
 
 namespace {
 
+#ifndef QMESH_WEB_ROOT
+#  define QMESH_WEB_ROOT "web"
+#endif
+
+/// The default --web-root (the source tree's web/, set by the build). A
+/// missing default is no error: the node then serves no static files.
+constexpr const char* default_web_root = QMESH_WEB_ROOT;
+
 struct raw_options {
   std::string config;
   std::string qmgr;
@@ -56,6 +64,7 @@ struct raw_options {
   size_t threads = 0;
   std::string stomp_listen;
   std::string http_listen;
+  std::string web_root;
   uint32_t stomp_heartbeat = 0;
   size_t stomp_max_headers = 0;
   size_t stomp_max_header_line = 0;
@@ -173,7 +182,13 @@ po::options_description describe(raw_options& r) {
      po::value(&r.http_listen)
        ->default_value(to_string(hd.listen))
        ->value_name("HOST:PORT"),
-     "address for HTTP: /healthz, /readyz, /metrics; or none");
+     "address for HTTP: /healthz, /readyz, /metrics, /api/, the web "
+     "console; or none")
+    ("web-root",
+     po::value(&r.web_root)->default_value(default_web_root)->value_name(
+       "DIR"),
+     "directory served over HTTP: the web console at /, the chat example "
+     "at /chat/, npm packages of its node_modules under /vendor/; or none");
   po::options_description stomp{"STOMP (docs/protocol-stomp.md)"};
   stomp_options sd;
   stomp.add_options()
@@ -378,6 +393,14 @@ std::string validate(const raw_options& r, options& out) {
   } else if (!parse_endpoint(r.http_listen, out.http.listen)) {
     return "--http-listen '" + r.http_listen.substr(0, 64)
            + "': expected HOST:PORT with a port in 1-65535, or none";
+  }
+  if (r.web_root != "none") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(r.web_root, ec))
+      out.http.web_root = r.web_root;
+    else if (r.web_root != default_web_root)
+      return "--web-root '" + r.web_root.substr(0, 200)
+             + "': not a directory";
   }
   if (r.stomp_listen == "none") {
     out.stomp.enabled = false;

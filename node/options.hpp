@@ -52,6 +52,9 @@ struct http_options {
   /// False for `--http-listen none`.
   bool enabled = true;
   endpoint listen{"127.0.0.1", 7780};
+  /// The directory served as static files (console, chat); empty for
+  /// `--web-root none`.
+  std::string web_root;
 };
 
 /// The cluster listener and how to join (design §6).

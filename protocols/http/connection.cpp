@@ -219,6 +219,13 @@ struct connection_state {
     } else if (path.rfind("/api/", 0) == 0) {
       handle_api(req, target, keep);
       return;
+    } else if (cfg->web) {
+      auto method = req.method_string();
+      auto etags = req[bhttp::field::if_none_match];
+      send(cfg->web->serve({{method.data(), method.size()}, target,
+                            {etags.data(), etags.size()}}),
+           keep, head);
+      return;
     } else {
       respond_error(404, mqrc(ec::unknown_object_name),
                     "2085 unknown_object_name: no resource "
@@ -644,6 +651,12 @@ struct connection_state {
     res.set(bhttp::field::cache_control, "no-store");
     if (allow)
       res.set(bhttp::field::allow, allow);
+    write(std::move(res), std::move(body), keep, head);
+  }
+
+  /// Writes `res` with `body` (only its length for HEAD), then goes on with
+  /// the next request or closes.
+  void write(response res, std::string body, bool keep, bool head) {
     res.keep_alive(keep);
     auto size = body.size();
     if (!head)
@@ -666,6 +679,17 @@ struct connection_state {
     }
     parse();
     release();
+  }
+
+  /// Writes a static file's reply (a static file or its error).
+  void send(static_reply r, bool keep, bool head) {
+    response res{static_cast<bhttp::status>(r.status), 11};
+    res.set(bhttp::field::server, cfg->server_name);
+    if (!r.content_type.empty())
+      res.set(bhttp::field::content_type, r.content_type);
+    for (auto& [name, value] : r.fields)
+      res.set(name, value);
+    write(std::move(res), std::move(r.body), keep, head);
   }
 
   void respond_error(unsigned status, int reason, const std::string& text,

@@ -12,7 +12,8 @@
 // reachable), `GET /metrics`
 // (Prometheus text), and the JSON admin API under `/api/` (overview,
 // queues: list / inquire / define / alter / delete / purge / browse / get /
-// put, subscriptions, cluster; docs/operations.md). Anything else: 404, or
+// put, subscriptions, cluster; docs/operations.md). Any other path is a
+// static file of the web root (protocols/http/static_files.hpp), or 404; or
 // 405 for a known path with
 // another method; bad requests 400, bodies over the limit 413; errors are
 // JSON with the reason code. A connection idle for `idle_timeout` (or
@@ -27,6 +28,7 @@
 #include <string>
 
 #include "actors/actors.hpp"
+#include "protocols/http/static_files.hpp"
 #include "protocols/net/tcp_server.hpp"
 
 namespace qmesh::http {
@@ -40,6 +42,9 @@ struct server_settings {
   /// long is closed.
   std::chrono::milliseconds idle_timeout{30'000};
   std::string server_name = "qmesh";
+  /// The web root (console, chat): every path no other route takes; null
+  /// answers those with 404.
+  std::shared_ptr<const static_files> web;
 };
 
 connection_actor
