@@ -9,7 +9,11 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
   libboost-program-options-dev nlohmann-json3-dev libssl-dev python3 \
-  clang libclang-rt-14-dev python3-stomp
+  clang libclang-rt-14-dev python3-stomp chromium
+# Node.js for the web pages' npm packages and the browser tests: Debian's,
+# unless `node` and `npm` are already there (from any source).
+DEB_PACKAGES += $(shell command -v node >/dev/null 2>&1 || echo nodejs) \
+  $(shell command -v npm >/dev/null 2>&1 || echo npm)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -18,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps build test run bench bench-stomp bench-persistent bench-cluster fuzz clean
+.PHONY: deps web-deps build test run screenshots bench bench-stomp bench-persistent bench-cluster fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -33,7 +37,15 @@ deps:
 $(BUILD_DIR)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 
-build: deps $(BUILD_DIR)/Makefile
+# The web pages' npm packages (web/package-lock.json), installed again
+# whenever the lock file is newer than web/node_modules.
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web-deps: deps web/node_modules/.package-lock.json
+
+build: deps web-deps $(BUILD_DIR)/Makefile
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
@@ -42,7 +54,12 @@ test: build
 run: build
 	@echo "qmesh: starting queue manager QM1 on 127.0.0.1:7700 (Ctrl-C stops it)"
 	@echo "qmesh: try  $(BUILD_DIR)/qmesh status  or  $(BUILD_DIR)/qmesh put ORDERS hello"
+	@echo "qmesh: web console http://127.0.0.1:7780/  chat http://127.0.0.1:7780/chat/"
 	$(BUILD_DIR)/qmesh-node --config config/qm1.ini
+
+# docs/img/console.png and docs/img/chat.png from a fresh node.
+screenshots: build
+	node tests/browser/screenshots.mjs
 
 bench: build
 	$(BUILD_DIR)/qmesh-bench-core

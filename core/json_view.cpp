@@ -16,6 +16,7 @@ ordered_json to_json(const queue_status& s) {
   j["backout_threshold"] = a.backout_threshold;
   j["backout_queue"] = a.backout_queue;
   j["cluster"] = a.cluster;
+  j["overflow_policy"] = to_string(a.overflow);
   j["current_depth"] = s.current_depth;
   j["unacked_count"] = s.unacked_count;
   j["uncommitted_count"] = s.uncommitted_count;
@@ -26,6 +27,11 @@ ordered_json to_json(const queue_status& s) {
   j["dequeued_total"] = s.dequeued_total;
   j["expired_total"] = s.expired_total;
   j["oldest_msg_age"] = s.oldest_msg_age;
+  j["dropped_total"] = s.dropped_total;
+  j["rejected_total"] = s.rejected_total;
+  j["blocked_count"] = s.blocked_count;
+  j["blocked_total"] = s.blocked_total;
+  j["blocked_ms_total"] = s.blocked_ms_total;
   return j;
 }
 
