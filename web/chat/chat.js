@@ -38,9 +38,9 @@ function h(tag, attrs, ...children) {
 
 const randomId = () => Array.from(crypto.getRandomValues(new Uint8Array(9)), (b) => b.toString(16).padStart(2, '0')).join('');
 function colour(name) {
-  let x = 0;
-  for (const c of name) x = (x * 31 + c.codePointAt(0)) >>> 0;
-  return `hsl(${x % 360} 55% 45%)`;
+  let x = 2166136261; // FNV-1a
+  for (const c of name) x = Math.imul(x ^ c.codePointAt(0), 16777619) >>> 0;
+  return `hsl(${x % 360} 55% 42%)`;
 }
 const avatar = (name) => h('span', { class: 'avatar', style: `background:${colour(name)}` }, name.slice(0, 1));
 const clock = (ts) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
