@@ -276,8 +276,8 @@ function renderCluster() {
     h('td', {}, h('span', { class: 'badge ' + m.state }, m.state)),
     h('td', { class: 'mono' }, m.address),
     h('td', {}, ago(m.since_ms)),
-    h('td', { class: 'num' }, num(m.incarnation)),
-    h('td', {}, m.version),
+    h('td', { class: 'mono note' }, String(m.incarnation)),
+    h('td', { class: 'num' }, m.version),
     h('td', {}, m.queues.join(', ') || '–'),
     h('td', { class: 'mono' }, m.filters.join(', ') || '–')));
   fill($('member-table').tBodies[0], members, 8,
