@@ -44,10 +44,10 @@ try {
 
   const page = await browser.newPage({ viewport: { width: 1360, height: 860 }, deviceScaleFactor: 1 });
   await page.goto(node.url + '/');
-  // Let the charts fill: 24 polls.
+  // Let the charts fill: 40 polls (a minute).
   await page.waitForFunction(() => {
     const l = document.querySelector('#chart-rates polyline');
-    return l && l.getAttribute('points').split(' ').length >= 24;
+    return l && l.getAttribute('points').split(' ').length >= 40;
   }, null, { timeout: 90000, polling: 500 });
   await page.screenshot({ path: path.join(OUT, 'console.png') });
   await page.goto(node.url + '/#/queues');
