@@ -58,6 +58,8 @@ CAF_ADD_ATOM(qmesh, qmesh::atom, list, "list")
 CAF_ADD_ATOM(qmesh, qmesh::atom, inquire, "inquire")
 CAF_ADD_ATOM(qmesh, qmesh::atom, status, "status")
 CAF_ADD_ATOM(qmesh, qmesh::atom, subs, "subs")
+CAF_ADD_ATOM(qmesh, qmesh::atom, conns, "conns")
+CAF_ADD_ATOM(qmesh, qmesh::atom, disconnect, "disconnect")
 CAF_ADD_ATOM(qmesh, qmesh::atom, temporary, "temporary")
 // -- consumers --
 CAF_ADD_ATOM(qmesh, qmesh::atom, consume, "consume")
@@ -265,7 +267,12 @@ using queue_manager_actor = caf::typed_actor<
   // The node's memory alarm cleared: release held publications (internal).
   caf::reacts_to<atom::resume>,
   // Count a client session until it ends (internal, from the front door).
-  caf::reacts_to<atom::connect, caf::actor_addr>,
+  caf::reacts_to<atom::connect, caf::actor_addr, connection_info>,
+  // The client connections (sessions) of this node.
+  caf::replies_to<atom::list, atom::conns>::with<std::vector<connection_info>>,
+  // Close connection (session) `id`: its client is told and it ends as if
+  // its client had gone; 2085 if there is no such connection.
+  caf::replies_to<atom::disconnect, uint64_t>::with<atom::ok>,
   // -- cluster --
   // Members, their states and the channels (`qmesh cluster`).
   caf::replies_to<atom::cluster>::with<cluster_status>,
@@ -375,7 +382,13 @@ using session_actor = caf::typed_actor<
   caf::replies_to<atom::subscribe, subscription_spec>::with<subscription_info>,
   caf::replies_to<atom::unsubscribe, std::string>::with<atom::ok>,
   caf::replies_to<atom::list, atom::subs>::with<std::vector<subscription_info>>,
+  // -- connections, as the queue manager --
+  caf::replies_to<atom::list, atom::conns>::with<std::vector<connection_info>>,
+  caf::replies_to<atom::disconnect, uint64_t>::with<atom::ok>,
   // -- internal --
+  // An administrator closed this connection (from the queue manager): end
+  // as if the client had gone; the exit reason (2009) carries the text.
+  caf::reacts_to<atom::disconnect, std::string>,
   // Deliveries from a queue to one of the session's consumers.
   caf::reacts_to<atom::deliver, delivery_batch>,
   // The client went a while ago: end now (internal timer).
@@ -386,8 +399,8 @@ using front_door_actor = caf::typed_actor<
   // Open a session for a client; deliveries go to the given consumer actor
   // and the session ends when that actor goes. Replies the session and the
   // queue manager's status.
-  caf::replies_to<atom::connect, consumer_actor>::with<session_actor,
-                                                        qm_status>>;
+  caf::replies_to<atom::connect, consumer_actor,
+                  client_info>::with<session_actor, qm_status>>;
 
 /// The CONNECTION interface: one actor per network connection of a
 /// protocol front-end (protocols/, e.g. STOMP). The socket layer
@@ -423,6 +436,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(qmesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(qmesh, (qmesh::subscription_spec))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::subscription_info))
   CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::subscription_info>))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::client_info))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::connection_info))
+  CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::connection_info>))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::qm_status))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::consumer_actor))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::queue_actor))

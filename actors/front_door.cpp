@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/session.hpp"
+#include "core/message.hpp"
 
 namespace qmesh {
 
@@ -16,7 +17,7 @@ front_door_impl(front_door_actor::pointer self, queue_manager_actor qm) {
       self->quit(msg.reason);
   });
   return {
-    [self, qm](atom::connect, consumer_actor& client)
+    [self, qm](atom::connect, consumer_actor& client, client_info& who)
       -> caf::result<session_actor, qm_status> {
       if (!client)
         return caf::make_error(ec::options_error, "no client actor");
@@ -24,8 +25,12 @@ front_door_impl(front_door_actor::pointer self, queue_manager_actor qm) {
       // stop too, and their clients see the connection end at once.
       auto session = self->spawn<caf::linked>(session_impl, qm,
                                               std::move(client));
+      connection_info info;
+      info.id = session.id();
+      info.client = std::move(who);
+      info.connected_at_ms = wall_clock_ms();
       self->send(qm, atom::connect_v,
-                 caf::actor_cast<caf::actor_addr>(session));
+                 caf::actor_cast<caf::actor_addr>(session), std::move(info));
       auto rp = self->make_response_promise<session_actor, qm_status>();
       self->request(qm, caf::infinite, atom::status_v)
         .then([rp, session](qm_status& st) mutable {

@@ -1120,6 +1120,32 @@ void queue_manager_state::recover(store::recovered_state& state) {
                  state.retained.size());
 }
 
+std::vector<connection_info> queue_manager_state::connections() const {
+  std::vector<connection_info> out;
+  out.reserve(sessions.size());
+  for (const auto& [addr, info] : sessions)
+    out.push_back(info);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+caf::result<atom::ok> queue_manager_state::disconnect(uint64_t id) {
+  for (const auto& [addr, info] : sessions) {
+    if (info.id != id)
+      continue;
+    log::qm().info("{}: closing connection {} ({} from {}) on request",
+                   cfg.name, id, info.client.protocol, info.client.peer);
+    auto session = caf::actor_cast<session_actor>(addr);
+    if (session)
+      self->send(session, atom::disconnect_v,
+                 std::string{"closed by an administrator"});
+    return atom::ok_v;
+  }
+  return caf::make_error(ec::unknown_object_name,
+                         "no connection " + std::to_string(id));
+}
+
 void queue_manager_state::on_down(const caf::down_msg& dm) {
   sessions.erase(dm.source);
   auto it = owners.find(dm.source);
@@ -1257,9 +1283,15 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
       self->state.on_held_timeout(id);
     },
     [self](atom::resume) { self->state.on_resume(); },
-    [self](atom::connect, const caf::actor_addr& session) {
-      if (session && self->state.sessions.insert(session).second)
+    [self](atom::connect, const caf::actor_addr& session,
+           connection_info& info) {
+      if (session
+          && self->state.sessions.emplace(session, std::move(info)).second)
         self->monitor(session);
+    },
+    [self](atom::list, atom::conns) { return self->state.connections(); },
+    [self](atom::disconnect, uint64_t id) {
+      return self->state.disconnect(id);
     },
     [self](atom::cluster) { return self->state.cluster_state(); },
     [self](atom::cluster, std::vector<peer_view>& view) {

@@ -209,8 +209,8 @@ struct queue_manager_state {
   /// Listings whose table walk is not complete, by id.
   std::unordered_map<uint64_t, list_job> listings;
   uint64_t next_listing = 1;
-  /// Client sessions (monitored; counted in status).
-  std::unordered_set<caf::actor_addr> sessions;
+  /// Client sessions (monitored; counted in status) and who they are.
+  std::unordered_map<caf::actor_addr, connection_info> sessions;
   /// Actor-clock time of the start, for uptime.
   caf::actor_clock::time_point started;
   /// Held publications, oldest first (ids ascending), and per publisher
@@ -299,6 +299,15 @@ struct queue_manager_state {
   caf::result<subscription_info> subscribe(subscription_spec& spec);
   caf::result<atom::ok> unsubscribe(const std::string& name);
   caf::result<std::vector<subscription_info>> list_subscriptions();
+
+  // -- connections --------------------------------------------------------------
+
+  /// The client connections, oldest first.
+  std::vector<connection_info> connections() const;
+
+  /// Tells session `id` to end (its client sees exit reason 2009); 2085 if
+  /// there is no such session.
+  caf::result<atom::ok> disconnect(uint64_t id);
   qm_status status() const;
   caf::result<atom::ok> dead_letter(const std::string& target, message& msg,
                                     const std::string& from,

@@ -123,6 +123,8 @@ caf::result<message> session_state::get(const std::string& address,
           msg.tag = 0;
           caf::anon_send(qm, atom::dead_letter_v, g.queue, std::move(msg),
                          std::string{}, uint64_t{0});
+          if (exit_reason) // closed by an administrator: the client is told
+            rp.deliver(exit_reason);
         } else {
           rp.deliver(std::move(msg));
         }
@@ -130,7 +132,7 @@ caf::result<message> session_state::get(const std::string& address,
       },
       [this, rp, token](caf::error& e) mutable {
         gets.erase(token);
-        rp.deliver(std::move(e));
+        rp.deliver(exit_reason ? exit_reason : std::move(e));
         maybe_quit();
       });
   return rp;
@@ -158,7 +160,7 @@ void session_state::on_client_gone() {
 
 void session_state::maybe_quit() {
   if (leaving && gets.empty())
-    self->quit();
+    self->quit(exit_reason);
 }
 
 caf::expected<session_state::consumer_link>
@@ -329,7 +331,21 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     [self](atom::deliver, delivery_batch& batch) {
       self->state.deliver(batch);
     },
-    [self](atom::close) { self->quit(); },
+    [self, qm_hdl](atom::list, atom::conns) {
+      return self->delegate(qm_hdl, atom::list_v, atom::conns_v);
+    },
+    [self, qm_hdl](atom::disconnect, uint64_t id) {
+      return self->delegate(qm_hdl, atom::disconnect_v, id);
+    },
+    [self](atom::disconnect, std::string& why) {
+      if (self->state.leaving)
+        return;
+      log::qm().info("session {}: {}", self->id(), why);
+      self->state.exit_reason = caf::make_error(ec::connection_broken,
+                                                std::move(why));
+      self->state.on_client_gone();
+    },
+    [self](atom::close) { self->quit(self->state.exit_reason); },
   };
 }
 

@@ -62,6 +62,9 @@ struct session_state {
   uint64_t next_get = 1;
   /// The client went; the session ends once its gets are answered.
   bool leaving = false;
+  /// The session's exit reason: none when its client went, 2009 with the
+  /// text when an administrator closed it (its client is told by this).
+  caf::error exit_reason;
 
   /// Relays a get; a message that arrives after the client went goes back
   /// to its queue.

@@ -15,6 +15,7 @@
 #include "client/client.hpp"
 
 #include <algorithm>
+#include <unistd.h>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -63,6 +64,19 @@ using wake_atom = caf::atom_constant<caf::atom("wake")>;
 /// Longest single get wait sent to the node; longer and unlimited waits are
 /// split so that every request has a finite timeout.
 constexpr int64_t max_wait_chunk_ms = 10'000;
+
+/// Who this client is, for the node's connection list: the node sees its
+/// connection to us only as a BASP peer, so the client names its host and
+/// process.
+client_info who_am_i() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0)
+    host[0] = '\0';
+  return {"native",
+          std::string{host[0] ? host : "?"} + " pid "
+            + std::to_string(static_cast<long>(getpid())),
+          {}};
+}
 
 client_error broken(std::string text) {
   return {client_rc::connection_broken, "connection_broken", std::move(text)};
@@ -631,7 +645,7 @@ struct client::impl {
           self->state.session = s;
           self->monitor(s);
         },
-        opts.connect_timeout, door, atom::connect_v, me);
+        opts.connect_timeout, door, atom::connect_v, me, who_am_i());
       session = std::move(std::get<0>(res));
       qm = std::move(std::get<1>(res));
     } catch (const client_error& e) {
@@ -940,6 +954,15 @@ qm_status client::status() {
 
 cluster_status client::cluster() {
   return deref(impl_).ask<cluster_status>(atom::cluster_v);
+}
+
+std::vector<connection_info> client::connections() {
+  return deref(impl_).ask<std::vector<connection_info>>(atom::list_v,
+                                                         atom::conns_v);
+}
+
+void client::disconnect(uint64_t id) {
+  deref(impl_).ask<atom::ok>(atom::disconnect_v, id);
 }
 
 queue_status client::define(const std::string& name, const attr_map& attrs) {

@@ -170,6 +170,15 @@ public:
   /// without --cluster-listen.
   cluster_status cluster();
 
+  /// The node's client connections (sessions): id, protocol, peer, user
+  /// and connect time; this client's own one included.
+  std::vector<connection_info> connections();
+
+  /// Closes connection `id` (from connections()): its client sees reason
+  /// 2009 and what it held is released as if it had gone. 2085 if there is
+  /// no such connection.
+  void disconnect(uint64_t id);
+
   // -- administration ---------------------------------------------------------
 
   /// Defines a queue with attributes (`max_depth` → `5000`, ...).

@@ -47,6 +47,16 @@ ordered_json to_json(const subscription_info& s) {
   return j;
 }
 
+ordered_json to_json(const connection_info& c) {
+  ordered_json j;
+  j["id"] = c.id;
+  j["protocol"] = c.client.protocol;
+  j["peer"] = c.client.peer;
+  j["user"] = c.client.user;
+  j["connected_at_ms"] = c.connected_at_ms;
+  return j;
+}
+
 ordered_json to_json(const qm_status& st) {
   ordered_json j;
   j["qmgr"] = st.name;

@@ -18,6 +18,7 @@ using ordered_json = nlohmann::ordered_json;
 ordered_json to_json(const queue_status& s);
 ordered_json to_json(const subscription_info& s);
 ordered_json to_json(const qm_status& s);
+ordered_json to_json(const connection_info& c);
 ordered_json to_json(const cluster_status& s);
 ordered_json to_json(const message& m);
 

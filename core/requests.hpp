@@ -100,6 +100,39 @@ typename Inspector::result_type inspect(Inspector& f, subscription_info& x) {
            x.filter, x.queue, x.durable, x.managed_queue, x.delivered_total);
 }
 
+/// Who a client connection is, as its front-end says when it asks the
+/// front door for a session (`protocol`: native, stomp, http, ws).
+struct client_info {
+  std::string protocol;
+  /// The peer as the front-end sees it: `HOST:PORT` for network
+  /// front-ends, what the client library reports for native clients.
+  std::string peer;
+  /// Authenticated user; empty while the node has no users.
+  std::string user;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, client_info& x) {
+  return f(caf::meta::type_name("qmesh::client_info"), x.protocol, x.peer,
+           x.user);
+}
+
+/// One client connection (session) as the queue manager reports it
+/// (`qmesh connections`, `GET /api/connections`).
+struct connection_info {
+  /// The session's id: unique on this node while it runs.
+  uint64_t id = 0;
+  client_info client;
+  /// Wall-clock time of connect (ms since the epoch).
+  int64_t connected_at_ms = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_info& x) {
+  return f(caf::meta::type_name("qmesh::connection_info"), x.id, x.client,
+           x.connected_at_ms);
+}
+
 /// Queue-manager status.
 struct qm_status {
   std::string name;

@@ -853,6 +853,55 @@ int cmd_list_subs(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+int cmd_connections(const command& cmd, std::vector<std::string>& args,
+                    global_options& g) {
+  bool as_json = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("json", po::bool_switch(&as_json),
+                     "print a JSON array");
+  po::positional_options_description pos;
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  auto c = connect(g);
+  auto conns = c.connections();
+  if (as_json) {
+    auto arr = json::array();
+    for (const auto& x : conns)
+      arr.push_back(json(qmesh::to_json(x)));
+    std::cout << arr.dump(2) << '\n';
+    return exit_ok;
+  }
+  auto now = qmesh::wall_clock_ms();
+  for (const auto& x : conns)
+    std::cout << x.id << "  " << x.client.protocol << "  " << x.client.peer
+              << "  " << (x.client.user.empty() ? "-" : x.client.user)
+              << "  " << std::max<int64_t>(now - x.connected_at_ms, 0) / 1000
+              << "s\n";
+  return exit_ok;
+}
+
+int cmd_disconnect(const command& cmd, std::vector<std::string>& args,
+                   global_options& g) {
+  std::string id_text;
+  po::options_description desc{"Options"};
+  desc.add_options()("id", po::value(&id_text)->required(),
+                     "connection id (from `qmesh connections`)");
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  uint64_t id = 0;
+  if (!parse_uint(id_text, id))
+    throw usage_error("connection id '" + id_text.substr(0, 32)
+                      + "': expected a number");
+  auto c = connect(g);
+  c.disconnect(id);
+  std::cout << "connection " << id << " closed\n";
+  return exit_ok;
+}
+
 int cmd_status(const command& cmd, std::vector<std::string>& args,
                global_options& g) {
   bool as_json = false;
@@ -1001,6 +1050,12 @@ const std::vector<command>& commands() {
      cmd_list_subs},
     {"status", "status [--json]", "Print the queue manager's status.",
      cmd_status},
+    {"connections", "connections [--json]",
+     "List client connections: id, protocol, peer, user, age.",
+     cmd_connections},
+    {"disconnect", "disconnect ID",
+     "Close a client connection; what it held is released.",
+     cmd_disconnect},
     {"cluster", "cluster [--json]",
      "Print the cluster's members (* = this node) and the channels to "
      "them.",

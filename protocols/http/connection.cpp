@@ -79,6 +79,32 @@ std::optional<std::string> query_param(std::string_view query,
   return std::nullopt;
 }
 
+/// A message from the API's JSON form (`body`, `correl_id`,
+/// `content_type`, `persistent`, `priority`, `expiry`, `properties`);
+/// throws std::exception on a bad field.
+message message_of(const nlohmann::json& j) {
+  if (!j.is_object())
+    throw std::invalid_argument{"expected an object"};
+  message m;
+  m.body = j.value("body", std::string{});
+  m.correl_id = j.value("correl_id", std::string{});
+  m.content_type = j.value("content_type", std::string{});
+  if (j.contains("persistent"))
+    m.persistent = j.at("persistent").get<bool>() ? 1 : 0;
+  if (j.contains("priority")) {
+    auto p = j.at("priority").get<int>();
+    if (p < 0 || p > 9)
+      throw std::invalid_argument{"priority must be 0-9"};
+    m.priority = static_cast<int8_t>(p);
+  }
+  if (j.contains("expiry"))
+    m.expiry = j.at("expiry").get<int64_t>();
+  if (j.contains("properties"))
+    m.properties
+      = j.at("properties").get<std::map<std::string, std::string>>();
+  return m;
+}
+
 /// A JSON error body: `{"reason": 2085, "error": "2085 ...: text"}`.
 std::string error_body(int reason, const std::string& text) {
   json j;
@@ -118,10 +144,14 @@ struct connection_state {
     busy = true; // until the session exists
     self
       ->request(door, std::chrono::seconds{10}, atom::connect_v,
-                caf::actor_cast<consumer_actor>(self))
+                caf::actor_cast<consumer_actor>(self),
+                client_info{"http", conn->peer(), {}})
       .then(
         [this](session_actor& s, qm_status&) {
           session = std::move(s);
+          // The session ending first (an administrator closed the
+          // connection, the node stops) closes the connection.
+          self->monitor(session);
           busy = false;
           parse();
         },
@@ -288,10 +318,11 @@ struct connection_state {
           });
       return;
     }
-    // /metrics: status, every queue, the cluster.
+    // /metrics: status, every queue, the cluster, the connections.
     struct parts {
       qm_status node;
       std::vector<queue_status> queues;
+      cluster_status cluster;
     };
     auto p = std::make_shared<parts>();
     auto fail = [this, keep](caf::error& e) {
@@ -312,10 +343,20 @@ struct connection_state {
                   ->request(session, std::chrono::seconds{10},
                             atom::cluster_v)
                   .then(
-                    [this, p, keep, head](cluster_status& cs) {
-                      respond(200, "text/plain; version=0.0.4",
-                              render_metrics(p->node, p->queues, cs), keep,
-                              head);
+                    [this, p, keep, head, fail](cluster_status& cs) {
+                      p->cluster = std::move(cs);
+                      self
+                        ->request(session, std::chrono::seconds{10},
+                                  atom::list_v, atom::conns_v)
+                        .then(
+                          [this, p, keep,
+                           head](std::vector<connection_info>& conns) {
+                            respond(200, "text/plain; version=0.0.4",
+                                    render_metrics(p->node, p->queues,
+                                                   p->cluster, conns),
+                                    keep, head);
+                          },
+                          fail);
                     },
                     fail);
               },
@@ -476,6 +517,16 @@ struct connection_state {
       j["purged"] = n;
       return j;
     };
+    auto body_json = [&](nlohmann::json& j) {
+      j = nlohmann::json::parse(req.body().empty() ? std::string{"{}"}
+                                                   : req.body(),
+                                nullptr, false);
+      if (j.is_discarded()) {
+        bad_request("the body is not JSON", keep);
+        return false;
+      }
+      return true;
+    };
     if (what == "overview" && seg.size() == 1) {
       if (!is_get)
         return method_not_allowed("/api/overview", "GET", keep);
@@ -502,10 +553,105 @@ struct connection_state {
       return;
     }
     if (what == "subscriptions" && seg.size() == 1) {
+      if (is_get) {
+        api_call<std::vector<subscription_info>>(keep, 200, array_of,
+                                                 atom::list_v, atom::subs_v);
+        return;
+      }
+      if (method != bhttp::verb::post)
+        return method_not_allowed("/api/subscriptions", "GET, POST", keep);
+      nlohmann::json j;
+      if (!body_json(j))
+        return;
+      subscription_spec spec;
+      try {
+        if (!j.is_object())
+          throw std::invalid_argument{"expected an object"};
+        spec.filter = j.at("filter").get<std::string>();
+        spec.durable_name = j.value("durable", std::string{});
+        spec.queue = j.value("queue", std::string{});
+      } catch (const std::exception& e) {
+        bad_request(std::string{"bad subscription: "} + e.what(), keep);
+        return;
+      }
+      // A non-durable subscription would end with this connection's
+      // session, so over HTTP only durable ones make sense.
+      if (spec.durable_name.empty()) {
+        bad_request("a subscription made over HTTP must be durable "
+                    "(give \"durable\": NAME)",
+                    keep);
+        return;
+      }
+      api_call<subscription_info>(keep, 201, one, atom::subscribe_v,
+                                  std::move(spec));
+      return;
+    }
+    if (what == "subscriptions" && seg.size() == 2) {
+      if (method != bhttp::verb::delete_)
+        return method_not_allowed("/api/subscriptions/NAME", "DELETE", keep);
+      api_call<atom::ok>(
+        keep, 200,
+        [name = seg[1]](atom::ok) {
+          ordered_json j;
+          j["unsubscribed"] = name;
+          return j;
+        },
+        atom::unsubscribe_v, seg[1]);
+      return;
+    }
+    if (what == "publish" && seg.size() == 1) {
+      if (method != bhttp::verb::post)
+        return method_not_allowed("/api/publish", "POST", keep);
+      nlohmann::json j;
+      if (!body_json(j))
+        return;
+      std::string topic;
+      bool retain = false;
+      message m;
+      try {
+        m = message_of(j);
+        topic = j.at("topic").get<std::string>();
+        retain = j.value("retain", false);
+      } catch (const std::exception& e) {
+        bad_request(std::string{"bad publication: "} + e.what(), keep);
+        return;
+      }
+      api_call<uint64_t>(
+        keep, 200,
+        [](uint64_t n) {
+          ordered_json r;
+          r["subscriptions"] = n;
+          return r;
+        },
+        atom::publish_v, std::move(topic), std::move(m), retain);
+      return;
+    }
+    if (what == "connections" && seg.size() == 1) {
       if (!is_get)
-        return method_not_allowed("/api/subscriptions", "GET", keep);
-      api_call<std::vector<subscription_info>>(keep, 200, array_of,
-                                               atom::list_v, atom::subs_v);
+        return method_not_allowed("/api/connections", "GET", keep);
+      api_call<std::vector<connection_info>>(keep, 200, array_of,
+                                             atom::list_v, atom::conns_v);
+      return;
+    }
+    if (what == "connections" && seg.size() == 2) {
+      if (method != bhttp::verb::delete_)
+        return method_not_allowed("/api/connections/ID", "DELETE", keep);
+      uint64_t id = 0;
+      auto& text = seg[1];
+      auto [end, err] = std::from_chars(text.data(),
+                                        text.data() + text.size(), id);
+      if (err != std::errc{} || end != text.data() + text.size()) {
+        bad_request("connection id must be a number", keep);
+        return;
+      }
+      api_call<atom::ok>(
+        keep, 200,
+        [id](atom::ok) {
+          ordered_json j;
+          j["closed"] = id;
+          return j;
+        },
+        atom::disconnect_v, id);
       return;
     }
     if (what != "queues" || seg.size() > 3) {
@@ -521,16 +667,6 @@ struct connection_state {
       return;
     }
     const auto& name = seg[1];
-    auto body_json = [&](nlohmann::json& j) {
-      j = nlohmann::json::parse(req.body().empty() ? std::string{"{}"}
-                                                   : req.body(),
-                                nullptr, false);
-      if (j.is_discarded()) {
-        bad_request("the body is not JSON", keep);
-        return false;
-      }
-      return true;
-    };
     if (seg.size() == 2) {
       switch (method) {
         case bhttp::verb::get:
@@ -596,24 +732,7 @@ struct connection_state {
         return;
       message m;
       try {
-        if (!j.is_object())
-          throw std::invalid_argument{"expected an object"};
-        m.body = j.value("body", std::string{});
-        m.correl_id = j.value("correl_id", std::string{});
-        m.content_type = j.value("content_type", std::string{});
-        if (j.contains("persistent"))
-          m.persistent = j.at("persistent").get<bool>() ? 1 : 0;
-        if (j.contains("priority")) {
-          auto p = j.at("priority").get<int>();
-          if (p < 0 || p > 9)
-            throw std::invalid_argument{"priority must be 0-9"};
-          m.priority = static_cast<int8_t>(p);
-        }
-        if (j.contains("expiry"))
-          m.expiry = j.at("expiry").get<int64_t>();
-        if (j.contains("properties"))
-          m.properties
-            = j.at("properties").get<std::map<std::string, std::string>>();
+        m = message_of(j);
       } catch (const std::exception& e) {
         bad_request(std::string{"bad message: "} + e.what(), keep);
         return;
@@ -728,6 +847,12 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
   st.cfg = std::move(cfg);
   // However the actor ends, the socket closes.
   self->attach_functor([conn] { conn->close_after_flush(); });
+  self->set_down_handler([self](caf::down_msg& dm) {
+    if (dm.source == self->state.session.address()) {
+      self->state.closing = true;
+      self->quit();
+    }
+  });
   st.start();
   return {
     [self](atom::received, std::string& chunk) {

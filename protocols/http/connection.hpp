@@ -12,12 +12,14 @@
 // reachable), `GET /metrics`
 // (Prometheus text), and the JSON admin API under `/api/` (overview,
 // queues: list / inquire / define / alter / delete / purge / browse / get /
-// put, subscriptions, cluster; docs/operations.md). Any other path is a
-// static file of the web root (protocols/http/static_files.hpp), or 404; or
-// 405 for a known path with
+// put, subscriptions: list / create durable / end, publish, connections:
+// list / close, cluster; docs/operations.md). Any other path is a static
+// file of the web root (protocols/http/static_files.hpp), or 404; or 405
+// for a known path with
 // another method; bad requests 400, bodies over the limit 413; errors are
 // JSON with the reason code. A connection idle for `idle_timeout` (or
-// slower than that to send a request) is closed.
+// slower than that to send a request) is closed, and so is one whose
+// session ends first (closed by an administrator).
 //
 // Threading: all state is the actor's; the tcp_connection is shared with
 // the io thread and used only through its thread-safe calls.

@@ -1,5 +1,7 @@
 #include "protocols/http/metrics.hpp"
 
+#include <map>
+
 #include <cstdio>
 
 namespace qmesh::http {
@@ -93,7 +95,8 @@ std::string escape_label(std::string_view value) {
 
 std::string render_metrics(const qm_status& node,
                            const std::vector<queue_status>& queues,
-                           const cluster_status& cluster) {
+                           const cluster_status& cluster,
+                           const std::vector<connection_info>& connections) {
   std::string out;
   out.reserve(4096 + queues.size() * 600);
   gauge(out, "qmesh_uptime_seconds", "Seconds since the queue manager started.",
@@ -101,9 +104,15 @@ std::string render_metrics(const qm_status& node,
   single(out, "qmesh_queues", "gauge", "Queues defined.", node.queue_count);
   single(out, "qmesh_subscriptions", "gauge", "Subscriptions.",
          node.subscription_count);
-  single(out, "qmesh_connections", "gauge",
-         "Client sessions connected (native and STOMP).",
-         node.connection_count);
+  // Per protocol; the four front-ends always appear, others as they come.
+  std::map<std::string, uint64_t> by_protocol{
+    {"native", 0}, {"stomp", 0}, {"ws", 0}, {"http", 0}};
+  for (const auto& c : connections)
+    ++by_protocol[c.client.protocol];
+  family(out, "qmesh_connections", "gauge",
+         "Client connections (sessions) by protocol.");
+  for (const auto& [protocol, n] : by_protocol)
+    sample(out, "qmesh_connections", "protocol", protocol, n);
   single(out, "qmesh_units_of_work_open", "gauge",
          "Units of work begun and not ended.", node.open_uow_count);
   // -- flow control --

@@ -204,10 +204,14 @@ bool connection_state::on_connect(frame& f) {
   auto n = open_slot();
   auto receipt = receipt_for(f);
   self->request(door, caf::infinite, atom::connect_v,
-                caf::actor_cast<consumer_actor>(self))
+                caf::actor_cast<consumer_actor>(self),
+                client_info{"stomp", conn->peer(), {}})
     .then(
       [this, n, cx, cy, receipt](session_actor& s, qm_status&) {
         session = std::move(s);
+        // The session ending first (an administrator closed the
+        // connection, the node stops) ends the connection with an ERROR.
+        self->monitor(session);
         connected = true;
         send_every = negotiate(cfg->heartbeat, cy);
         expect_every = negotiate(cfg->heartbeat, cx);
@@ -837,6 +841,21 @@ void connection_state::on_deliver(delivery_batch& batch) {
   flush();
 }
 
+void connection_state::on_session_down(const caf::down_msg& dm) {
+  if (closing || !session || dm.source != session.address())
+    return;
+  log::stomp().info("stomp {}: session ended: {}", self->id(),
+                    render(dm.reason));
+  if (dm.reason && dm.reason.category() == caf::atom("qmesh"))
+    append_error(out, dm.reason, {});
+  else
+    append_error(out, mqrc(ec::connection_broken),
+                 to_string(ec::connection_broken) + ": the session ended ("
+                   + render(dm.reason) + ")",
+                 {});
+  close_now();
+}
+
 void connection_state::on_drained() {
   waiting_drain = false;
   for (auto& [cid, sub] : by_consumer) {
@@ -1163,6 +1182,9 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
   // However the actor ends, the socket closes.
   self->attach_functor([conn] { conn->close_after_flush(); });
   st.schedule_tick(); // the CONNECT deadline
+  self->set_down_handler([self](caf::down_msg& dm) {
+    self->state.on_session_down(dm);
+  });
   return {
     [self](atom::received, std::string& chunk) {
       self->state.on_bytes(chunk);

@@ -203,6 +203,9 @@ struct connection_state {
   void on_deliver(delivery_batch& batch);
   void on_drained();
 
+  /// The session went before this connection did: ERROR, then close.
+  void on_session_down(const caf::down_msg& dm);
+
   // -- heart-beats ------------------------------------------------------------
 
   void on_tick(uint64_t gen);

@@ -61,7 +61,8 @@ struct fixture : qm_fixture {
       door = sys.spawn(front_door_impl, qm);
     auto [client, client_state] = make_recorder();
     session_actor session;
-    auto rp = self->request(door, caf::infinite, atom::connect_v, client);
+    auto rp = self->request(door, caf::infinite, atom::connect_v, client,
+                            client_info{"test", "peer:1", {}});
     run();
     rp.receive([&](session_actor& s, qm_status&) { session = s; },
                [](caf::error& e) { CAF_FAIL(render(e)); });

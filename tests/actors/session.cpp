@@ -18,7 +18,8 @@ struct fixture : qm_fixture {
   fixture() {
     door = sys.spawn(front_door_impl, qm);
     std::tie(client, client_state) = make_recorder();
-    auto rp = self->request(door, caf::infinite, atom::connect_v, client);
+    auto rp = self->request(door, caf::infinite, atom::connect_v, client,
+                            client_info{"test", "peer:1", {}});
     run();
     rp.receive(
       [&](session_actor& s, qm_status& st) {
@@ -123,6 +124,39 @@ CAF_TEST(the client going releases everything the session held) {
   CAF_REQUIRE(first);
   CAF_CHECK_EQUAL(first->body, "held");
   CAF_CHECK(first->redelivered());
+}
+
+CAF_TEST(the connection list names each session and closing one releases it) {
+  auto conns = ask<std::vector<connection_info>>(session, atom::list_v,
+                                                 atom::conns_v);
+  CAF_REQUIRE(conns);
+  CAF_REQUIRE_EQUAL(conns->size(), 1u);
+  CAF_CHECK_EQUAL(conns->front().id, session.id());
+  CAF_CHECK_EQUAL(conns->front().client.protocol, "test");
+  CAF_CHECK_EQUAL(conns->front().client.peer, "peer:1");
+  CAF_CHECK_GREATER(conns->front().connected_at_ms, 0);
+  define("Q1");
+  put("Q1", text("held"));
+  auto c = ask<uint64_t>(session, atom::consume_v, std::string{"Q1"},
+                         uint32_t{1}, ack_mode::client);
+  CAF_REQUIRE(c);
+  CAF_CHECK_EQUAL(inquire("Q1").unacked_count, 1u);
+  CAF_CHECK_EQUAL(reason(ask<atom::ok>(session, atom::disconnect_v,
+                                       uint64_t{999999})),
+                  2085);
+  // The session's client learns why through the session's exit reason.
+  caf::error why;
+  self->monitor(session);
+  CAF_CHECK(ask<atom::ok>(session, atom::disconnect_v, session.id()));
+  run();
+  self->receive([&](caf::down_msg& dm) { why = dm.reason; });
+  CAF_CHECK(is(why, ec::connection_broken));
+  CAF_CHECK_NOT_EQUAL(render(why).find("administrator"), std::string::npos);
+  auto s = inquire("Q1");
+  CAF_CHECK_EQUAL(s.unacked_count, 0u);
+  CAF_CHECK_EQUAL(s.consumer_count, 0u);
+  CAF_CHECK_EQUAL(s.current_depth, 1u);
+  CAF_CHECK(qm_state().sessions.empty());
 }
 
 CAF_TEST(cancel through the session stops deliveries) {

@@ -305,7 +305,9 @@ class FanOutTests(FlowCase):
         # (100,000 deep) overflowed and the rest went to the dead-letter
         # queue (DLQ enqueued_total > 0, counts short); with unbounded
         # in-flight publications the node's mailboxes grew without bound
-        # and `status` waited behind them (the 1 s bound). held_publications
+        # and `status` waited behind them for tens of seconds (the 5 s
+        # bound: generous, since each sample starts a CLI process on a
+        # machine the test loads fully). held_publications
         # > 0 shows the publisher really was held by subscription credit.
         node = self.node()
         topic = "/topic/FLOW.FAN"
@@ -339,7 +341,7 @@ class FanOutTests(FlowCase):
         self.assertEqual(failures, [])
         self.assertGreaterEqual(len(samples), int(elapsed / 1.5))
         slowest = max(t for t, _ in samples)
-        self.assertLess(slowest, 1.0, f"status took {slowest:.2f} s")
+        self.assertLess(slowest, 5.0, f"status took {slowest:.2f} s")
         st = self.status(node)
         self.assertGreater(int(st["held_publications_total"]), 0, st)
         self.assertEqual(st["held_publications"], "0", st)

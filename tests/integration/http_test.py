@@ -11,7 +11,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import NODE, Node, free_port, wait_for
+from harness import CLI, NODE, Node, free_port, wait_for
 
 
 def get(node, path, method="GET", body=None, headers=None):
@@ -286,6 +286,146 @@ class AdminApiTest(unittest.TestCase):
                              (method, path, j))
         status, _, _ = get(self.node, "/healthz")
         self.assertEqual(status, 200)
+
+
+class SubscriptionsAndConnectionsApiTest(unittest.TestCase):
+    """Subscriptions, publications and connections over the admin API, as
+    the CLI has them."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.node = Node(qmgr="QMCONN")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.node.stop()
+
+    def test_durable_subscription_feeds_a_drop_oldest_queue(self):
+        s, j = api(self.node, "PUT", "/api/queues/HIST.R1",
+                   {"max_depth": 2, "overflow_policy": "drop-oldest"})
+        self.assertEqual(s, 201, j)
+        s, j = api(self.node, "POST", "/api/subscriptions",
+                   {"filter": "chat/r1", "durable": "HIST.SUB",
+                    "queue": "HIST.R1"})
+        self.assertEqual(s, 201, j)
+        self.assertEqual((j["name"], j["queue"], j["durable"]),
+                         ("HIST.SUB", "HIST.R1", True))
+        for body in ("a", "b", "c"):
+            s, j = api(self.node, "POST", "/api/publish",
+                       {"topic": "chat/r1", "body": body})
+            self.assertEqual((s, j["subscriptions"]), (200, 1), j)
+        s, j = api(self.node, "GET", "/api/queues/HIST.R1/messages?count=10")
+        self.assertEqual([m["body"] for m in j], ["b", "c"])
+        self.assertIn("HIST.SUB",
+                      self.node.cli("list-subscriptions").stdout)
+        s, j = api(self.node, "DELETE", "/api/subscriptions/HIST.SUB")
+        self.assertEqual((s, j["unsubscribed"]), (200, "HIST.SUB"))
+        s, j = api(self.node, "POST", "/api/publish",
+                   {"topic": "chat/r1", "body": "d"})
+        self.assertEqual((s, j["subscriptions"]), (200, 0))
+
+    def test_subscription_and_publish_bad_input(self):
+        cases = [
+            ("POST", "/api/subscriptions", {"filter": "x/#"}, 400, 2046),
+            ("POST", "/api/subscriptions", {"durable": "D"}, 400, 2046),
+            ("POST", "/api/subscriptions", b"[", 400, 2046),
+            ("POST", "/api/subscriptions", {"filter": 7, "durable": "D"},
+             400, 2046),
+            ("PUT", "/api/subscriptions", {}, 405, 2046),
+            ("GET", "/api/subscriptions/X", None, 405, 2046),
+            ("POST", "/api/publish", {"body": "no topic"}, 400, 2046),
+            ("POST", "/api/publish", {"topic": "a/b", "priority": 99}, 400,
+             2046),
+            ("GET", "/api/publish", None, 405, 2046),
+            ("DELETE", "/api/connections/abc", None, 400, 2046),
+            ("DELETE", "/api/connections/99999999", None, 404, 2085),
+            ("POST", "/api/connections", None, 405, 2046),
+        ]
+        for method, path, body, status, reason in cases:
+            s, j = api(self.node, method, path, body)
+            self.assertEqual((s, j["reason"]), (status, reason),
+                             (method, path, j))
+
+    def stomp_connect(self):
+        s = socket.create_connection(self.node.stomp_address)
+        s.settimeout(10)
+        s.sendall(b"CONNECT\naccept-version:1.2\nhost:x\n\n\0")
+        data = b""
+        while b"\0" not in data:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, "closed before CONNECTED")
+            data += chunk
+        self.assertTrue(data.startswith(b"CONNECTED"), data)
+        return s
+
+    def connections(self):
+        s, j = api(self.node, "GET", "/api/connections")
+        self.assertEqual(s, 200, j)
+        return j
+
+    def test_list_and_close_a_stomp_connection(self):
+        sock = self.stomp_connect()
+        try:
+            local = "127.0.0.1:%d" % sock.getsockname()[1]
+            mine = [c for c in self.connections() if c["peer"] == local]
+            self.assertEqual(len(mine), 1, self.connections())
+            conn = mine[0]
+            self.assertEqual(conn["protocol"], "stomp")
+            self.assertGreater(conn["connected_at_ms"], 0)
+            # The asking HTTP connection is listed too.
+            self.assertIn("http", [c["protocol"] for c in self.connections()])
+            out = self.node.cli("connections").stdout
+            self.assertIn("%d  stomp  %s" % (conn["id"], local), out)
+            status, _, text = get(self.node, "/metrics")
+            self.assertRegex(text, r'qmesh_connections\{protocol="stomp"\} '
+                                   r'[1-9]')
+            s, j = api(self.node, "DELETE", "/api/connections/%d"
+                       % conn["id"])
+            self.assertEqual((s, j["closed"]), (200, conn["id"]))
+            # The client gets an ERROR with the reason, then the close.
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.startswith(b"ERROR\n"), data)
+            self.assertIn(b"qmesh-reason:2009", data)
+            self.assertIn(b"administrator", data)
+            self.assertTrue(wait_for(lambda: all(
+                c["peer"] != local for c in self.connections())))
+            s, j = api(self.node, "DELETE", "/api/connections/%d"
+                       % conn["id"])
+            self.assertEqual((s, j["reason"]), (404, 2085))
+        finally:
+            sock.close()
+
+    def test_close_a_native_client_waiting_in_a_get(self):
+        self.node.cli("define", "KICK.Q")
+        before = {c["id"] for c in self.connections()}
+        proc = subprocess.Popen(
+            [CLI, "--node", self.node.address, "get",
+             "KICK.Q", "--wait", "60000"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: any(
+                c["protocol"] == "native" and c["id"] not in before
+                for c in self.connections())))
+            conn = [c for c in self.connections()
+                    if c["protocol"] == "native" and c["id"] not in before][0]
+            self.assertIn("pid %d" % proc.pid, conn["peer"])
+            out = self.node.cli("disconnect", str(conn["id"])).stdout
+            self.assertIn("closed", out)
+            _, err = proc.communicate(timeout=20)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn("2009", err)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        r = self.node.cli("disconnect", "99999999")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("2085", r.stderr)
 
 
 class HttpOptionTest(unittest.TestCase):

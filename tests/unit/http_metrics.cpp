@@ -43,7 +43,14 @@ CAF_TEST(node queue and channel figures become samples) {
   ch.backlog = 42;
   ch.sent_total = 100;
   cluster.channels.push_back(ch);
-  auto text = http::render_metrics(node, queues, cluster);
+  std::vector<connection_info> conns(3);
+  conns[0].client.protocol = "stomp";
+  conns[1].client.protocol = "stomp";
+  conns[2].client.protocol = "mqtt";
+  auto text = http::render_metrics(node, queues, cluster, conns);
+  CAF_CHECK(has_line(text, "qmesh_connections{protocol=\"stomp\"} 2"));
+  CAF_CHECK(has_line(text, "qmesh_connections{protocol=\"native\"} 0"));
+  CAF_CHECK(has_line(text, "qmesh_connections{protocol=\"mqtt\"} 1"));
   CAF_CHECK(has_line(text, "qmesh_queues 2"));
   CAF_CHECK(has_line(text, "qmesh_memory_used_bytes 1234"));
   CAF_CHECK(has_line(text, "qmesh_memory_alarm 1"));
@@ -62,6 +69,6 @@ CAF_TEST(node queue and channel figures become samples) {
                      "qmesh_channel_messages_sent_total{remote=\"QM2\"} 100"));
   // Without a cluster the node counts itself.
   cluster_status alone;
-  CAF_CHECK(has_line(http::render_metrics(node, {}, alone),
+  CAF_CHECK(has_line(http::render_metrics(node, {}, alone, {}),
                      "qmesh_cluster_members_up 1"));
 }
