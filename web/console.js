@@ -300,10 +300,10 @@ function renderSubscriptions() {
 
 function renderConnections() {
   const list = state.connections || [];
-  const keys = list.length ? Object.keys(list[0]) : ['id'];
-  $('conn-table').tHead.replaceChildren(h('tr', {}, keys.map((k) => h('th', {}, k.replaceAll('_', ' '))), h('th', {}, '')));
-  const rows = list.map((c) => h('tr', {},
-    keys.map((k) => h('td', {}, typeof c[k] === 'object' ? JSON.stringify(c[k]) : String(c[k]))),
+  const rows = list.map((c) => h('tr', { 'data-connection': c.id, 'data-protocol': c.protocol },
+    h('td', { class: 'num' }, c.id), h('td', {}, h('span', { class: 'badge info' }, c.protocol)),
+    h('td', { class: 'mono' }, c.peer), h('td', {}, c.user || h('span', { class: 'note' }, 'anonymous')),
+    h('td', {}, ago(c.connected_at_ms)),
     h('td', {}, h('button', {
       class: 'danger', onclick: async (ev) => {
         ev.target.disabled = true;
@@ -311,7 +311,7 @@ function renderConnections() {
         poll();
       },
     }, 'Close'))));
-  fill($('conn-table').tBodies[0], rows, keys.length + 1, 'No client connections.');
+  fill($('conn-table').tBodies[0], rows, 6, 'No client connections.');
 }
 
 // -- polling ------------------------------------------------------------------

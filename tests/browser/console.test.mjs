@@ -4,6 +4,7 @@
 // members of a 2-node cluster. Every wait is for a DOM condition.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Node, freePort, launch, until } from './harness.mjs';
 
 let node;
@@ -98,6 +99,25 @@ test('the overview shows the node', async () => {
   const queues = Number(await page.textContent('#ov-queues'));
   assert.ok(queues >= 3, `queue count ${queues}`);
   await page.locator('#mem-text', { hasText: 'MiB' }).waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the connections tab lists a STOMP client and closes it', async () => {
+  const sock = net.connect(node.stompPort, '127.0.0.1');
+  let received = '';
+  sock.on('data', (d) => { received += d; });
+  const closed = new Promise((resolve) => sock.on('close', resolve));
+  sock.write('CONNECT\naccept-version:1.2\nhost:x\n\n\0');
+  await until(() => received.includes('CONNECTED'), 'the STOMP CONNECTED frame');
+  const page = await browser.newPage();
+  await page.goto(node.url + '/#/connections');
+  const row = page.locator('#conn-table tr[data-protocol="stomp"]');
+  await row.waitFor({ timeout: 5000 });
+  assert.equal(await row.count(), 1);
+  await row.locator('button', { hasText: 'Close' }).click();
+  await closed;
+  await row.waitFor({ state: 'detached', timeout: 5000 });
   assert.deepEqual(page.errors, []);
   await page.close();
 });
