@@ -89,6 +89,24 @@ test('two pages in a room see each other and each message at once', { skip }, as
   }
 });
 
+test('a member not heard from for 15 s leaves the list', { skip }, async () => {
+  const node = await start({ qmgr: 'QMGONE' });
+  const ada = await join(node, 'ada', 'expiry');
+  // A member whose page vanished without saying `leave`: one `here`, then
+  // silence.
+  await ada.evaluate(() => chat.client.publish({
+    destination: '/topic/chat/expiry/presence',
+    body: JSON.stringify({ type: 'here', client: 'ghost-client', name: 'ghost', ts: Date.now() }),
+  }));
+  await person(ada, 'ghost').waitFor({ timeout: 2000 });
+  const seen = Date.now();
+  await person(ada, 'ghost').waitFor({ state: 'detached', timeout: 20000 });
+  assert.ok(Date.now() - seen >= 13000, `dropped after ${Date.now() - seen} ms`);
+  await ada.locator('#messages .event', { hasText: 'ghost left (not heard for 15 s)' }).waitFor();
+  assert.deepEqual(ada.errors, []);
+  await ada.close();
+});
+
 test('a page joining later sees the last 50 messages of the room', { skip }, async () => {
   const node = await start({ qmgr: 'QMHIST' });
   const ada = await join(node, 'ada', 'history');
