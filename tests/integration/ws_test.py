@@ -469,7 +469,8 @@ class WsHostileTest(WsTestCase):
             while b"\r\n\r\n" not in head:
                 head += s.recv(4096)
             self.assertIn(b" 101 ", head.split(b"\r\n")[0])
-            s.sendall(bytes(range(256)) * 40)
+            # A masked frame with the reserved opcode 0xF.
+            s.sendall(b"\x8f\x80\x01\x02\x03\x04")
             out = b""
             try:
                 while True:
@@ -479,6 +480,8 @@ class WsHostileTest(WsTestCase):
                     out += chunk
             except ConnectionResetError:
                 pass
+            # Close frame 1002 (protocol error), then the node closes.
+            self.assertEqual(out, b"\x88\x02\x03\xea")
         # Garbage glued to the request itself.
         answer = raw_http(self.node, upgrade_request() + b"\x81\x05junk!")
         self.assertTrue(answer == b"" or b" 400 " in answer.split(b"\r\n")[0],
