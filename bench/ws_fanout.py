@@ -61,6 +61,9 @@ async def subscribe_all(url, n, ready, results):
         assert cmd == b"RECEIPT", cmd
     ready.put(n)
 
+    first = [None]
+    last = [0]
+
     async def consume(ws):
         count, lat = 0, []
         while True:
@@ -71,6 +74,9 @@ async def subscribe_all(url, n, ready, results):
                 continue
             if body.startswith(b"STOP"):
                 return count, lat
+            if first[0] is None:
+                first[0] = now
+            last[0] = max(last[0], now)
             count += 1
             lat.append(now - int(body[:20]))
 
@@ -79,7 +85,7 @@ async def subscribe_all(url, n, ready, results):
         await ws.close()
     counts = [c for c, _ in out]
     lats = [x for _, l in out for x in l]
-    results.put((counts, lats))
+    results.put((counts, lats, first[0] or 0, last[0], time.process_time()))
 
 
 def subscriber_proc(url, n, ready, results):
@@ -155,6 +161,13 @@ def start_node(build):
     return proc, tmp, http
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p / 100))] if xs else 0
 
@@ -194,26 +207,41 @@ def main():
             procs.append(p)
         for _ in share:
             ready.get(timeout=60)
+        node_cpu0 = cpu_seconds(node.pid) if node else 0
         sent, elapsed = asyncio.run(
             send(url, args.seconds, args.size, args.rate, args.window))
-        counts, lats = [], []
+        counts, lats, firsts, lasts = [], [], [], []
+        client_cpu = 0.0
         for _ in share:
-            c, l = results.get(timeout=120)
+            c, l, f, z, cpu = results.get(timeout=120)
+            client_cpu += cpu
             counts += c
             lats += l
+            firsts.append(f)
+            lasts.append(z)
         lats.sort()
         total = sum(counts)
+        node_cpu = cpu_seconds(node.pid) - node_cpu0 if node else 0
+        # Deliveries over the subscribers' own window: first to last
+        # message received (they may lag behind the sender).
+        window = max(1e-9, (max(lasts) - min(firsts)) / 1e9)
         print(f"subscribers {args.subscribers} in {args.procs} process(es), "
               f"body {args.size} B, rate "
               f"{'max' if not args.rate else int(args.rate)}/s, "
               f"{elapsed:.1f} s")
         print(f"published      {sent} ({sent / elapsed:,.0f}/s)")
-        print(f"delivered      {total} ({total / elapsed:,.0f}/s; per "
-              f"subscriber {total / elapsed / max(1, len(counts)):,.0f}/s; "
-              f"min {min(counts)} max {max(counts)} of {sent})")
+        print(f"delivered      {total} in {window:.1f} s ({total / window:,.0f}/s; "
+              f"per subscriber {total / window / max(1, len(counts)):,.0f}/s;"
+              f" min {min(counts)} max {max(counts)} of {sent})")
         print("latency ms     p50 {:.2f}  p90 {:.2f}  p99 {:.2f}  max {:.2f}"
               .format(*(percentile(lats, p) / 1e6 for p in (50, 90, 99)),
                       (lats[-1] if lats else 0) / 1e6))
+        per = 1e6 / max(1, total)
+        print(f"cpu s          subscribers {client_cpu:.1f} "
+              f"({client_cpu * per:.1f} us/delivery), sender "
+              f"{time.process_time():.1f}"
+              + (f", node {node_cpu:.1f} ({node_cpu * per:.1f} us/delivery)"
+                 if node else ""))
     finally:
         for p in procs:
             p.join(timeout=10)
