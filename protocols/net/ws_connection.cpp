@@ -209,7 +209,8 @@ void ws_connection::start(http_request req, std::string subprotocol) {
 void ws_connection::read() {
   if (closed_ || reading_)
     return;
-  if (unconsumed_ >= max_unconsumed) {
+  if (unconsumed_.size() >= max_unconsumed
+      || unconsumed_bytes_ >= max_unconsumed_bytes) {
     // Input held back: the idle timer would count the pause as silence.
     ws_.set_option(no_timeouts());
     return;
@@ -231,7 +232,10 @@ void ws_connection::read() {
     }
     auto chunk = beast::buffers_to_string(self->rbuf_.data());
     self->rbuf_.consume(self->rbuf_.size());
-    ++self->unconsumed_;
+    if (self->rbuf_.capacity() > max_unconsumed_bytes)
+      self->rbuf_.shrink_to_fit(); // after a large message
+    self->unconsumed_.push_back(chunk.size());
+    self->unconsumed_bytes_ += chunk.size();
     if (self->handler_)
       self->handler_->on_data(std::move(chunk));
     self->read();
@@ -240,8 +244,10 @@ void ws_connection::read() {
 
 void ws_connection::consumed() {
   asio::post(ws_.get_executor(), [self = shared_from_this()] {
-    if (self->unconsumed_ > 0)
-      --self->unconsumed_;
+    if (!self->unconsumed_.empty()) {
+      self->unconsumed_bytes_ -= self->unconsumed_.front();
+      self->unconsumed_.pop_front();
+    }
     self->read();
   });
 }

@@ -89,8 +89,10 @@ class ws_connection final
   : public stream,
     public std::enable_shared_from_this<ws_connection> {
 public:
-  /// Unconsumed messages after which reading pauses.
-  static constexpr unsigned max_unconsumed = 8;
+  /// Reading pauses while this many messages, or this many bytes (but at
+  /// least one message), are unconsumed.
+  static constexpr size_t max_unconsumed = 8;
+  static constexpr size_t max_unconsumed_bytes = 256 * 1024;
 
   ws_connection(std::shared_ptr<tcp_connection> shell,
                 boost::asio::ip::tcp::socket sock,
@@ -140,7 +142,8 @@ private:
   // -- io thread only --
   boost::beast::flat_buffer rbuf_;
   std::deque<std::string> queued_; // the front is being written if writing_
-  unsigned unconsumed_ = 0;
+  std::deque<size_t> unconsumed_;  // sizes of the messages not consumed
+  size_t unconsumed_bytes_ = 0;
   bool open_ = false;
   bool reading_ = false;
   bool writing_ = false;
