@@ -360,7 +360,9 @@ class WsHeartbeatTest(WsTestCase):
 
     def test_heartbeats_both_ways_and_timeout(self):
         async def go():
-            ws = await Ws.open(self.node, heartbeat="200,200")
+            # We send every 500 ms at most (the server gives up after 1 s
+            # of silence) and want the server's every 200 ms.
+            ws = await Ws.open(self.node, heartbeat="500,200")
             self.assertEqual(ws.connected["heart-beat"], "200,200")
             # The server's heart-beats: EOL-only messages.
             beats = 0
@@ -374,8 +376,8 @@ class WsHeartbeatTest(WsTestCase):
             await ws.send(frame("SEND", {"destination": "/queue/WS.HB",
                                          "receipt": "alive"}, "x"))
             await ws.receipt("alive")
-            # Silence: the server gives up after twice the interval.
-            cmd, headers, _ = await ws.recv(timeout=5)
+            # Silence: the server gives up after twice our interval.
+            cmd, headers, _ = await ws.recv(timeout=10)
             self.assertEqual(cmd, "ERROR")
             self.assertIn("heart-beat timeout", headers["message"])
             await ws.closed()
