@@ -572,6 +572,34 @@ class WsManyIdleTest(WsTestCase):
         run(go())
 
 
+class WsCapsTest(WsTestCase):
+    node_args = ("--max-connections-per-address", "5")
+
+    def healthz_status(self):
+        answer = raw_http(self.node, b"GET /healthz HTTP/1.1\r\n"
+                                     b"Host: x\r\nConnection: close\r\n\r\n")
+        return status_and_json(answer) if answer else (None, None)
+
+    def test_websockets_count_against_the_http_listeners_caps(self):
+        async def go():
+            conns = [await Ws.open(self.node) for _ in range(5)]
+            try:
+                # A sixth connection from this address is over the cap.
+                status, body = await asyncio.get_running_loop() \
+                    .run_in_executor(None, self.healthz_status)
+                self.assertEqual((status, body["reason"]), (503, 2025))
+                # One WebSocket ends: its slot is free again.
+                await conns.pop().close()
+                ok = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: wait_for(
+                        lambda: self.healthz_status()[0] == 200, TIMEOUT))
+                self.assertTrue(ok)
+            finally:
+                for ws in conns:
+                    await ws.close()
+        run(go())
+
+
 class WsShutdownTest(unittest.TestCase):
     def test_node_shutdown_closes_websockets(self):
         node = Node(qmgr="QMWSX")
