@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
   libboost-program-options-dev nlohmann-json3-dev libssl-dev python3 \
-  clang libclang-rt-14-dev python3-stomp
+  clang libclang-rt-14-dev python3-stomp python3-websockets
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -18,7 +18,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps build test run bench bench-stomp bench-persistent bench-cluster fuzz clean
+.PHONY: deps build test run bench bench-stomp bench-ws bench-persistent bench-cluster fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -50,6 +50,11 @@ bench: build
 # STOMP load generator against a fresh node (docs/benchmarks.md).
 bench-stomp: build
 	sh bench/run_stomp.sh $(BUILD_DIR) --scenario all
+
+# STOMP over WebSocket: one sender, 100 subscribers on a topic, against a
+# fresh node (docs/benchmarks.md).
+bench-ws: build
+	python3 bench/ws_fanout.py --build $(BUILD_DIR)
 
 # Confirmed persistent puts over STOMP, node data on disk (docs/benchmarks.md).
 bench-persistent: build

@@ -31,6 +31,10 @@
 #include "actors/actors.hpp"
 #include "protocols/net/tcp_server.hpp"
 
+namespace qmesh::net {
+struct ws_settings;
+} // namespace qmesh::net
+
 namespace qmesh::http {
 
 /// What every HTTP connection of a node shares.
@@ -42,6 +46,9 @@ struct server_settings {
   /// long is closed.
   std::chrono::milliseconds idle_timeout{30'000};
   std::string server_name = "qmesh";
+  /// Serves WebSocket upgrades of GET /ws (net::ws_path); nullptr: /ws is
+  /// an unknown resource.
+  std::shared_ptr<const net::ws_settings> websocket;
 };
 
 connection_actor
