@@ -355,6 +355,30 @@ class WsStompTest(WsTestCase):
         run(go())
 
 
+    def test_listed_as_ws_and_closed_by_an_administrator(self):
+        async def go():
+            ws = await Ws.open(self.node)
+            local = "127.0.0.1:%d" % ws.conn.local_address[1]
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.node.http_port}"
+                    "/api/connections", timeout=10) as r:
+                conns = json.loads(r.read())
+            mine = [c for c in conns if c["peer"] == local]
+            self.assertEqual([c["protocol"] for c in mine], ["ws"], conns)
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{self.node.http_port}/api/connections/"
+                f"{mine[0]['id']}", method="DELETE")
+            with urllib.request.urlopen(req, timeout=10) as r:
+                self.assertEqual(r.status, 200)
+            cmd, headers, body = await ws.recv()
+            self.assertEqual((cmd, headers["qmesh-reason"]),
+                             ("ERROR", "2009"))
+            self.assertIn("administrator", headers["message"])
+            self.assertEqual(await ws.closed(), 1000)
+        run(go())
+        self.assert_alive()
+
+
 class WsHeartbeatTest(WsTestCase):
     node_args = ("--stomp-heartbeat", "200")
 
