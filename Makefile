@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
   libboost-program-options-dev nlohmann-json3-dev libssl-dev python3 \
-  clang libclang-rt-14-dev python3-stomp chromium
+  clang libclang-rt-14-dev python3-stomp python3-websockets chromium
 # Node.js for the web pages' npm packages and the browser tests: Debian's,
 # unless `node` and `npm` are already there (from any source).
 DEB_PACKAGES += $(shell command -v node >/dev/null 2>&1 || echo nodejs) \
@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps web-deps build test run screenshots bench bench-stomp bench-persistent bench-cluster fuzz clean
+.PHONY: deps web-deps build test run screenshots bench bench-stomp bench-ws bench-persistent bench-cluster fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -67,6 +67,11 @@ bench: build
 # STOMP load generator against a fresh node (docs/benchmarks.md).
 bench-stomp: build
 	sh bench/run_stomp.sh $(BUILD_DIR) --scenario all
+
+# STOMP over WebSocket: one sender, 100 subscribers on a topic, against a
+# fresh node (docs/benchmarks.md).
+bench-ws: build
+	python3 bench/ws_fanout.py --build $(BUILD_DIR)
 
 # Confirmed persistent puts over STOMP, node data on disk (docs/benchmarks.md).
 bench-persistent: build

@@ -193,18 +193,20 @@ int run(const options& opts) {
     stop_actors();
     return exit_usage;
   }
+  // STOMP settings: the STOMP listener's and STOMP over WebSocket's.
+  auto stomp_cfg = std::make_shared<stomp::server_settings>();
+  stomp_cfg->frame_limits.max_headers = opts.stomp.max_headers;
+  stomp_cfg->frame_limits.max_header_line = opts.stomp.max_header_line;
+  stomp_cfg->frame_limits.max_body = opts.stomp.max_body;
+  stomp_cfg->heartbeat = std::chrono::milliseconds{opts.stomp.heartbeat_ms};
+  stomp_cfg->frame_timeout
+    = std::chrono::milliseconds{opts.stomp.frame_timeout_ms};
+  stomp_cfg->transaction_memory = std::make_shared<net::byte_budget>(
+    opts.stomp.max_transaction_memory);
+  stomp_cfg->server_name = std::string{"qmesh/"} + QMESH_VERSION;
   std::string stomp_text = "stomp off";
   if (opts.stomp.enabled) {
-    auto settings = std::make_shared<stomp::server_settings>();
-    settings->frame_limits.max_headers = opts.stomp.max_headers;
-    settings->frame_limits.max_header_line = opts.stomp.max_header_line;
-    settings->frame_limits.max_body = opts.stomp.max_body;
-    settings->heartbeat = std::chrono::milliseconds{opts.stomp.heartbeat_ms};
-    settings->frame_timeout
-      = std::chrono::milliseconds{opts.stomp.frame_timeout_ms};
-    settings->transaction_memory = std::make_shared<net::byte_budget>(
-      opts.stomp.max_transaction_memory);
-    settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+    auto settings = stomp_cfg;
     net::listener_limits caps;
     caps.max_connections = opts.caps.max_connections;
     caps.max_per_address = opts.caps.max_per_address;
@@ -232,6 +234,7 @@ int run(const options& opts) {
         = std::make_shared<const http::static_files>(opts.http.web_root);
       node_log().info("http: web root {}", settings->web->root());
     }
+    settings->websocket = stomp::websocket_settings(sys, door, stomp_cfg);
     net::listener_limits caps;
     caps.max_connections = opts.caps.max_connections;
     caps.max_per_address = opts.caps.max_per_address;

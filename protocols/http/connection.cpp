@@ -12,6 +12,7 @@
 #include "actors/log.hpp"
 #include "core/json_view.hpp"
 #include "protocols/http/metrics.hpp"
+#include "protocols/net/ws_connection.hpp"
 
 namespace qmesh::http {
 
@@ -235,6 +236,10 @@ struct connection_state {
   void handle(request req) {
     auto target = std::string{req.target()};
     auto path = target.substr(0, target.find('?'));
+    if (path == net::ws_path && cfg->websocket) {
+      upgrade(std::move(req));
+      return;
+    }
     bool keep = req.keep_alive();
     bool get = req.method() == bhttp::verb::get
                || req.method() == bhttp::verb::head;
@@ -815,6 +820,25 @@ struct connection_state {
                      bool keep, const char* allow = nullptr) {
     respond(status, "application/json", error_body(reason, text), keep,
             false, allow);
+  }
+
+  /// GET /ws: hands the socket to a WebSocket (net::upgrade) and ends this
+  /// actor, or answers why not and closes.
+  void upgrade(request req) {
+    auto v = net::check_upgrade(*cfg->websocket, req);
+    if (v.status == 0 && !input.empty()) {
+      v.status = 400;
+      v.error = "data after the upgrade request";
+    }
+    if (v.status != 0) {
+      respond_error(v.status, mqrc(ec::options_error),
+                    "2046 options_error: " + v.error, false,
+                    v.status == 405 ? "GET" : nullptr);
+      return;
+    }
+    closing = true;
+    net::upgrade(conn, std::move(req), cfg->websocket, v.subprotocol);
+    self->quit();
   }
 
   void schedule_tick() {

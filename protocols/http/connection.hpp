@@ -33,6 +33,10 @@
 #include "protocols/http/static_files.hpp"
 #include "protocols/net/tcp_server.hpp"
 
+namespace qmesh::net {
+struct ws_settings;
+} // namespace qmesh::net
+
 namespace qmesh::http {
 
 /// What every HTTP connection of a node shares.
@@ -47,6 +51,9 @@ struct server_settings {
   /// The web root (console, chat): every path no other route takes; null
   /// answers those with 404.
   std::shared_ptr<const static_files> web;
+  /// Serves WebSocket upgrades of GET /ws (net::ws_path); nullptr: /ws is
+  /// an unknown resource.
+  std::shared_ptr<const net::ws_settings> websocket;
 };
 
 connection_actor

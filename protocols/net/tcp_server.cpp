@@ -52,6 +52,8 @@ bool transient(const boost::system::error_code& ec) {
 
 connection_handler::~connection_handler() = default;
 
+stream::~stream() = default;
+
 // -- tcp_connection -----------------------------------------------------------
 
 tcp_connection::tcp_connection(tcp::socket sock) : sock_(std::move(sock)) {
@@ -74,7 +76,8 @@ void tcp_connection::when_closed(std::function<void()> f) {
 }
 
 void tcp_connection::read() {
-  if (closed_ || closing_ || reading_ || unconsumed_ >= max_unconsumed)
+  if (closed_ || closing_ || handing_ || reading_
+      || unconsumed_ >= max_unconsumed)
     return;
   reading_ = true;
   auto buf = std::make_shared<std::string>();
@@ -86,6 +89,11 @@ void tcp_connection::read() {
       self->reading_ = false;
       if (self->closed_)
         return;
+      if (self->handing_ && (!ec || ec == asio::error::operation_aborted)) {
+        self->unread_.append(buf->data(), ec ? 0 : n);
+        self->try_hand_over();
+        return;
+      }
       if (ec) {
         self->shut(ec == asio::error::eof ? "peer closed the connection"
                                           : ec.message());
@@ -113,7 +121,7 @@ void tcp_connection::write(std::string bytes) {
   backlog_.fetch_add(bytes.size(), std::memory_order_relaxed);
   asio::post(sock_.get_executor(),
              [self = shared_from_this(), b = std::move(bytes)]() mutable {
-               if (self->closed_) {
+               if (self->closed_ || self->handing_) {
                  self->backlog_.fetch_sub(b.size(), std::memory_order_relaxed);
                  return;
                }
@@ -144,6 +152,10 @@ void tcp_connection::start_write() {
         self->start_write();
         return;
       }
+      if (self->handing_) {
+        self->try_hand_over();
+        return;
+      }
       if (self->closing_) {
         boost::system::error_code ignored;
         self->sock_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -172,7 +184,7 @@ void tcp_connection::notify_when_drained() {
 
 void tcp_connection::close_after_flush() {
   asio::post(sock_.get_executor(), [self = shared_from_this()] {
-    if (self->closed_ || self->closing_)
+    if (self->closed_ || self->closing_ || self->handing_)
       return;
     self->closing_ = true;
     if (self->writing_.empty() && self->queued_.empty()) {
@@ -189,6 +201,11 @@ void tcp_connection::close() {
 }
 
 void tcp_connection::shut(const std::string& why) {
+  if (handed_) {
+    if (closer_)
+      closer_();
+    return;
+  }
   if (closed_)
     return;
   closed_ = true;
@@ -203,6 +220,43 @@ void tcp_connection::shut(const std::string& why) {
     f();
   if (auto h = std::move(handler_))
     h->on_closed(why);
+}
+
+void tcp_connection::hand_over(taker take) {
+  asio::post(sock_.get_executor(),
+             [self = shared_from_this(), t = std::move(take)]() mutable {
+               if (self->closed_ || self->handing_)
+                 return;
+               self->handing_ = true;
+               self->handler_.reset();
+               self->taker_ = std::move(t);
+               if (self->reading_) {
+                 boost::system::error_code ignored;
+                 self->sock_.cancel(ignored);
+               }
+               self->try_hand_over();
+             });
+}
+
+void tcp_connection::try_hand_over() {
+  if (closed_ || handed_ || reading_ || !writing_.empty() || !queued_.empty())
+    return;
+  handed_ = true;
+  auto take = std::exchange(taker_, nullptr);
+  take(std::move(sock_), std::exchange(unread_, {}));
+}
+
+void tcp_connection::set_closer(std::function<void()> closer) {
+  closer_ = std::move(closer);
+}
+
+void tcp_connection::released() {
+  if (closed_)
+    return;
+  closed_ = true;
+  closer_ = nullptr;
+  if (auto f = std::exchange(when_closed_, nullptr))
+    f();
 }
 
 // -- tcp_listener -------------------------------------------------------------

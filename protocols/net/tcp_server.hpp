@@ -1,5 +1,5 @@
-// The shared TCP layer of the network front-ends (STOMP now; HTTP and
-// WebSocket, through Boost.Beast on the same sockets, next).
+// The shared TCP layer of the network front-ends (STOMP, HTTP, and
+// WebSocket through Boost.Beast on the same sockets).
 //
 // Thin by design: it moves bytes and nothing else. A protocol sees a
 // connection as "chunks of bytes in, buffers out"; framing, sessions and
@@ -7,9 +7,8 @@
 // "Network front-ends").
 //
 // Threading: every socket operation runs on one Boost.Asio io_context
-// thread (io_thread). tcp_connection::write, close, close_after_flush and
-// consumed may be called from any thread (actors call them); they post to
-// the io thread. Handler callbacks run on the io thread and must not block.
+// thread (io_thread). tcp_connection's stream calls and hand_over may be
+// called from any thread (actors call them); they post to the io thread. Handler callbacks run on the io thread and must not block.
 #pragma once
 
 #include <atomic>
@@ -28,32 +27,27 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "protocols/net/stream.hpp"
+
 namespace qmesh::net {
-
-/// Receives what a connection reads. Called on the io thread only.
-class connection_handler {
-public:
-  virtual ~connection_handler();
-
-  /// Bytes read. The receiver calls tcp_connection::consumed() once it is
-  /// done with them; reading pauses while too many chunks are unconsumed
-  /// (back-pressure towards the peer).
-  virtual void on_data(std::string chunk) = 0;
-
-  /// The write backlog fell to zero after notify_when_drained().
-  virtual void on_drained() = 0;
-
-  /// The connection is closed (peer closed, error, or close()). Called once;
-  /// no call follows it.
-  virtual void on_closed(const std::string& why) = 0;
-};
 
 /// One accepted TCP connection (TCP_NODELAY set). Shared: the io thread and
 /// the protocol actor both hold it; whatever is queued is written in as few
 /// syscalls as possible (all buffers queued while a write is in progress go
 /// out together in the next gather write).
-class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
+///
+/// Its socket can be handed over to another protocol layer (a WebSocket,
+/// hand_over()); the object then stays as the listener's token for that
+/// connection until the new owner calls released().
+class tcp_connection final
+  : public stream,
+    public std::enable_shared_from_this<tcp_connection> {
 public:
+  /// Takes over a socket (hand_over()): gets the socket and the bytes that
+  /// were read but not delivered. Runs on the io thread.
+  using taker
+    = std::function<void(boost::asio::ip::tcp::socket, std::string unread)>;
+
   /// Largest chunk handed to on_data.
   static constexpr size_t chunk_size = 64 * 1024;
   /// Unconsumed chunks after which reading pauses.
@@ -70,40 +64,57 @@ public:
   /// listener); set it on the io thread before start().
   void when_closed(std::function<void()> f);
 
-  /// Queues bytes for writing. Any thread.
-  void write(std::string bytes);
+  // -- stream (any thread) ----------------------------------------------------
 
-  /// Writes what is queued, then closes. Any thread.
-  void close_after_flush();
+  void write(std::string bytes) override;
 
-  /// Closes at once, dropping queued bytes. Any thread.
-  void close();
+  void close_after_flush() override;
 
-  /// One chunk from on_data is processed. Any thread.
-  void consumed();
+  void close() override;
 
-  /// Calls on_drained once the write backlog is empty. Any thread.
-  void notify_when_drained();
+  void consumed() override;
 
-  /// Bytes queued or being written.
-  size_t backlog() const noexcept {
+  void notify_when_drained() override;
+
+  size_t backlog() const noexcept override {
     return backlog_.load(std::memory_order_relaxed);
   }
 
-  /// The peer's address, `HOST:PORT`.
-  const std::string& peer() const noexcept {
+  const std::string& peer() const noexcept override {
     return peer_;
   }
 
-  /// The peer's IP address alone (`?` if unknown).
-  const std::string& address() const noexcept {
+  const std::string& address() const noexcept override {
     return address_;
   }
+
+  bool message_oriented() const noexcept override {
+    return false;
+  }
+
+  // -- handing the socket over ------------------------------------------------
+
+  /// Gives the socket up. Any thread. Reading stops (a read in progress is
+  /// cancelled) and the handler gets no further call; once the queued bytes
+  /// are written, `take` runs on the io thread with the socket. If the
+  /// connection closes first, `take` never runs. close_after_flush() is
+  /// ignored from now on (the old protocol actor lets go); close() still
+  /// closes, through the new owner's closer once it has the socket.
+  void hand_over(taker take);
+
+  /// For the new owner (io thread, inside or after `take`): how close()
+  /// reaches it.
+  void set_closer(std::function<void()> closer);
+
+  /// For the new owner (io thread): the socket it took is closed; the
+  /// listener stops counting this connection.
+  void released();
 
 private:
   void read();
   void start_write();
   void shut(const std::string& why);
+  void try_hand_over();
 
   boost::asio::ip::tcp::socket sock_;
   std::string address_;
@@ -118,6 +129,12 @@ private:
   bool closing_ = false;
   bool closed_ = false;
   bool notify_drained_ = false;
+  // Handing over: requested, and done (the socket is gone).
+  taker taker_;
+  bool handing_ = false;
+  bool handed_ = false;
+  std::string unread_;
+  std::function<void()> closer_;
   // -- any thread --
   std::atomic<size_t> backlog_{0};
 };

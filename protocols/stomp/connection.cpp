@@ -77,11 +77,18 @@ milliseconds negotiate(milliseconds ours, uint32_t theirs) {
 
 // -- input --------------------------------------------------------------------
 
-void connection_state::on_bytes(const std::string& chunk) {
+void connection_state::on_bytes(std::string& chunk) {
   last_read = steady_clock::now();
   if (closing) {
     conn->consumed();
     return;
+  }
+  if (conn->message_oriented()
+      && chunk.find_first_not_of("\r\n") != std::string::npos) {
+    // One frame per message; trailing EOLs after its NUL are heart-beats.
+    auto last = chunk.find_last_not_of("\r\n");
+    if (chunk[last] != '\0')
+      chunk += '\0';
   }
   std::vector<frame> frames;
   bool ok = codec.feed(chunk.data(), chunk.size(), frames);
@@ -205,7 +212,8 @@ bool connection_state::on_connect(frame& f) {
   auto receipt = receipt_for(f);
   self->request(door, caf::infinite, atom::connect_v,
                 caf::actor_cast<consumer_actor>(self),
-                client_info{"stomp", conn->peer(), {}})
+                client_info{conn->message_oriented() ? "ws" : "stomp",
+                            conn->peer(), {}})
     .then(
       [this, n, cx, cy, receipt](session_actor& s, qm_status&) {
         session = std::move(s);
@@ -1034,6 +1042,16 @@ void connection_state::flush() {
   if (out.empty() || !conn)
     return;
   last_write = steady_clock::now();
+  if (conn->message_oriented()) {
+    std::string_view rest{out};
+    for (auto n = wire_frame_length(rest); n != 0 && n < rest.size();
+         n = wire_frame_length(rest)) {
+      conn->write(std::string{rest.substr(0, n)});
+      rest.remove_prefix(n);
+    }
+    // The last frame (or the only one) keeps the buffer.
+    out.erase(0, out.size() - rest.size());
+  }
   conn->write(std::move(out));
   out.clear();
 }
@@ -1168,7 +1186,7 @@ bool connection_state::temps_ready(const frame& f) {
 
 connection_actor::behavior_type
 connection_impl(connection_actor::stateful_pointer<connection_state> self,
-                std::shared_ptr<net::tcp_connection> conn,
+                std::shared_ptr<net::stream> conn,
                 front_door_actor door,
                 std::shared_ptr<const server_settings> cfg) {
   auto& st = self->state;

@@ -12,8 +12,13 @@
 // that does not exist yet: the session (CONNECT), a temporary queue, a
 // subscription still being set up, or a COMMIT in progress.
 //
-// Threading: all state is the actor's; the tcp_connection is shared with
-// the io thread and used only through its thread-safe calls.
+// Transport: a TCP byte stream or a WebSocket (net::stream); on a
+// message-oriented stream each frame leaves as its own message and each
+// message read is taken as one frame (docs/protocol-stomp.md, "STOMP over
+// WebSocket"). Everything else is the same on both.
+//
+// Threading: all state is the actor's; the stream is shared with the io
+// thread and used only through its thread-safe calls.
 #pragma once
 
 #include <chrono>
@@ -28,7 +33,7 @@
 
 #include "actors/actors.hpp"
 #include "protocols/net/byte_budget.hpp"
-#include "protocols/net/tcp_server.hpp"
+#include "protocols/net/stream.hpp"
 #include "protocols/stomp/mapping.hpp"
 #include "protocols/stomp/parser.hpp"
 
@@ -115,7 +120,7 @@ struct connection_state {
   // -- state ------------------------------------------------------------------
 
   connection_actor::pointer self = nullptr;
-  std::shared_ptr<net::tcp_connection> conn;
+  std::shared_ptr<net::stream> conn;
   front_door_actor door;
   std::shared_ptr<const server_settings> cfg;
   parser codec;
@@ -174,8 +179,10 @@ struct connection_state {
 
   // -- input ------------------------------------------------------------------
 
-  /// Feeds bytes to the codec and handles the frames.
-  void on_bytes(const std::string& chunk);
+  /// Feeds bytes to the codec and handles the frames. On a
+  /// message-oriented stream a chunk is one frame, whose final NUL may be
+  /// missing (it is added), or heart-beat EOLs.
+  void on_bytes(std::string& chunk);
 
   /// Handles queued frames until done, blocked, stalled or closing.
   void process();
@@ -264,7 +271,8 @@ struct connection_state {
   /// A request finished: resume reading if it was held back.
   void request_done();
 
-  /// Writes `out` to the socket.
+  /// Writes `out` to the stream (one message per frame and per heart-beat
+  /// on a message-oriented stream).
   void flush();
 
   /// Closes after what is written; the actor ends.
@@ -307,7 +315,7 @@ struct connection_state {
 
 connection_actor::behavior_type
 connection_impl(connection_actor::stateful_pointer<connection_state> self,
-                std::shared_ptr<net::tcp_connection> conn,
+                std::shared_ptr<net::stream> conn,
                 front_door_actor door,
                 std::shared_ptr<const server_settings> cfg);
 

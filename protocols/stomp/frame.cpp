@@ -1,5 +1,7 @@
 #include "protocols/stomp/frame.hpp"
 
+#include <charconv>
+
 namespace qmesh::stomp {
 
 const std::string* frame::header(std::string_view name) const noexcept {
@@ -76,6 +78,49 @@ void encode(const frame& f, std::string& out) {
   out += '\n';
   out += f.body;
   out += '\0';
+}
+
+size_t wire_frame_length(std::string_view wire) noexcept {
+  if (wire.empty())
+    return 0;
+  if (wire[0] == '\n')
+    return 1;
+  if (wire.starts_with("\r\n"))
+    return 2;
+  // Command line, then header lines up to the blank line.
+  auto eol = wire.find('\n');
+  if (eol == std::string_view::npos)
+    return 0;
+  size_t pos = eol + 1;
+  bool have_length = false;
+  size_t length = 0;
+  for (;;) {
+    eol = wire.find('\n', pos);
+    if (eol == std::string_view::npos)
+      return 0;
+    auto line = wire.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (line.empty())
+      break;
+    constexpr std::string_view key = "content-length:";
+    if (!have_length && line.starts_with(key)) {
+      auto value = line.substr(key.size());
+      auto [p, ec] = std::from_chars(value.data(),
+                                     value.data() + value.size(), length);
+      if (ec != std::errc{} || p != value.data() + value.size())
+        return 0;
+      have_length = true;
+    }
+  }
+  if (have_length) {
+    if (length >= wire.size() - pos || wire[pos + length] != '\0')
+      return 0;
+    return pos + length + 1;
+  }
+  auto nul = wire.find('\0', pos);
+  return nul == std::string_view::npos ? 0 : nul + 1;
 }
 
 } // namespace qmesh::stomp

@@ -39,6 +39,15 @@ bool uses_escapes(std::string_view command) noexcept;
 /// names) into headers: they cannot be represented.
 void encode(const frame& f, std::string& out);
 
+/// Length of the first unit at the start of `wire`, which holds output as
+/// this codec writes it (encode(), mapping.hpp's append_* functions): a
+/// heart-beat EOL (LF, or CR LF) alone, or a whole frame up to and with its
+/// NUL (a content-length header, the first one, gives the body's length;
+/// else the body ends at the first NUL). 0 if `wire` is empty or does not
+/// start with a whole unit. For writing one frame per message on a
+/// message-oriented transport (STOMP over WebSocket).
+size_t wire_frame_length(std::string_view wire) noexcept;
+
 /// Appends `text` with the 1.2 header escapes applied: `\` → `\\`,
 /// LF → `\n`, CR → `\r`, `:` → `\c`.
 void append_escaped(std::string& out, std::string_view text);

@@ -4,6 +4,7 @@
 
 #include "actors/log.hpp"
 #include "protocols/net/actor_bridge.hpp"
+#include "protocols/net/ws_connection.hpp"
 
 namespace qmesh::stomp {
 
@@ -29,6 +30,30 @@ listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
   opts.refusal = refusal_frame;
   return net::tcp_listener::open(io.context(), host, port, std::move(opts),
                                  std::move(make), error);
+}
+
+uint64_t max_frame_size(const limits& lim) noexcept {
+  // Command line, header lines (CR LF each), blank line, body, NUL.
+  return lim.max_command_length + 2
+         + uint64_t{lim.max_headers} * (lim.max_header_line + 2) + 2
+         + lim.max_body + 1;
+}
+
+std::shared_ptr<net::ws_settings>
+websocket_settings(caf::actor_system& sys, front_door_actor door,
+                   std::shared_ptr<const server_settings> cfg) {
+  auto ws = std::make_shared<net::ws_settings>();
+  ws->subprotocols = {"v12.stomp", "v11.stomp", "v10.stomp"};
+  ws->max_message = max_frame_size(cfg->frame_limits);
+  ws->server_name = cfg->server_name;
+  ws->make = [&sys, door, cfg](std::shared_ptr<net::stream> conn,
+                               const std::string&)
+    -> std::shared_ptr<net::connection_handler> {
+    // Version negotiation is CONNECT's business, as on TCP.
+    auto hdl = sys.spawn(connection_impl, std::move(conn), door, cfg);
+    return std::make_shared<net::actor_bridge>(std::move(hdl));
+  };
+  return ws;
 }
 
 } // namespace qmesh::stomp
