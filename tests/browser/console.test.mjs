@@ -20,7 +20,7 @@ after(async () => {
   if (node) node.stop();
 });
 
-test('the queue list shows a queue defined with the CLI, its depth and rate', async () => {
+test('the queue list shows a queue defined with the CLI, its depth and rate', { timeout: 120000 }, async () => {
   const page = await browser.newPage();
   await page.goto(node.url + '/#/queues');
   await page.locator('#qmgr', { hasText: 'QMWEB' }).waitFor();
@@ -43,7 +43,7 @@ test('the queue list shows a queue defined with the CLI, its depth and rate', as
   await page.close();
 });
 
-test('a queue defined in the console exists on the node', async () => {
+test('a queue defined in the console exists on the node', { timeout: 120000 }, async () => {
   const page = await browser.newPage();
   await page.goto(node.url + '/#/queues');
   await page.fill('#new-queue-name', 'WEB.ADDED');
@@ -56,7 +56,7 @@ test('a queue defined in the console exists on the node', async () => {
   await page.close();
 });
 
-test('queue detail: put, browse, get and purge', async () => {
+test('queue detail: put, browse, get and purge', { timeout: 120000 }, async () => {
   assert.equal((await node.cli('define-queue', 'WEB.DETAIL')).code, 0);
   const page = await browser.newPage();
   await page.goto(node.url + '/#/queues');
@@ -91,7 +91,7 @@ test('queue detail: put, browse, get and purge', async () => {
   await page.close();
 });
 
-test('the overview shows the node', async () => {
+test('the overview shows the node', { timeout: 120000 }, async () => {
   const page = await browser.newPage();
   await page.goto(node.url + '/');
   await page.locator('#qmgr', { hasText: 'QMWEB' }).waitFor();
@@ -103,7 +103,7 @@ test('the overview shows the node', async () => {
   await page.close();
 });
 
-test('the connections tab lists a STOMP client and closes it', async () => {
+test('the connections tab lists a STOMP client and closes it', { timeout: 120000 }, async () => {
   const sock = net.connect(node.stompPort, '127.0.0.1');
   let received = '';
   sock.on('data', (d) => { received += d; });
@@ -122,7 +122,7 @@ test('the connections tab lists a STOMP client and closes it', async () => {
   await page.close();
 });
 
-test('the cluster tab shows each member and its state', async () => {
+test('the cluster tab shows each member and its state', { timeout: 120000 }, async () => {
   const p1 = await freePort();
   const p2 = await freePort();
   const qm1 = await Node.start({ qmgr: 'QMA', clusterPort: p1 });

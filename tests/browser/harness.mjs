@@ -74,8 +74,9 @@ export class Node {
     n.proc.stderr.on('data', (d) => { stderr += d; });
     const lines = readline.createInterface({ input: n.proc.stdout });
     const first = await new Promise((resolve) => {
-      lines.once('line', resolve);
-      n.proc.once('exit', () => resolve(null));
+      const timer = setTimeout(() => resolve(null), 30000);
+      lines.once('line', (line) => { clearTimeout(timer); resolve(line); });
+      n.proc.once('exit', () => { clearTimeout(timer); resolve(null); });
     });
     if (!first || !first.includes('listening on')) {
       n.stop();
@@ -134,13 +135,25 @@ export async function launch() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    timeout: 60000,
   });
-  const newPage = browser.newPage.bind(browser);
-  browser.newPage = async (opts) => {
-    const page = await newPage({ viewport: { width: 1280, height: 800 }, ...opts });
+  // Pages of one browser context per viewport: disposing a context while
+  // one of its pages navigates can leave Chromium without an answer, so
+  // contexts live as long as the browser, and a page's close() gives up
+  // waiting after 5 s (the browser's close ends everything).
+  const contexts = new Map();
+  browser.newPage = async (opts = {}) => {
+    const options = { viewport: { width: 1280, height: 800 }, ...opts };
+    const key = JSON.stringify(options);
+    if (!contexts.has(key)) contexts.set(key, await browser.newContext(options));
+    const page = await contexts.get(key).newPage();
     page.errors = [];
     page.on('pageerror', (e) => page.errors.push(e.message));
+    const close = page.close.bind(page);
+    page.close = () => Promise.race([close(), new Promise((r) => setTimeout(r, 5000))]);
     return page;
   };
+  const closeBrowser = browser.close.bind(browser);
+  browser.close = () => Promise.race([closeBrowser(), new Promise((r) => setTimeout(r, 10000))]);
   return browser;
 }
