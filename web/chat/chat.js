@@ -191,7 +191,7 @@ async function onConnect() {
   try {
     await ensureHistory();
     const n = await loadHistory();
-    $('history-note').textContent = `history: last ${HISTORY_DEPTH} messages kept on this node (${n} now)`;
+    $('history-note').textContent = `history: the last ${HISTORY_DEPTH} messages are kept on this node (${n} there when you joined)`;
     $('messages').dataset.history = 'loaded';
   } catch (e) {
     $('history-note').textContent = 'no history: ' + e.message;
