@@ -12,6 +12,7 @@
 #include "actors/log.hpp"
 #include "core/json_view.hpp"
 #include "protocols/http/metrics.hpp"
+#include "protocols/http/url.hpp"
 #include "protocols/net/ws_connection.hpp"
 
 namespace qmesh::http {
@@ -26,38 +27,6 @@ using steady_clock = std::chrono::steady_clock;
 using request = bhttp::request<bhttp::string_body>;
 using response = bhttp::response<bhttp::string_body>;
 
-/// Percent-decodes a path segment or query value; false if malformed.
-bool url_decode(std::string_view in, std::string& out) {
-  auto hex = [](char h) -> int {
-    if (h >= '0' && h <= '9')
-      return h - '0';
-    if (h >= 'a' && h <= 'f')
-      return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F')
-      return h - 'A' + 10;
-    return -1;
-  };
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size())
-        return false;
-      int hi = hex(in[i + 1]);
-      int lo = hex(in[i + 2]);
-      if (hi < 0 || lo < 0)
-        return false;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+') {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return true;
-}
-
 /// The value of query parameter `key` in `query` (decoded), or nullopt.
 std::optional<std::string> query_param(std::string_view query,
                                        std::string_view key) {
@@ -69,7 +38,7 @@ std::optional<std::string> query_param(std::string_view query,
       std::string value;
       if (eq == std::string_view::npos)
         return value;
-      if (!url_decode(part.substr(eq + 1), value))
+      if (!percent_decode(part.substr(eq + 1), value, true))
         return std::nullopt;
       return value;
     }
@@ -487,7 +456,7 @@ struct connection_state {
     while (!path.empty()) {
       auto slash = path.find('/');
       std::string part;
-      if (!url_decode(path.substr(0, slash), part)) {
+      if (!percent_decode(path.substr(0, slash), part, false)) {
         bad_request("malformed percent-encoding in the path", keep);
         return;
       }

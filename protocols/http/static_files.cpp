@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocols/http/url.hpp"
+
 namespace qmesh::http {
 
 namespace {
@@ -54,35 +56,6 @@ static_reply not_found(std::string_view path, const std::string& why) {
   return error(404, 2085,
                "2085 unknown_object_name: no resource "
                  + std::string{path.substr(0, 200)} + why);
-}
-
-/// Percent-decodes one path segment ('+' stays '+'); false if malformed.
-bool decode_segment(std::string_view in, std::string& out) {
-  auto hex = [](char h) -> int {
-    if (h >= '0' && h <= '9')
-      return h - '0';
-    if (h >= 'a' && h <= 'f')
-      return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F')
-      return h - 'A' + 10;
-    return -1;
-  };
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size())
-      return false;
-    int hi = hex(in[i + 1]);
-    int lo = hex(in[i + 2]);
-    if (hi < 0 || lo < 0)
-      return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
 }
 
 std::string http_date(time_t t) {
@@ -172,7 +145,7 @@ static_reply static_files::serve(const static_request& req) const {
     if (part.empty())
       continue;
     std::string seg;
-    if (!decode_segment(part, seg))
+    if (!percent_decode(part, seg, false))
       return bad_request("malformed percent-encoding in the path");
     for (char c : seg)
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\'
