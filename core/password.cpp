@@ -119,3 +119,40 @@ bool verify_password(std::string_view password, std::string_view encoded) {
 }
 
 } // namespace qmesh
+
+namespace qmesh {
+
+std::string fast_digest(std::string_view text) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(text.data(), text.size(), out, &len, EVP_sha256(), nullptr)
+      != 1)
+    return {};
+  return std::string{reinterpret_cast<const char*>(out), len};
+}
+
+} // namespace qmesh
+
+namespace qmesh {
+
+bool decode_base64(std::string_view text, std::string& out) {
+  if (text.empty() || text.size() % 4 != 0 || text.size() > 8192)
+    return false;
+  std::string buf(3 * text.size() / 4, '\0');
+  auto len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
+                             reinterpret_cast<const unsigned char*>(
+                               text.data()),
+                             static_cast<int>(text.size()));
+  if (len < 0)
+    return false;
+  size_t pad = 0;
+  for (auto i = text.size(); i > 0 && text[i - 1] == '='; --i)
+    ++pad;
+  if (pad > 2)
+    return false;
+  buf.resize(static_cast<size_t>(len) - pad);
+  out = std::move(buf);
+  return true;
+}
+
+} // namespace qmesh

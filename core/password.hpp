@@ -31,3 +31,18 @@ bool is_valid_password_hash(std::string_view encoded);
 bool verify_password(std::string_view password, std::string_view encoded);
 
 } // namespace qmesh
+
+namespace qmesh {
+
+/// A fast one-way digest (SHA-256) of `text`, for caching verifications.
+std::string fast_digest(std::string_view text);
+
+} // namespace qmesh
+
+namespace qmesh {
+
+/// Decodes standard base64 (with padding); false if malformed or longer
+/// than 8 KiB.
+bool decode_base64(std::string_view text, std::string& out);
+
+} // namespace qmesh

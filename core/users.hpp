@@ -44,6 +44,8 @@ public:
 
   bool empty() const noexcept { return items_.empty(); }
 
+  bool operator==(const pattern_list& other) const = default;
+
 private:
   std::vector<std::string> items_;
 };
@@ -56,6 +58,8 @@ struct user_entry {
   pattern_list admin;
   pattern_list put;
   pattern_list get;
+
+  bool operator==(const user_entry& other) const = default;
 
   /// True if this user holds `p` on `object`.
   bool allows(permission p, std::string_view object) const noexcept;
