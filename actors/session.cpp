@@ -419,8 +419,17 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       if (!spec.queue.empty())
         if (auto err = self->state.check(permission::get, spec.queue))
           return err;
-      return relay<subscription_info>(self, qm_hdl, atom::subscribe_v,
-                                      std::move(spec));
+      auto rp = self->make_response_promise<subscription_info>();
+      self->request(qm_hdl, caf::infinite, atom::subscribe_v, std::move(spec))
+        .then(
+          [self, rp](subscription_info& info) mutable {
+            // The subscription's own queue is the subscriber's to consume.
+            if (info.managed_queue)
+              self->state.own_temporaries.insert(info.queue);
+            rp.deliver(std::move(info));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
     },
     [self, qm_hdl](atom::unsubscribe,
                    std::string& name) -> caf::result<atom::ok> {

@@ -19,12 +19,45 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+/// The next `/`-separated level of `text` (consumed).
+std::string_view next_level(std::string_view& text, bool& more) {
+  auto slash = text.find('/');
+  auto level = text.substr(0, slash);
+  more = slash != std::string_view::npos;
+  text = more ? text.substr(slash + 1) : std::string_view{};
+  return level;
+}
+
+/// True if every topic that `filter` matches also matches `pattern` (both
+/// valid filters): a subscription is allowed only within the pattern.
+bool covers(std::string_view pattern, std::string_view filter) {
+  bool p_more = true;
+  bool f_more = true;
+  while (p_more) {
+    auto p = next_level(pattern, p_more);
+    if (p == "#")
+      return true;
+    if (!f_more)
+      return false;
+    auto f = next_level(filter, f_more);
+    if (f == "#")
+      return false;
+    if (p != "+" && (f == "+" || p != f))
+      return false;
+  }
+  return !f_more;
+}
+
 bool item_matches(std::string_view pattern, std::string_view object) {
   if (pattern == "*")
     return true;
   if (pattern.back() == '*')
     return object.substr(0, pattern.size() - 1)
            == pattern.substr(0, pattern.size() - 1);
+  bool object_is_filter = object.find_first_of("+#") != std::string_view::npos;
+  if (object_is_filter)
+    return is_valid_filter(object) && is_valid_filter(pattern)
+           && covers(pattern, object);
   if (pattern.find_first_of("+#") != std::string_view::npos)
     return is_valid_topic(object) && topic_matches(pattern, object);
   return pattern == object;

@@ -87,6 +87,15 @@ CAF_TEST(a users file with permissions) {
   CAF_CHECK(bob->allows(permission::get, "sports"));
   CAF_CHECK(!bob->allows(permission::get, "news"));
   CAF_CHECK(!bob->allows(permission::put, "sports/x"));
+  // Subscriptions: a filter is allowed when the pattern covers it.
+  CAF_CHECK(bob->allows(permission::get, "sports/+"));
+  CAF_CHECK(bob->allows(permission::get, "sports/#"));
+  CAF_CHECK(bob->allows(permission::get, "sports/+/results"));
+  CAF_CHECK(!bob->allows(permission::get, "+/football"));
+  CAF_CHECK(!bob->allows(permission::get, "#"));
+  CAF_CHECK(alice->allows(permission::put, "prices/+/eur"));
+  CAF_CHECK(!alice->allows(permission::put, "prices/#"));
+  CAF_CHECK(!alice->allows(permission::put, "prices/fx/+"));
   CAF_CHECK(!bob->allows(permission::admin, "ORDERS"));
   CAF_CHECK(db->find("carol") == nullptr);
   CAF_CHECK(verify_password("secret", alice->password_hash));
