@@ -37,6 +37,17 @@ void open_session(front_door_actor::stateful_pointer<front_door_state> self,
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
+/// A user name as given, fit for a log line: at most 64 bytes, control
+/// characters replaced.
+std::string printable(std::string text) {
+  if (text.size() > 64)
+    text.resize(64);
+  for (auto& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = '?';
+  return text;
+}
+
 /// A worker that checks one password off the front door's thread.
 caf::behavior verifier(caf::event_based_actor* self,
                        std::shared_ptr<authenticator> auth) {
@@ -94,7 +105,7 @@ front_door_impl(front_door_actor::stateful_pointer<front_door_state> self,
           auto user = std::move(cred.user);
           cred.password.clear();
           if (entry == nullptr) {
-            refuse("wrong user or password for '" + user.substr(0, 64) + "'");
+            refuse("wrong user or password for '" + printable(user) + "'");
             return;
           }
           auth->succeeded(host);
