@@ -426,6 +426,7 @@ session_impl(session_actor::stateful_pointer<session_state> self,
             // The subscription's own queue is the subscriber's to consume.
             if (info.managed_queue)
               self->state.own_temporaries.insert(info.queue);
+            self->state.own_temporaries.insert(info.name);
             rp.deliver(std::move(info));
           },
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -433,8 +434,10 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::unsubscribe,
                    std::string& name) -> caf::result<atom::ok> {
-      if (self->state.access.probe_only)
-        return self->state.check(permission::get, name);
+      // Subscriptions this session made (or resumed) are its own; others
+      // need admin on their name.
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return relay<atom::ok>(self, qm_hdl, atom::unsubscribe_v,
                              std::move(name));
     },

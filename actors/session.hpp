@@ -79,8 +79,8 @@ struct session_state {
   /// Decisions already taken, per permission and object: a permission is
   /// checked once per object, not per message (bounded; cleared when full).
   std::map<std::pair<permission, std::string>, bool, std::less<>> decisions;
-  /// Temporary queues this session defined and the managed queues of the
-  /// subscriptions it made: always its own to use.
+  /// Temporary queues this session defined, the subscriptions it made and
+  /// their managed queues: always its own to use.
   std::set<std::string, std::less<>> own_temporaries;
   /// The client went; the session ends once its gets are answered.
   bool leaving = false;

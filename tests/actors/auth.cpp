@@ -146,6 +146,17 @@ CAF_TEST(subscriptions need get on the filter) {
                                        std::string{"news/x"}, text("n"),
                                        false)),
                   2035);
+  // Durable: bob's own may be removed by bob, not by alice (no admin).
+  subscription_spec durable;
+  durable.filter = "news/+";
+  durable.durable_name = "BOBS";
+  CAF_CHECK(ask<subscription_info>(*bob, atom::subscribe_v, durable));
+  auto alice = login("alice", "apass");
+  CAF_REQUIRE(alice);
+  CAF_CHECK_EQUAL(reason(ask<atom::ok>(*alice, atom::unsubscribe_v,
+                                       std::string{"BOBS"})),
+                  2035);
+  CAF_CHECK(ask<atom::ok>(*bob, atom::unsubscribe_v, std::string{"BOBS"}));
 }
 
 CAF_TEST(a session may always use its own temporary queues) {
