@@ -400,7 +400,14 @@ using front_door_actor = caf::typed_actor<
   // and the session ends when that actor goes. Replies the session and the
   // queue manager's status.
   caf::replies_to<atom::connect, consumer_actor,
-                  client_info>::with<session_actor, qm_status>>;
+                  client_info>::with<session_actor, qm_status>,
+  // The same with credentials: checked against the node's users (2035 if
+  // they do not match; repeated failures from one host are answered ever
+  // later). Without users the credentials are ignored.
+  caf::replies_to<atom::connect, consumer_actor, client_info,
+                  credentials>::with<session_actor, qm_status>,
+  // A delayed refusal is due (internal timer).
+  caf::reacts_to<atom::tick, uint64_t>>;
 
 /// The CONNECTION interface: one actor per network connection of a
 /// protocol front-end (protocols/, e.g. STOMP). The socket layer
@@ -455,4 +462,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(qmesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(qmesh, (std::vector<qmesh::peer_view>))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::cluster_actor))
   CAF_ADD_TYPE_ID(qmesh, (qmesh::channel_actor))
+  CAF_ADD_TYPE_ID(qmesh, (qmesh::credentials))
 CAF_END_TYPE_ID_BLOCK(qmesh)

@@ -2,13 +2,68 @@
 
 #include <caf/all.hpp>
 
+#include "actors/log.hpp"
 #include "actors/session.hpp"
 #include "core/message.hpp"
 
 namespace qmesh {
 
+namespace {
+
+using connect_result = caf::result<session_actor, qm_status>;
+using connect_promise
+  = caf::typed_response_promise<session_actor, qm_status>;
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
+
+/// Opens the session of an accepted client and answers `rp`.
+void open_session(front_door_actor::stateful_pointer<front_door_state> self,
+                  const queue_manager_actor& qm, consumer_actor client,
+                  client_info who, session_access access,
+                  connect_promise rp) {
+  // Linked: when the front door stops (node shutdown), its sessions
+  // stop too, and their clients see the connection end at once.
+  auto session = self->spawn<caf::linked>(session_impl, qm, std::move(client),
+                                          std::move(access));
+  connection_info info;
+  info.id = session.id();
+  info.client = std::move(who);
+  info.connected_at_ms = wall_clock_ms();
+  self->send(qm, atom::connect_v, caf::actor_cast<caf::actor_addr>(session),
+             std::move(info));
+  self->request(qm, caf::infinite, atom::status_v)
+    .then([rp, session](qm_status& st) mutable {
+            rp.deliver(session, std::move(st));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+}
+
+/// A user name as given, fit for a log line: at most 64 bytes, control
+/// characters replaced.
+std::string printable(std::string text) {
+  if (text.size() > 64)
+    text.resize(64);
+  for (auto& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = '?';
+  return text;
+}
+
+/// A worker that checks one password off the front door's thread.
+caf::behavior verifier(caf::event_based_actor* self,
+                       std::shared_ptr<authenticator> auth) {
+  return {
+    [self, auth](verify_atom, const credentials& c) {
+      self->quit();
+      return auth->check(c.user, c.password) != nullptr;
+    },
+  };
+}
+
+} // namespace
+
 front_door_actor::behavior_type
-front_door_impl(front_door_actor::pointer self, queue_manager_actor qm) {
+front_door_impl(front_door_actor::stateful_pointer<front_door_state> self,
+                queue_manager_actor qm, std::shared_ptr<authenticator> auth) {
   // A session that ends, however it ends, concerns only its client; only an
   // exit sent to the front door itself (anon_send_exit: the node stopping)
   // stops it.
@@ -16,28 +71,82 @@ front_door_impl(front_door_actor::pointer self, queue_manager_actor qm) {
     if (msg.source == self->address())
       self->quit(msg.reason);
   });
+  auto connect = [self, qm, auth](consumer_actor& client, client_info& who,
+                                  credentials& cred) -> connect_result {
+    if (!client)
+      return caf::make_error(ec::options_error, "no client actor");
+    auto rp = self->make_response_promise<session_actor, qm_status>();
+    if (auth == nullptr || !auth->enabled()) {
+      who.user.clear();
+      open_session(self, qm, std::move(client), std::move(who),
+                   session_access{}, rp);
+      return rp;
+    }
+    auto host = authenticator::host_of(who.peer);
+    auto refuse = [self, auth, rp, host, who](std::string why) mutable {
+      log::qm().warn("connect from {} ({}) refused: {}", who.peer,
+                     who.protocol, why);
+      auto delay = auth->failed(host);
+      auto id = self->state.next_refusal++;
+      self->state.refusals.emplace(id, rp);
+      self->delayed_send(self, delay, atom::tick_v, id);
+    };
+    if (cred.user.empty()) {
+      refuse("no user given");
+      return rp;
+    }
+    auto worker = self->spawn(verifier, auth);
+    self->request(worker, caf::infinite, verify_atom::value, cred)
+      .then(
+        [self, qm, auth, client, who, host, cred, rp,
+         refuse](bool ok) mutable {
+          // Verified: this check hits the authenticator's cache.
+          auto entry = ok ? auth->check(cred.user, cred.password) : nullptr;
+          auto user = std::move(cred.user);
+          cred.password.clear();
+          if (entry == nullptr) {
+            refuse("wrong user or password for '" + printable(user) + "'");
+            return;
+          }
+          auth->succeeded(host);
+          who.user = user;
+          session_access access;
+          access.user = std::move(entry);
+          access.peer = who.peer;
+          log::qm().info("user {} authenticated from {} ({})", user,
+                         who.peer, who.protocol);
+          open_session(self, qm, std::move(client), std::move(who),
+                       std::move(access), rp);
+        },
+        [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    return rp;
+  };
   return {
-    [self, qm](atom::connect, consumer_actor& client, client_info& who)
-      -> caf::result<session_actor, qm_status> {
+    [self, qm, auth](atom::connect, consumer_actor& client,
+                     client_info& who) -> connect_result {
       if (!client)
         return caf::make_error(ec::options_error, "no client actor");
-      // Linked: when the front door stops (node shutdown), its sessions
-      // stop too, and their clients see the connection end at once.
-      auto session = self->spawn<caf::linked>(session_impl, qm,
-                                              std::move(client));
-      connection_info info;
-      info.id = session.id();
-      info.client = std::move(who);
-      info.connected_at_ms = wall_clock_ms();
-      self->send(qm, atom::connect_v,
-                 caf::actor_cast<caf::actor_addr>(session), std::move(info));
+      who.user.clear();
+      session_access access;
+      access.peer = who.peer;
+      access.probe_only = auth != nullptr && auth->enabled();
       auto rp = self->make_response_promise<session_actor, qm_status>();
-      self->request(qm, caf::infinite, atom::status_v)
-        .then([rp, session](qm_status& st) mutable {
-                rp.deliver(session, std::move(st));
-              },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      open_session(self, qm, std::move(client), std::move(who),
+                   std::move(access), rp);
       return rp;
+    },
+    [connect](atom::connect, consumer_actor& client, client_info& who,
+              credentials& cred) mutable -> connect_result {
+      return connect(client, who, cred);
+    },
+    [self](atom::tick, uint64_t id) {
+      auto i = self->state.refusals.find(id);
+      if (i == self->state.refusals.end())
+        return;
+      auto rp = std::move(i->second);
+      self->state.refusals.erase(i);
+      rp.deliver(caf::make_error(ec::not_authorized,
+                                 "wrong user or password"));
     },
   };
 }

@@ -24,6 +24,46 @@ caf::result<Rs...> relay(Self* self, const Dest& dest, Ts&&... xs) {
 
 } // namespace
 
+caf::error session_state::check(permission p, const std::string& object) {
+  if (access.probe_only)
+    return caf::make_error(ec::not_authorized,
+                           "no user: this connection did not authenticate");
+  if (access.user == nullptr || own_temporaries.count(object) > 0)
+    return {};
+  auto key = std::make_pair(p, object);
+  auto i = decisions.find(key);
+  bool allowed;
+  if (i != decisions.end()) {
+    allowed = i->second;
+  } else {
+    allowed = access.user->allows(p, object);
+    if (decisions.size() >= max_cached_decisions)
+      decisions.clear();
+    decisions.emplace(std::move(key), allowed);
+  }
+  if (allowed)
+    return {};
+  auto text = "user " + access.user->name + " may not " + std::string{
+    p == permission::admin ? "administer"
+    : p == permission::put ? "put to"
+                           : "get from"} + " " + object.substr(0, 200);
+  log::qm().warn("session {}: refused ({} permission) from {}: {}", self->id(),
+                 to_string(p), access.peer, text);
+  return caf::make_error(ec::not_authorized, std::move(text));
+}
+
+caf::error session_state::check_put(const std::string& address,
+                                    const message& msg) {
+  if (auto err = check(permission::put, address))
+    return err;
+  if (msg.reply_to_queue.empty())
+    return {};
+  auto reply_to = msg.reply_to_qmgr.empty()
+                    ? msg.reply_to_queue
+                    : msg.reply_to_qmgr + "/" + msg.reply_to_queue;
+  return check(permission::put, reply_to);
+}
+
 caf::result<uint64_t> session_state::consume(const std::string& name,
                                              uint32_t prefetch,
                                              ack_mode mode) {
@@ -195,9 +235,11 @@ caf::result<atom::ok> session_state::cancel(uint64_t id) {
 
 session_actor::behavior_type
 session_impl(session_actor::stateful_pointer<session_state> self,
-             queue_manager_actor qm, consumer_actor client) {
+             queue_manager_actor qm, consumer_actor client,
+             session_access access) {
   auto& st = self->state;
   st.self = self;
+  st.access = std::move(access);
   st.qm = std::move(qm);
   st.client = std::move(client);
   self->monitor(st.client);
@@ -215,29 +257,57 @@ session_impl(session_actor::stateful_pointer<session_state> self,
   auto qm_hdl = st.qm;
   return {
     // -- administration: no ownership, replies go straight to the client --
-    [self, qm_hdl](atom::define, std::string& name, attr_map& attrs) {
+    [self, qm_hdl](atom::define, std::string& name,
+                   attr_map& attrs) -> caf::result<queue_status> {
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return self->delegate(qm_hdl, atom::define_v, std::move(name),
                             std::move(attrs));
     },
     // Relayed: the session owns its temporary queues.
-    [self, qm_hdl](atom::define, atom::temporary) {
-      return relay<queue_status>(self, qm_hdl, atom::define_v,
-                                 atom::temporary_v);
+    [self, qm_hdl](atom::define,
+                   atom::temporary) -> caf::result<queue_status> {
+      if (self->state.access.probe_only)
+        return self->state.check(permission::put, "temporary queue");
+      auto rp = self->make_response_promise<queue_status>();
+      self->request(qm_hdl, caf::infinite, atom::define_v, atom::temporary_v)
+        .then(
+          [self, rp](queue_status& qs) mutable {
+            self->state.own_temporaries.insert(qs.name);
+            rp.deliver(std::move(qs));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
     },
-    [self, qm_hdl](atom::alter, std::string& name, attr_map& attrs) {
+    [self, qm_hdl](atom::alter, std::string& name,
+                   attr_map& attrs) -> caf::result<queue_status> {
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return self->delegate(qm_hdl, atom::alter_v, std::move(name),
                             std::move(attrs));
     },
-    [self, qm_hdl](atom::delete_, std::string& name, bool purge) {
+    [self, qm_hdl](atom::delete_, std::string& name,
+                   bool purge) -> caf::result<uint64_t> {
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return self->delegate(qm_hdl, atom::delete_v, std::move(name), purge);
     },
-    [self, qm_hdl](atom::purge, std::string& name) {
+    [self, qm_hdl](atom::purge, std::string& name) -> caf::result<uint64_t> {
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return self->delegate(qm_hdl, atom::purge_v, std::move(name));
     },
-    [self, qm_hdl](atom::list, std::string& pattern) {
+    [self, qm_hdl](atom::list, std::string& pattern)
+      -> caf::result<std::vector<queue_status>> {
+      if (auto err = self->state.check(permission::admin,
+                                       pattern.empty() ? "*" : pattern))
+        return err;
       return self->delegate(qm_hdl, atom::list_v, std::move(pattern));
     },
-    [self, qm_hdl](atom::inquire, std::string& name) {
+    [self, qm_hdl](atom::inquire, std::string& name)
+      -> caf::result<queue_status> {
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return self->delegate(qm_hdl, atom::inquire_v, std::move(name));
     },
     [self, qm_hdl](atom::status) {
@@ -247,7 +317,11 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       return self->delegate(qm_hdl, atom::cluster_v);
     },
     // -- point to point --
-    [self, qm_hdl](atom::open, std::string& name, open_mode mode) {
+    [self, qm_hdl](atom::open, std::string& name,
+                   open_mode mode) -> caf::result<queue_actor> {
+      auto p = mode == open_mode::output ? permission::put : permission::get;
+      if (auto err = self->state.check(p, name))
+        return err;
       return relay<queue_actor>(self, qm_hdl, atom::open_v, std::move(name),
                                 mode);
     },
@@ -255,25 +329,40 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       return relay<atom::ok>(self, qm_hdl, atom::close_v, std::move(name),
                              mode);
     },
-    [self, qm_hdl](atom::put, std::string& address, message& msg) {
+    [self, qm_hdl](atom::put, std::string& address,
+                   message& msg) -> caf::result<msg_id> {
+      if (auto err = self->state.check_put(address, msg))
+        return err;
       return self->delegate(qm_hdl, atom::put_v, std::move(address),
                             std::move(msg));
     },
     [self, qm_hdl](atom::put, std::string& address, message& msg,
-                   uint64_t uow) {
+                   uint64_t uow) -> caf::result<msg_id> {
+      if (auto err = self->state.check_put(address, msg))
+        return err;
       return relay<msg_id>(self, qm_hdl, atom::put_v, std::move(address),
                            std::move(msg), uow);
     },
     [self, qm_hdl](atom::put, std::string& address,
-                   std::vector<message>& msgs) {
+                   std::vector<message>& msgs) -> caf::result<uint64_t> {
+      for (auto& msg : msgs)
+        if (auto err = self->state.check_put(address, msg))
+          return err;
       return self->delegate(qm_hdl, atom::put_v, std::move(address),
                             std::move(msgs));
     },
-    [self](atom::get, const std::string& name, get_options& opts) {
+    [self](atom::get, const std::string& name,
+           get_options& opts) -> caf::result<message> {
+      if (auto err = self->state.check(permission::get, name))
+        return err;
       return self->state.get(name, opts);
     },
     [self](atom::consume, std::string& name, uint32_t prefetch,
-           ack_mode mode) { return self->state.consume(name, prefetch, mode); },
+           ack_mode mode) -> caf::result<uint64_t> {
+      if (auto err = self->state.check(permission::get, name))
+        return err;
+      return self->state.consume(name, prefetch, mode);
+    },
     [self](atom::credit, uint64_t id, uint32_t n) {
       if (auto l = self->state.link(id))
         self->send(l->queue, atom::credit_v, l->queue_consumer_id, n);
@@ -296,7 +385,9 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self](atom::cancel, uint64_t id) { return self->state.cancel(id); },
     // -- units of work: owned by the session --
-    [self, qm_hdl](atom::begin) {
+    [self, qm_hdl](atom::begin) -> caf::result<uint64_t> {
+      if (self->state.access.probe_only)
+        return self->state.check(permission::put, "unit of work");
       return relay<uint64_t>(self, qm_hdl, atom::begin_v);
     },
     [self, qm_hdl](atom::commit, uint64_t uow) {
@@ -307,34 +398,68 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     // -- publish / subscribe --
     [self, qm_hdl](atom::publish, std::string& topic, message& msg,
-                   bool retain) {
+                   bool retain) -> caf::result<uint64_t> {
+      if (auto err = self->state.check(permission::put, topic))
+        return err;
       return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
                             std::move(msg), retain);
     },
     [self, qm_hdl](atom::publish, std::string& topic,
-                   std::vector<message>& msgs, bool retain) {
+                   std::vector<message>& msgs,
+                   bool retain) -> caf::result<uint64_t> {
+      if (auto err = self->state.check(permission::put, topic))
+        return err;
       return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
                             std::move(msgs), retain);
     },
-    [self, qm_hdl](atom::subscribe, subscription_spec& spec) {
-      return relay<subscription_info>(self, qm_hdl, atom::subscribe_v,
-                                      std::move(spec));
+    [self, qm_hdl](atom::subscribe,
+                   subscription_spec& spec) -> caf::result<subscription_info> {
+      if (auto err = self->state.check(permission::get, spec.filter))
+        return err;
+      if (!spec.queue.empty())
+        if (auto err = self->state.check(permission::get, spec.queue))
+          return err;
+      auto rp = self->make_response_promise<subscription_info>();
+      self->request(qm_hdl, caf::infinite, atom::subscribe_v, std::move(spec))
+        .then(
+          [self, rp](subscription_info& info) mutable {
+            // The subscription's own queue is the subscriber's to consume.
+            if (info.managed_queue)
+              self->state.own_temporaries.insert(info.queue);
+            self->state.own_temporaries.insert(info.name);
+            rp.deliver(std::move(info));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
     },
-    [self, qm_hdl](atom::unsubscribe, std::string& name) {
+    [self, qm_hdl](atom::unsubscribe,
+                   std::string& name) -> caf::result<atom::ok> {
+      // Subscriptions this session made (or resumed) are its own; others
+      // need admin on their name.
+      if (auto err = self->state.check(permission::admin, name))
+        return err;
       return relay<atom::ok>(self, qm_hdl, atom::unsubscribe_v,
                              std::move(name));
     },
-    [self, qm_hdl](atom::list, atom::subs) {
+    [self, qm_hdl](atom::list, atom::subs)
+      -> caf::result<std::vector<subscription_info>> {
+      if (auto err = self->state.check(permission::admin, "*"))
+        return err;
       return self->delegate(qm_hdl, atom::list_v, atom::subs_v);
     },
     // -- internal --
     [self](atom::deliver, delivery_batch& batch) {
       self->state.deliver(batch);
     },
-    [self, qm_hdl](atom::list, atom::conns) {
+    [self, qm_hdl](atom::list, atom::conns)
+      -> caf::result<std::vector<connection_info>> {
+      if (auto err = self->state.check(permission::admin, "*"))
+        return err;
       return self->delegate(qm_hdl, atom::list_v, atom::conns_v);
     },
-    [self, qm_hdl](atom::disconnect, uint64_t id) {
+    [self, qm_hdl](atom::disconnect, uint64_t id) -> caf::result<atom::ok> {
+      if (auto err = self->state.check(permission::admin, "*"))
+        return err;
       return self->delegate(qm_hdl, atom::disconnect_v, id);
     },
     [self](atom::disconnect, std::string& why) {

@@ -18,14 +18,28 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <set>
 #include <unordered_map>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/actors.hpp"
+#include "core/users.hpp"
 
 namespace qmesh {
+
+/// What a session's user may do, given by the front door.
+struct session_access {
+  /// The user's entry; null when the node has no users (all allowed).
+  std::shared_ptr<const user_entry> user;
+  /// The client's address, for refusal logs.
+  std::string peer;
+  /// A session without credentials on a node with users (a health probe):
+  /// it answers status and cluster only.
+  bool probe_only = false;
+};
 
 struct session_state {
   static inline const char* name = "qmesh.session";
@@ -60,11 +74,29 @@ struct session_state {
     early;
   std::unordered_map<uint64_t, pending_get> gets;
   uint64_t next_get = 1;
+  /// Who the client is and what it may do.
+  session_access access;
+  /// Decisions already taken, per permission and object: a permission is
+  /// checked once per object, not per message (bounded; cleared when full).
+  std::map<std::pair<permission, std::string>, bool, std::less<>> decisions;
+  /// Temporary queues this session defined, the subscriptions it made and
+  /// their managed queues: always its own to use.
+  std::set<std::string, std::less<>> own_temporaries;
   /// The client went; the session ends once its gets are answered.
   bool leaving = false;
   /// The session's exit reason: none when its client went, 2009 with the
   /// text when an administrator closed it (its client is told by this).
   caf::error exit_reason;
+
+  /// None if the user holds `p` on `object`; else 2035 naming both (and
+  /// logs the refusal with user and peer).
+  caf::error check(permission p, const std::string& object);
+
+  /// check() of put on `address` and on the message's reply-to queue.
+  caf::error check_put(const std::string& address, const message& msg);
+
+  /// Most cached decisions.
+  static constexpr size_t max_cached_decisions = 4096;
 
   /// Relays a get; a message that arrives after the client went goes back
   /// to its queue.
@@ -97,6 +129,7 @@ struct session_state {
 
 session_actor::behavior_type
 session_impl(session_actor::stateful_pointer<session_state> self,
-             queue_manager_actor qm, consumer_actor client);
+             queue_manager_actor qm, consumer_actor client,
+             session_access access);
 
 } // namespace qmesh

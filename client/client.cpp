@@ -645,7 +645,8 @@ struct client::impl {
           self->state.session = s;
           self->monitor(s);
         },
-        opts.connect_timeout, door, atom::connect_v, me, who_am_i());
+        opts.connect_timeout, door, atom::connect_v, me, who_am_i(),
+        credentials{opts.user, opts.password});
       session = std::move(std::get<0>(res));
       qm = std::move(std::get<1>(res));
     } catch (const client_error& e) {

@@ -88,6 +88,10 @@ struct client_options {
   std::chrono::milliseconds connect_timeout{10'000};
   /// CAF scheduler threads of the client (0 = CAF's default, one per core).
   size_t threads = 2;
+  /// Credentials for a node with users (docs/client.md); empty user:
+  /// anonymous, which only a node without users accepts.
+  std::string user;
+  std::string password;
 };
 
 /// One message pushed to a consumer callback.

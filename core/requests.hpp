@@ -117,6 +117,19 @@ typename Inspector::result_type inspect(Inspector& f, client_info& x) {
            x.user);
 }
 
+/// What a client presents at connect (user and password). Never stored
+/// in connection_info, never logged. Empty user: anonymous, which only a
+/// node without users accepts.
+struct credentials {
+  std::string user;
+  std::string password;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credentials& x) {
+  return f(caf::meta::type_name("qmesh::credentials"), x.user, x.password);
+}
+
 /// One client connection (session) as the queue manager reports it
 /// (`qmesh connections`, `GET /api/connections`).
 struct connection_info {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <set>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -19,6 +20,7 @@
 #include "actors/system_config.hpp"
 #include "cluster/channel.hpp"
 #include "cluster/membership.hpp"
+#include "core/authenticator.hpp"
 #include "node/memory_monitor.hpp"
 #include "protocols/http/server.hpp"
 #include "protocols/net/tcp_server.hpp"
@@ -89,6 +91,54 @@ private:
   int fd_ = -1;
 };
 
+/// SIGHUP: reads the users file again. A bad file keeps the old users. The
+/// sessions of users that were removed or changed are closed (2009), so no
+/// connection keeps rights the file no longer gives.
+void reload_users(caf::actor_system& sys, const queue_manager_actor& qm,
+                  authenticator& auth, const std::string& file) {
+  if (file.empty()) {
+    node_log().info("SIGHUP: no users file to reload");
+    return;
+  }
+  std::string err;
+  auto fresh = user_db::load(file, err);
+  if (fresh == nullptr) {
+    node_log().error("SIGHUP: users file '{}': {}; keeping the {} users "
+                     "loaded before",
+                     file, err, auth.users()->size());
+    return;
+  }
+  auto old = auth.users();
+  auth.replace(fresh);
+  std::set<std::string> gone;
+  for (auto& name : old->names()) {
+    auto before = old->find(name);
+    auto after = fresh->find(name);
+    if (after == nullptr || !(*after == *before))
+      gone.insert(name);
+  }
+  node_log().info("SIGHUP: users file '{}' reloaded: {} users, {} removed or "
+                  "changed",
+                  file, fresh->size(), gone.size());
+  if (gone.empty())
+    return;
+  caf::scoped_actor self{sys};
+  self->request(qm, std::chrono::seconds{10}, atom::list_v, atom::conns_v)
+    .receive(
+      [&](std::vector<connection_info>& conns) {
+        for (auto& c : conns)
+          if (gone.count(c.client.user) > 0) {
+            node_log().info("closing connection {} of user {} ({})", c.id,
+                            c.client.user, c.client.peer);
+            self->send(qm, atom::disconnect_v, c.id);
+          }
+      },
+      [&](caf::error& e) {
+        node_log().error("SIGHUP: cannot list connections: {}",
+                         sys.render(e));
+      });
+}
+
 } // namespace
 
 int run(const options& opts) {
@@ -98,6 +148,8 @@ int run(const options& opts) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  // SIGHUP (reload the users file) is taken by the same sigwait.
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   try {
     if (!log::configure(opts.log_level, opts.log_file)) {
@@ -108,6 +160,18 @@ int run(const options& opts) {
     std::cerr << "qmesh-node: --log-file '" << opts.log_file
               << "': " << e.what() << '\n';
     return exit_usage;
+  }
+  // Users before anything else: a bad file stops the node at once.
+  auto auth = std::make_shared<authenticator>();
+  if (!opts.users_file.empty()) {
+    std::string err;
+    auto users = user_db::load(opts.users_file, err);
+    if (users == nullptr) {
+      std::cerr << "qmesh-node: --users-file '" << opts.users_file
+                << "': " << err << '\n';
+      return exit_usage;
+    }
+    auth->replace(std::move(users));
   }
   std::error_code fs_err;
   std::filesystem::create_directories(opts.data_dir, fs_err);
@@ -170,7 +234,7 @@ int run(const options& opts) {
   };
   auto qm = sys.spawn(queue_manager_impl, std::move(qm_cfg));
   memory.start();
-  auto door = sys.spawn(front_door_impl, qm);
+  auto door = sys.spawn(front_door_impl, qm, auth);
   cluster_actor membership;
   auto stop_actors = [&] {
     // Sockets first: clients see their connections end at once.
@@ -235,6 +299,7 @@ int run(const options& opts) {
       node_log().info("http: web root {}", settings->web->root());
     }
     settings->websocket = stomp::websocket_settings(sys, door, stomp_cfg);
+    settings->auth = auth;
     net::listener_limits caps;
     caps.max_connections = opts.caps.max_connections;
     caps.max_per_address = opts.caps.max_per_address;
@@ -297,8 +362,19 @@ int run(const options& opts) {
             << opts.qm.name << " listening on " << to_string(opts.listen)
             << ", " << stomp_text << ", " << cluster_text << ", "
             << http_text << std::endl;
+  if (auth->enabled())
+    node_log().info("users: {} from {}", auth->users()->size(),
+                    opts.users_file);
+  else if (opts.allow_anonymous)
+    node_log().warn("no users file and --allow-anonymous: anyone who "
+                    "reaches a listener may do anything");
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP)
+      break;
+    reload_users(sys, qm, *auth, opts.users_file);
+  }
   int code = fatal_code.load();
   if (code != 0)
     node_log().info("stopping: cannot be a member of the cluster");

@@ -37,6 +37,11 @@ bool parse_endpoint(const std::string& text, endpoint& out) {
   return true;
 }
 
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]"
+         || host.rfind("127.", 0) == 0;
+}
+
 namespace {
 
 #ifndef QMESH_WEB_ROOT
@@ -83,6 +88,8 @@ struct raw_options {
   std::string seeds;
   int64_t cluster_heartbeat = 0;
   int64_t cluster_timeout = 0;
+  std::string users_file;
+  bool allow_anonymous = false;
 };
 
 /// Upper bounds of the connection caps and of the transaction memory: far
@@ -97,6 +104,9 @@ po::options_description describe(raw_options& r) {
   general.add_options()
     ("help,h", "print this help and exit")
     ("version", "print the version and exit")
+    ("hash-password",
+     "read a password from stdin (the terminal: without echo), print its "
+     "hash for the users file and exit")
     ("config", po::value(&r.config)->value_name("FILE"),
      "read options from an INI file (key = value, same names as the long "
      "options; the command line wins)");
@@ -250,6 +260,14 @@ po::options_description describe(raw_options& r) {
      "start even if the journal is corrupt before its end, dropping "
      "everything from the bad record on (LOSES DATA; see docs)");
   cluster_options cl;
+  po::options_description security{"Users (docs/operations.md)"};
+  security.add_options()
+    ("users-file", po::value(&r.users_file)->value_name("FILE"),
+     "users, their password hashes and permissions; clients must then "
+     "authenticate (reloaded on SIGHUP)")
+    ("allow-anonymous", po::bool_switch(&r.allow_anonymous),
+     "without --users-file, let STOMP and HTTP listen on non-loopback "
+     "addresses anyway (anyone who reaches them may do anything)");
   po::options_description cluster{"Cluster (design §6)"};
   cluster.add_options()
     ("cluster-listen",
@@ -271,7 +289,7 @@ po::options_description describe(raw_options& r) {
      "silence after which a member counts as down");
   po::options_description all;
   all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp).add(
-    http).add(persistence).add(cluster);
+    http).add(persistence).add(security).add(cluster);
   return all;
 }
 
@@ -439,6 +457,18 @@ std::string validate(const raw_options& r, options& out) {
     return "--max-connections-per-address: expected 1-"
            + std::to_string(max_connection_cap);
   out.caps.max_per_address = r.max_connections_per_address;
+  out.users_file = r.users_file;
+  out.allow_anonymous = r.allow_anonymous;
+  if (out.users_file.empty() && !out.allow_anonymous) {
+    if (out.stomp.enabled && !is_loopback(out.stomp.listen.host))
+      return "--stomp-listen " + to_string(out.stomp.listen)
+             + " is not a loopback address: give --users-file (or "
+               "--allow-anonymous to accept anyone)";
+    if (out.http.enabled && !is_loopback(out.http.listen.host))
+      return "--http-listen " + to_string(out.http.listen)
+             + " is not a loopback address: give --users-file (or "
+               "--allow-anonymous to accept anyone)";
+  }
   return validate_cluster(r, out);
 }
 
@@ -457,6 +487,10 @@ parse_result parse(int argc, char** argv) {
             "Runs one qmesh queue manager.\n"
          << desc;
       result.out = os.str();
+      return result;
+    }
+    if (vm.count("hash-password")) {
+      result.hash_password = true;
       return result;
     }
     if (vm.count("version")) {

@@ -87,6 +87,11 @@ struct options {
   std::string memory_limit_text;
   /// The journal (its dir is `<data_dir>/journal`).
   store::journal_config journal;
+  /// The users file; empty: no users, clients are anonymous.
+  std::string users_file;
+  /// Without users, STOMP and HTTP listeners on non-loopback addresses are
+  /// refused unless this is set.
+  bool allow_anonymous = false;
 };
 
 /// What parsing decided.
@@ -97,10 +102,15 @@ struct parse_result {
   std::string out;
   /// One-line error for stderr when the node should exit 2.
   std::string error;
+  /// --hash-password: hash a password from stdin and exit.
+  bool hash_password = false;
 };
 
 /// Parses argv (and the file named by --config). Never throws.
 parse_result parse(int argc, char** argv);
+
+/// True if `host` is a loopback address or `localhost`.
+bool is_loopback(const std::string& host);
 
 /// Parses `HOST:PORT`; false if malformed or the port is not 1-65535.
 bool parse_endpoint(const std::string& text, endpoint& out);

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -56,6 +57,10 @@ struct global_options {
   std::string host = "127.0.0.1";
   uint16_t port = 7700;
   int64_t timeout_ms = 30'000;
+  /// Credentials (docs/client.md): --user / --password-file, else the
+  /// environment's QMESH_USER / QMESH_PASSWORD.
+  std::string user;
+  std::string password_file;
 };
 
 bool parse_uint(const std::string& text, uint64_t& out) {
@@ -101,13 +106,19 @@ void parse_timeout(const std::string& text, global_options& g) {
 
 /// Options every command accepts (also before the command).
 po::options_description common_options(std::string& node,
-                                       std::string& timeout) {
+                                       std::string& timeout,
+                                       std::string& user,
+                                       std::string& password_file) {
   po::options_description desc{"Common options"};
   desc.add_options()
     ("node", po::value(&node)->value_name("HOST:PORT"),
      "node to talk to (default 127.0.0.1:7700)")
     ("timeout", po::value(&timeout)->value_name("MS"),
      "longest wait for a reply from the node (default 30000)")
+    ("user", po::value(&user)->value_name("NAME"),
+     "user for a node with users (default: $QMESH_USER)")
+    ("password-file", po::value(&password_file)->value_name("FILE"),
+     "file whose first line is the password (default: $QMESH_PASSWORD)")
     ("help,h", "print this command's help");
   return desc;
 }
@@ -138,6 +149,9 @@ std::string top_usage() {
   os << "\nGlobal options:\n"
         "  --node HOST:PORT   node to talk to (default 127.0.0.1:7700)\n"
         "  --timeout MS       longest wait for a reply (default 30000)\n"
+        "  --user NAME        user for a node with users ($QMESH_USER)\n"
+        "  --password-file F  first line of F is the password "
+        "($QMESH_PASSWORD)\n"
         "  --help, -h         print this help; `qmesh COMMAND --help` for a "
         "command's options\n"
         "  --version          print the version\n\n"
@@ -153,8 +167,10 @@ bool parse_args(const command& cmd, std::vector<std::string>& args,
                 po::variables_map& vm, global_options& g) {
   std::string node;
   std::string timeout;
+  std::string user;
+  std::string password_file;
   po::options_description all;
-  all.add(opts).add(common_options(node, timeout));
+  all.add(opts).add(common_options(node, timeout, user, password_file));
   try {
     po::store(po::command_line_parser(args)
                 .options(all)
@@ -176,7 +192,7 @@ bool parse_args(const command& cmd, std::vector<std::string>& args,
                 << cmd.summary << "\n\n";
       if (!visible.options().empty())
         std::cout << visible << '\n';
-      std::cout << common_options(node, timeout);
+      std::cout << common_options(node, timeout, user, password_file);
       return false;
     }
     po::notify(vm);
@@ -194,13 +210,40 @@ bool parse_args(const command& cmd, std::vector<std::string>& args,
     parse_node(node, g);
   if (!timeout.empty())
     parse_timeout(timeout, g);
+  if (!user.empty())
+    g.user = user;
+  if (!password_file.empty())
+    g.password_file = password_file;
   return true;
+}
+
+/// The password: the first line of --password-file, else $QMESH_PASSWORD.
+std::string read_password(const global_options& g) {
+  if (g.password_file.empty()) {
+    auto env = std::getenv("QMESH_PASSWORD");
+    return env != nullptr ? env : "";
+  }
+  std::ifstream in{g.password_file};
+  if (!in)
+    throw usage_error("--password-file '" + g.password_file
+                      + "': cannot open file");
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
+  return line;
 }
 
 qmesh::client connect(const global_options& g) {
   qmesh::client_options opts;
   opts.timeout = std::chrono::milliseconds{g.timeout_ms};
   opts.threads = 1;
+  opts.user = g.user;
+  if (opts.user.empty())
+    if (auto env = std::getenv("QMESH_USER"))
+      opts.user = env;
+  if (!opts.user.empty())
+    opts.password = read_password(g);
   return qmesh::client::connect(g.host, g.port, opts);
 }
 
@@ -1091,6 +1134,11 @@ int run(int argc, char** argv) {
       parse_node(value("--node"), g);
     else if (arg == "--timeout" || arg.rfind("--timeout=", 0) == 0)
       parse_timeout(value("--timeout"), g);
+    else if (arg == "--user" || arg.rfind("--user=", 0) == 0)
+      g.user = value("--user");
+    else if (arg == "--password-file"
+             || arg.rfind("--password-file=", 0) == 0)
+      g.password_file = value("--password-file");
     else
       throw usage_error("unknown option " + arg);
   }

@@ -1,5 +1,6 @@
 #include "protocols/http/connection.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <sstream>
@@ -11,6 +12,7 @@
 
 #include "actors/log.hpp"
 #include "core/json_view.hpp"
+#include "core/password.hpp"
 #include "protocols/http/metrics.hpp"
 #include "protocols/http/url.hpp"
 #include "protocols/net/ws_connection.hpp"
@@ -90,7 +92,16 @@ struct connection_state {
   std::shared_ptr<net::tcp_connection> conn;
   front_door_actor door;
   std::shared_ptr<const server_settings> cfg;
+  /// The session requests go to: the one opened at start (anonymous; on a
+  /// node with users it answers status only, for /readyz) until a request
+  /// authenticates, then that user's.
   session_actor session;
+  /// The session opened at start.
+  session_actor probe;
+  /// The user of `session` once a request authenticated, and a digest of
+  /// the password it gave.
+  std::string authed_user;
+  std::string authed_digest;
   /// Bytes read and not parsed yet (while a request is answered, or before
   /// the session exists).
   std::string input;
@@ -118,7 +129,8 @@ struct connection_state {
                 client_info{"http", conn->peer(), {}})
       .then(
         [this](session_actor& s, qm_status&) {
-          session = std::move(s);
+          session = s;
+          probe = std::move(s);
           // The session ending first (an administrator closed the
           // connection, the node stops) closes the connection.
           self->monitor(session);
@@ -130,6 +142,86 @@ struct connection_state {
                         "no session: " + render(e), false);
         });
     schedule_tick();
+  }
+
+  // -- authentication (docs/operations.md, "Users and permissions") --------
+
+  /// 401 with the challenge and a JSON 2035 body.
+  void unauthorized(const std::string& text, bool keep) {
+    response res{bhttp::status::unauthorized, 11};
+    res.set(bhttp::field::server, cfg->server_name);
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::cache_control, "no-store");
+    res.set(bhttp::field::www_authenticate, "Basic realm=\"qmesh\"");
+    res.keep_alive(keep);
+    res.body() = error_body(mqrc(ec::not_authorized), text);
+    res.prepare_payload();
+    std::ostringstream os;
+    os << res;
+    conn->write(os.str());
+    last_activity = steady_clock::now();
+    busy = false;
+    if (!keep) {
+      closing = true;
+      conn->close_after_flush();
+      return;
+    }
+    parse();
+    release();
+  }
+
+  /// True if `req` may go on with `session`: the node has no users, or the
+  /// request's Basic credentials are those `session` was opened with. Else
+  /// answers 401, or opens a session with the new credentials and handles
+  /// `req` again once it is open, and returns false.
+  bool authorized(const request& req, bool keep) {
+    if (!cfg->auth || !cfg->auth->enabled())
+      return true;
+    auto raw_field = req[bhttp::field::authorization];
+    std::string_view field{raw_field.data(), raw_field.size()};
+    constexpr std::string_view basic = "basic ";
+    auto scheme_ok = field.size() > basic.size();
+    for (size_t i = 0; scheme_ok && i < basic.size(); ++i)
+      scheme_ok = std::tolower(static_cast<unsigned char>(field[i]))
+                  == basic[i];
+    std::string decoded;
+    if (!scheme_ok || !decode_base64(field.substr(basic.size()), decoded)) {
+      unauthorized("2035 not_authorized: credentials required (HTTP Basic)",
+                   keep);
+      return false;
+    }
+    auto colon = decoded.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      unauthorized("2035 not_authorized: malformed Basic credentials", keep);
+      return false;
+    }
+    credentials cred{decoded.substr(0, colon), decoded.substr(colon + 1)};
+    auto digest = fast_digest(cred.password);
+    if (!authed_user.empty() && cred.user == authed_user
+        && digest == authed_digest)
+      return true;
+    auto again = std::make_shared<request>(req);
+    self
+      ->request(door, std::chrono::seconds{30}, atom::connect_v,
+                caf::actor_cast<consumer_actor>(self),
+                client_info{"http", conn->peer(), {}}, std::move(cred))
+      .then(
+        [this, again, user = decoded.substr(0, colon),
+         digest](session_actor& s, qm_status&) mutable {
+          // The session of earlier credentials on this connection ends.
+          if (session && session != probe)
+            self->send(session, atom::disconnect_v,
+                       std::string{"credentials changed"});
+          session = std::move(s);
+          self->monitor(session);
+          authed_user = std::move(user);
+          authed_digest = std::move(digest);
+          handle(std::move(*again));
+        },
+        [this, keep](caf::error& e) {
+          unauthorized(render(e), keep);
+        });
+    return false;
   }
 
   void reset_parser() {
@@ -221,6 +313,8 @@ struct connection_state {
         return;
       }
     } else if (path.rfind("/api/", 0) == 0) {
+      if (!authorized(req, keep))
+        return;
       handle_api(req, target, keep);
       return;
     } else if (cfg->web) {
@@ -242,7 +336,7 @@ struct connection_state {
       return;
     }
     if (path == "/readyz") {
-      self->request(session, std::chrono::seconds{5}, atom::status_v)
+      self->request(probe, std::chrono::seconds{5}, atom::status_v)
         .then(
           [this, keep, head](qm_status& st) {
             auto reasons = std::make_shared<json>(json::array());
@@ -257,7 +351,7 @@ struct connection_state {
                                  + " bytes free on the journal's disk");
             // A clustered node that knows other members and reaches none
             // of them is not serving the cluster yet.
-            self->request(session, std::chrono::seconds{5}, atom::cluster_v)
+            self->request(probe, std::chrono::seconds{5}, atom::cluster_v)
               .then(
                 [this, keep, head, reasons](cluster_status& cs) {
                   size_t others = 0;
@@ -292,6 +386,8 @@ struct connection_state {
           });
       return;
     }
+    if (!authorized(req, keep))
+      return;
     // /metrics: status, every queue, the cluster, the connections.
     struct parts {
       qm_status node;
@@ -841,7 +937,8 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
   // However the actor ends, the socket closes.
   self->attach_functor([conn] { conn->close_after_flush(); });
   self->set_down_handler([self](caf::down_msg& dm) {
-    if (dm.source == self->state.session.address()) {
+    if (dm.source == self->state.session.address()
+        || dm.source == self->state.probe.address()) {
       self->state.closing = true;
       self->quit();
     }

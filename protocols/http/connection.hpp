@@ -30,6 +30,7 @@
 #include <string>
 
 #include "actors/actors.hpp"
+#include "core/authenticator.hpp"
 #include "protocols/http/static_files.hpp"
 #include "protocols/net/tcp_server.hpp"
 
@@ -54,6 +55,8 @@ struct server_settings {
   /// Serves WebSocket upgrades of GET /ws (net::ws_path); nullptr: /ws is
   /// an unknown resource.
   std::shared_ptr<const net::ws_settings> websocket;
+  /// The node's users: with users, /api/ and /metrics need Basic auth.
+  std::shared_ptr<authenticator> auth;
 };
 
 connection_actor

@@ -213,7 +213,9 @@ bool connection_state::on_connect(frame& f) {
   self->request(door, caf::infinite, atom::connect_v,
                 caf::actor_cast<consumer_actor>(self),
                 client_info{conn->message_oriented() ? "ws" : "stomp",
-                            conn->peer(), {}})
+                            conn->peer(), {}},
+                credentials{header_or_empty(f, "login"),
+                            header_or_empty(f, "passcode")})
     .then(
       [this, n, cx, cy, receipt](session_actor& s, qm_status&) {
         session = std::move(s);

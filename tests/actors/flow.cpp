@@ -58,7 +58,8 @@ struct fixture : qm_fixture {
   /// the client go); the front door ends with the fixture.
   std::tuple<consumer_actor, recorder_state*, session_actor> connect() {
     if (!door)
-      door = sys.spawn(front_door_impl, qm);
+      door = sys.spawn(front_door_impl, qm,
+                       std::shared_ptr<authenticator>{});
     auto [client, client_state] = make_recorder();
     session_actor session;
     auto rp = self->request(door, caf::infinite, atom::connect_v, client,

@@ -16,7 +16,8 @@ struct fixture : qm_fixture {
   session_actor session;
 
   fixture() {
-    door = sys.spawn(front_door_impl, qm);
+    door = sys.spawn(front_door_impl, qm,
+                     std::shared_ptr<authenticator>{});
     std::tie(client, client_state) = make_recorder();
     auto rp = self->request(door, caf::infinite, atom::connect_v, client,
                             client_info{"test", "peer:1", {}});
