@@ -88,6 +88,18 @@ struct client_options {
   std::chrono::milliseconds connect_timeout{10'000};
   /// CAF scheduler threads of the client (0 = CAF's default, one per core).
   size_t threads = 2;
+  /// Mutual TLS to a node whose native listener runs it (docs/client.md,
+  /// "TLS"): the client's certificate and key (PEM) and the CA that signs
+  /// the node's certificate. All three or none; none: plain BASP, which a
+  /// node accepts on loopback only.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+
+  /// True if the TLS files are set.
+  bool tls() const noexcept {
+    return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty();
+  }
 };
 
 /// One message pushed to a consumer callback.
