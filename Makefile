@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
   libboost-program-options-dev nlohmann-json3-dev libssl-dev python3 \
-  clang libclang-rt-14-dev python3-stomp python3-websockets
+  clang libclang-rt-14-dev python3-stomp python3-websockets openssl
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

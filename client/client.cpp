@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 
 #include "actors/actors.hpp"
+#include "actors/basp_tls.hpp"
 #include "actors/system_config.hpp"
 
 namespace qmesh {
@@ -404,10 +405,7 @@ struct client_config : system_config {
     if (opts.tls()) {
       // Mutual TLS through CAF's OpenSSL module; without TLS options the
       // client runs exactly as before.
-      load<caf::openssl::manager>();
-      openssl_certificate = opts.tls_cert;
-      openssl_key = opts.tls_key;
-      openssl_cafile = opts.tls_ca;
+      load_basp_tls(*this, {opts.tls_cert, opts.tls_key, opts.tls_ca});
     }
     if (opts.threads > 0)
       set("scheduler.max-threads", opts.threads);

@@ -14,6 +14,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include "actors/basp_tls.hpp"
 #include "actors/front_door.hpp"
 #include "actors/log.hpp"
 #include "actors/queue_manager.hpp"
@@ -37,10 +38,7 @@ struct node_config : system_config {
     if (opts.tls.mutual()) {
       // BASP over mutual TLS (both sides show a certificate signed by the
       // CA). Only then: without TLS the node runs exactly as before.
-      load<caf::openssl::manager>();
-      openssl_certificate = opts.tls.cert;
-      openssl_key = opts.tls.key;
-      openssl_cafile = opts.tls.ca;
+      load_basp_tls(*this, {opts.tls.cert, opts.tls.key, opts.tls.ca});
     }
     // One worker per core: CAF's default of at least 4 oversubscribes small
     // machines and makes work stealing slow when many actors stop at once.

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "actors/log.hpp"
 
@@ -58,8 +59,13 @@ make_server_context(const std::string& cert_file, const std::string& key_file,
   }
   if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM)
       != 1) {
-    error = "--tls-key '" + key_file
-            + "': cannot load a PEM private key: " + openssl_error();
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+      error = "--tls-key '" + key_file + "' does not match --tls-cert '"
+              + cert_file + "'";
+    else
+      error = "--tls-key '" + key_file
+              + "': cannot load a PEM private key: " + openssl_error();
+    ERR_clear_error();
     return nullptr;
   }
   if (SSL_CTX_check_private_key(native) != 1) {
