@@ -238,6 +238,63 @@ class TlsFrontEndTest(unittest.TestCase):
         self.assert_all_listeners_answer()
 
 
+class TlsCapsTest(unittest.TestCase):
+    """The connection caps count TLS connections; a refused one gets the
+    protocol's refusal over TLS."""
+
+    def test_over_the_cap_gets_error_2025_over_tls(self):
+        certs = Certs()
+        self.addCleanup(certs.cleanup)
+        port = free_port()
+        https = free_port()
+        node = Node("--tls-cert", certs.server_cert, "--tls-key",
+                    certs.server_key, "--stomp-tls-listen",
+                    f"127.0.0.1:{port}", "--http-tls-listen",
+                    f"127.0.0.1:{https}", "--max-connections-per-address",
+                    "1", qmgr="QTC")
+        self.addCleanup(node.stop)
+        ctx = trusting(certs)
+
+        def connected():
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)),
+                                server_hostname="localhost")
+            s.sendall(b"CONNECT\naccept-version:1.2\nhost:QTC\n\n\0")
+            return s
+
+        first = connected()
+        first.settimeout(TIMEOUT)
+        self.assertTrue(first.recv(1000).startswith(b"CONNECTED"))
+        second = connected()
+        answer = read_until_closed(second)
+        second.close()
+        self.assertTrue(answer.startswith(b"ERROR"), answer)
+        self.assertIn(b"2025", answer)
+        # HTTPS over its own cap: a 503 with the reason, over TLS.
+        h1 = ctx.wrap_socket(socket.create_connection(("127.0.0.1", https)),
+                             server_hostname="localhost")
+        h2 = ctx.wrap_socket(socket.create_connection(("127.0.0.1", https)),
+                             server_hostname="localhost")
+        h2.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = read_until_closed(h2)
+        h1.close()
+        h2.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 503"), answer)
+        self.assertIn(b"2025", answer)
+        # The first one's end frees its slot.
+        first.close()
+
+        def admitted():
+            try:
+                s = connected()
+                s.settimeout(TIMEOUT)
+                ok = s.recv(1000).startswith(b"CONNECTED")
+                s.close()
+                return ok
+            except OSError:
+                return False
+        self.assertTrue(wait_for(admitted, timeout=TIMEOUT))
+
+
 class TlsOptionsTest(unittest.TestCase):
     """Bad TLS options refuse start with exit 2 and a clear message."""
 
