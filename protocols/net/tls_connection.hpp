@@ -7,7 +7,8 @@
 // docs/operations.md, "TLS".
 //
 // Protocol choice: TLS 1.2 and 1.3 only, no TLS compression, no
-// renegotiation; the cipher suites are OpenSSL's defaults.
+// renegotiation, no session tickets (nothing is resumed); the cipher
+// suites are OpenSSL's defaults.
 //
 // Threading: as tcp_connection; the stream calls may be made from any
 // thread, everything else runs on the io thread.
@@ -46,7 +47,7 @@ struct tls_settings {
 };
 
 /// A TLS server context from a PEM certificate chain and its PEM private
-/// key: TLS 1.2+, no compression, no renegotiation. On failure (a file
+/// key: TLS 1.2+, no compression, no renegotiation, no session tickets. On failure (a file
 /// missing or unreadable, not PEM, or key and certificate that do not
 /// match) returns nullptr and sets `error` to one line.
 std::shared_ptr<boost::asio::ssl::context>
