@@ -9,7 +9,8 @@ JOBS ?= $(shell nproc)
 
 DEB_PACKAGES := g++ cmake make ccache libcaf-dev libspdlog-dev \
   libboost-program-options-dev nlohmann-json3-dev libssl-dev python3 \
-  clang libclang-rt-14-dev python3-stomp python3-websockets chromium
+  clang libclang-rt-14-dev python3-stomp python3-websockets chromium \
+  openssl
 # Node.js for the web pages' npm packages and the browser tests: Debian's,
 # unless `node` and `npm` are already there (from any source).
 DEB_PACKAGES += $(shell command -v node >/dev/null 2>&1 || echo nodejs) \

@@ -28,8 +28,12 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "actors/actors.hpp"
+#include "actors/basp_tls.hpp"
 #include "actors/system_config.hpp"
 
 namespace qmesh {
@@ -361,9 +365,48 @@ caf::behavior bridge_impl(bridge_ptr self, std::shared_ptr<channel> ch,
   };
 }
 
+/// Why the TLS files of `opts` cannot serve mutual TLS; empty if they
+/// can. CAF reads them only when it connects (and cannot report a bad file
+/// then), so they are checked up front.
+std::string tls_problem(const client_options& opts) {
+  if (opts.tls_cert.empty() || opts.tls_key.empty() || opts.tls_ca.empty())
+    return "TLS needs a certificate, its key and the CA together";
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{
+    SSL_CTX_new(TLS_method()), SSL_CTX_free};
+  if (!ctx)
+    return "cannot create a TLS context";
+  auto last_error = [] {
+    char buf[256] = "unknown error";
+    if (auto code = ERR_get_error())
+      ERR_error_string_n(code, buf, sizeof buf);
+    ERR_clear_error();
+    return std::string{buf};
+  };
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), opts.tls_cert.c_str())
+      != 1)
+    return "TLS certificate '" + opts.tls_cert + "': " + last_error();
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), opts.tls_key.c_str(),
+                                  SSL_FILETYPE_PEM)
+      != 1)
+    return "TLS key '" + opts.tls_key + "': " + last_error();
+  if (SSL_CTX_check_private_key(ctx.get()) != 1)
+    return "TLS key '" + opts.tls_key + "' does not match certificate '"
+           + opts.tls_cert + "'";
+  if (SSL_CTX_load_verify_locations(ctx.get(), opts.tls_ca.c_str(), nullptr)
+      != 1)
+    return "TLS CA '" + opts.tls_ca + "': " + last_error();
+  return {};
+}
+
 struct client_config : system_config {
   explicit client_config(const client_options& opts) {
     load<caf::io::middleman>();
+    if (opts.tls()) {
+      // Mutual TLS through CAF's OpenSSL module; without TLS options the
+      // client runs exactly as before.
+      load_basp_tls(*this, {opts.tls_cert, opts.tls_key, opts.tls_ca});
+    }
     if (opts.threads > 0)
       set("scheduler.max-threads", opts.threads);
     set("logger.file-name", "");
@@ -616,7 +659,8 @@ struct client::impl {
                           "q_mgr_not_available",
                           "cannot connect to " + endpoint + ": " + why};
     };
-    auto mm = sys.middleman().actor_handle();
+    auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
+                                        : sys.middleman().actor_handle();
     caf::strong_actor_ptr ptr;
     std::set<std::string> ifs;
     {
@@ -921,6 +965,12 @@ client::~client() {
 
 client client::connect(const std::string& host, uint16_t port,
                        client_options opts) {
+  if (opts.tls())
+    if (auto why = tls_problem(opts); !why.empty())
+      throw client_error{client_rc::q_mgr_not_available,
+                         "q_mgr_not_available",
+                         "cannot connect to " + host + ":"
+                           + std::to_string(port) + ": " + why};
   auto x = std::make_shared<impl>(opts);
   x->connect(host, port);
   return client{std::move(x)};

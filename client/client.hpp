@@ -92,6 +92,18 @@ struct client_options {
   /// anonymous, which only a node without users accepts.
   std::string user;
   std::string password;
+  /// Mutual TLS to a node whose native listener runs it (docs/client.md,
+  /// "TLS"): the client's certificate and key (PEM) and the CA that signs
+  /// the node's certificate. All three or none; none: plain BASP, which a
+  /// node accepts on loopback only.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+
+  /// True if the TLS files are set.
+  bool tls() const noexcept {
+    return !tls_cert.empty() || !tls_key.empty() || !tls_ca.empty();
+  }
 };
 
 /// One message pushed to a consumer callback.

@@ -11,6 +11,7 @@
 
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <nlohmann/json.hpp>
 
 #include "actors/log.hpp"
@@ -349,7 +350,11 @@ void membership_state::connect(const std::string& address) {
   }
   d.busy = true;
   auto timeout = milliseconds{cfg.connect_timeout_ms};
-  auto mm = self->system().middleman().actor_handle();
+  // With mutual TLS configured (the node loaded CAF's OpenSSL module),
+  // members dial each other over TLS too.
+  auto& sys = self->system();
+  auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
+                                      : sys.middleman().actor_handle();
   self->request(mm, timeout, caf::connect_atom_v, host, port)
     .then(
       [this, address, timeout](const caf::node_id& nid,

@@ -13,7 +13,9 @@
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
+#include "actors/basp_tls.hpp"
 #include "actors/front_door.hpp"
 #include "actors/log.hpp"
 #include "actors/queue_manager.hpp"
@@ -24,6 +26,7 @@
 #include "node/memory_monitor.hpp"
 #include "protocols/http/server.hpp"
 #include "protocols/net/tcp_server.hpp"
+#include "protocols/net/tls_connection.hpp"
 #include "protocols/stomp/server.hpp"
 #include "store/journal.hpp"
 
@@ -34,6 +37,11 @@ namespace {
 struct node_config : system_config {
   explicit node_config(const options& opts) {
     load<caf::io::middleman>();
+    if (opts.tls.mutual()) {
+      // BASP over mutual TLS (both sides show a certificate signed by the
+      // CA). Only then: without TLS the node runs exactly as before.
+      load_basp_tls(*this, {opts.tls.cert, opts.tls.key, opts.tls.ca});
+    }
     // One worker per core: CAF's default of at least 4 oversubscribes small
     // machines and makes work stealing slow when many actors stop at once.
     auto threads = opts.threads > 0 ? opts.threads
@@ -207,6 +215,23 @@ int run(const options& opts) {
                   "bytes)",
                   recovered->records, journal_stats.recovery_ms,
                   journal_stats.segments, journal_stats.bytes);
+  // TLS material is checked before anything listens: a bad file is a usage
+  // error, never a failed handshake later.
+  std::shared_ptr<net::tls_settings> tls;
+  if (!opts.tls.cert.empty()) {
+    std::string err;
+    auto ctx = net::make_server_context(opts.tls.cert, opts.tls.key, err);
+    if (ctx && !opts.tls.ca.empty())
+      err = net::check_ca_file(opts.tls.ca);
+    if (!ctx || !err.empty()) {
+      std::cerr << "qmesh-node: " << err << '\n';
+      return exit_usage;
+    }
+    tls = std::make_shared<net::tls_settings>();
+    tls->context = std::move(ctx);
+    tls->handshake_timeout
+      = std::chrono::milliseconds{opts.tls.handshake_timeout_ms};
+  }
   // Declared before the actor system, so it outlives every actor that holds
   // a connection (see net::io_thread).
   net::io_thread io;
@@ -249,8 +274,16 @@ int run(const options& opts) {
     }
     caf::anon_send_exit(qm, caf::exit_reason::user_shutdown);
   };
-  auto port = sys.middleman().publish(door, opts.listen.port,
-                                      opts.listen.host.c_str(), true);
+  // Native and cluster listeners: BASP, over mutual TLS when configured
+  // (unpublish works the same for both: one BASP broker holds them).
+  auto publish = [&](const auto& handle, const endpoint& ep) {
+    return opts.tls.mutual()
+             ? caf::openssl::publish(handle, ep.port, ep.host.c_str(), true)
+             : sys.middleman().publish(handle, ep.port, ep.host.c_str(),
+                                       true);
+  };
+  const char* basp_tls = opts.tls.mutual() ? " (mutual TLS)" : "";
+  auto port = publish(door, opts.listen);
   if (!port) {
     std::cerr << "qmesh-node: cannot listen on " << to_string(opts.listen)
               << ": " << sys.render(port.error()) << '\n';
@@ -317,6 +350,46 @@ int run(const options& opts) {
     listeners.push_back(std::move(l));
     http_text = "http on " + to_string(opts.http.listen);
   }
+  std::string tls_text;
+  auto tls_listen = [&](const endpoint& ep, const char* what,
+                        auto&& open) -> bool {
+    net::listener_limits caps;
+    caps.max_connections = opts.caps.max_connections;
+    caps.max_per_address = opts.caps.max_per_address;
+    std::string err;
+    auto l = open(caps, err);
+    if (!l) {
+      std::cerr << "qmesh-node: cannot listen on " << to_string(ep) << " ("
+                << what << "): " << err << '\n';
+      return false;
+    }
+    listeners.push_back(std::move(l));
+    tls_text += std::string{", "} + what + " on " + to_string(ep);
+    return true;
+  };
+  bool tls_ok = true;
+  if (opts.tls.stomp_listen) {
+    const auto& ep = *opts.tls.stomp_listen;
+    tls_ok = tls_listen(ep, "stomp+tls", [&](auto& caps, auto& err) {
+      return stomp::listen(io, sys, door, stomp_cfg, caps, ep.host, ep.port,
+                           err, tls);
+    });
+  }
+  if (tls_ok && opts.tls.http_listen) {
+    const auto& ep = *opts.tls.http_listen;
+    tls_ok = tls_listen(ep, "https", [&](auto& caps, auto& err) {
+      auto settings = std::make_shared<http::server_settings>();
+      settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+      settings->websocket = stomp::websocket_settings(sys, door, stomp_cfg);
+      return http::listen(io, sys, door, settings, caps, ep.host, ep.port,
+                          err, tls);
+    });
+  }
+  if (!tls_ok) {
+    sys.middleman().unpublish(door, *port);
+    stop_actors();
+    return exit_usage;
+  }
   if (!listeners.empty())
     io.start();
   std::string cluster_text = "cluster off";
@@ -338,8 +411,7 @@ int run(const options& opts) {
       kill(getpid(), SIGTERM);
     };
     membership = sys.spawn(cluster::membership, std::move(ms));
-    auto p = sys.middleman().publish(membership, opts.cluster.listen.port,
-                                     opts.cluster.listen.host.c_str(), true);
+    auto p = publish(membership, opts.cluster.listen);
     if (!p) {
       std::cerr << "qmesh-node: cannot listen on "
                 << to_string(opts.cluster.listen)
@@ -350,18 +422,19 @@ int run(const options& opts) {
       return exit_usage;
     }
     cluster_port = *p;
-    cluster_text = "cluster on " + to_string(opts.cluster.listen);
+    cluster_text = "cluster on " + to_string(opts.cluster.listen) + basp_tls;
   }
   node_log().info("qmesh-node {} started: queue manager {}, clients on {}, "
-                  "{}, {}, {}, data dir {}, memory limit {} ({} MiB)",
-                  QMESH_VERSION, opts.qm.name, to_string(opts.listen),
-                  stomp_text, cluster_text, http_text, opts.data_dir,
+                  "{}, {}, {}{}, data dir {}, memory limit {} ({} MiB)",
+                  QMESH_VERSION, opts.qm.name,
+                  to_string(opts.listen) + basp_tls, stomp_text, cluster_text,
+                  http_text, tls_text, opts.data_dir,
                   opts.memory_limit_text, opts.memory_limit >> 20);
   // Also on stdout, flushed, so scripts can wait for readiness.
   std::cout << "qmesh-node " << QMESH_VERSION << ": queue manager "
             << opts.qm.name << " listening on " << to_string(opts.listen)
-            << ", " << stomp_text << ", " << cluster_text << ", "
-            << http_text << std::endl;
+            << basp_tls << ", " << stomp_text << ", " << cluster_text << ", "
+            << http_text << tls_text << std::endl;
   if (auth->enabled())
     node_log().info("users: {} from {}", auth->users()->size(),
                     opts.users_file);

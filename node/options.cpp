@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/program_options.hpp>
 
 #include "actors/log.hpp"
@@ -38,8 +40,14 @@ bool parse_endpoint(const std::string& text, endpoint& out) {
 }
 
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]"
-         || host.rfind("127.", 0) == 0;
+  if (host == "localhost")
+    return true;
+  auto text = host;
+  if (text.size() > 2 && text.front() == '[' && text.back() == ']')
+    text = text.substr(1, text.size() - 2);
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(text, ec);
+  return !ec && addr.is_loopback();
 }
 
 namespace {
@@ -90,6 +98,12 @@ struct raw_options {
   int64_t cluster_timeout = 0;
   std::string users_file;
   bool allow_anonymous = false;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::string stomp_tls_listen;
+  std::string http_tls_listen;
+  uint32_t tls_handshake_timeout = 0;
 };
 
 /// Upper bounds of the connection caps and of the transaction memory: far
@@ -287,9 +301,33 @@ po::options_description describe(raw_options& r) {
        ->default_value(cl.timeout_ms)
        ->value_name("MS"),
      "silence after which a member counts as down");
+  tls_options td;
+  po::options_description tls{"TLS (docs/operations.md, \"TLS\")"};
+  tls.add_options()
+    ("tls-cert", po::value(&r.tls_cert)->value_name("FILE"),
+     "the node's certificate chain (PEM), for every TLS listener")
+    ("tls-key", po::value(&r.tls_key)->value_name("FILE"),
+     "the private key of --tls-cert (PEM, unencrypted)")
+    ("tls-ca", po::value(&r.tls_ca)->value_name("FILE"),
+     "the CA (PEM) that signs every member's and client's certificate; with "
+     "--tls-cert and --tls-key, --listen and --cluster-listen run mutual TLS")
+    ("stomp-tls-listen",
+     po::value(&r.stomp_tls_listen)->value_name("HOST:PORT"),
+     "address for STOMP 1.2 over TLS (off unless set; needs --tls-cert and "
+     "--tls-key)")
+    ("http-tls-listen",
+     po::value(&r.http_tls_listen)->value_name("HOST:PORT"),
+     "address for HTTPS, the same API as --http-listen (off unless set; "
+     "needs --tls-cert and --tls-key)")
+    ("tls-handshake-timeout",
+     po::value(&r.tls_handshake_timeout)
+       ->default_value(td.handshake_timeout_ms)
+       ->value_name("MS"),
+     "time a client of a STOMP or HTTPS TLS listener has to complete its "
+     "handshake");
   po::options_description all;
   all.add(general).add(node).add(conns).add(queues).add(flow).add(stomp).add(
-    http).add(persistence).add(security).add(cluster);
+    http).add(persistence).add(security).add(cluster).add(tls);
   return all;
 }
 
@@ -327,6 +365,49 @@ std::string validate_cluster(const raw_options& r, options& out) {
            "most 3600000 ms";
   out.cluster.heartbeat_ms = r.cluster_heartbeat;
   out.cluster.timeout_ms = r.cluster_timeout;
+  return {};
+}
+
+std::string validate_tls(const raw_options& r, options& out) {
+  auto& t = out.tls;
+  t.cert = r.tls_cert;
+  t.key = r.tls_key;
+  t.ca = r.tls_ca;
+  if (t.cert.empty() != t.key.empty())
+    return t.cert.empty() ? "--tls-key needs --tls-cert"
+                          : "--tls-cert needs --tls-key";
+  if (!t.ca.empty() && t.cert.empty())
+    return "--tls-ca needs --tls-cert and --tls-key (mutual TLS: the node "
+           "shows its own certificate too)";
+  for (auto [text, name, target] :
+       {std::tuple{&r.stomp_tls_listen, "--stomp-tls-listen", &t.stomp_listen},
+        std::tuple{&r.http_tls_listen, "--http-tls-listen", &t.http_listen}}) {
+    if (text->empty() || *text == "none")
+      continue;
+    endpoint ep;
+    if (!parse_endpoint(*text, ep))
+      return std::string{name} + " '" + text->substr(0, 64)
+             + "': expected HOST:PORT with a port in 1-65535, or none";
+    if (t.cert.empty())
+      return std::string{name} + " needs --tls-cert and --tls-key";
+    *target = ep;
+  }
+  if (r.tls_handshake_timeout < 100 || r.tls_handshake_timeout > 600'000)
+    return "--tls-handshake-timeout: expected 100-600000 ms";
+  t.handshake_timeout_ms = r.tls_handshake_timeout;
+  // BASP trusts its peers: off loopback only with mutual TLS.
+  auto basp_guard = [&](const endpoint& ep, const char* name) -> std::string {
+    if (is_loopback(ep.host) || t.mutual())
+      return {};
+    return std::string{name} + " " + to_string(ep)
+           + " is not a loopback address: the native protocol (BASP) trusts "
+             "its peers, so it needs mutual TLS there (set --tls-cert, "
+             "--tls-key and --tls-ca) or a loopback address";
+  };
+  if (auto err = basp_guard(out.listen, "--listen"); !err.empty())
+    return err;
+  if (out.cluster.enabled)
+    return basp_guard(out.cluster.listen, "--cluster-listen");
   return {};
 }
 
@@ -469,7 +550,9 @@ std::string validate(const raw_options& r, options& out) {
              + " is not a loopback address: give --users-file (or "
                "--allow-anonymous to accept anyone)";
   }
-  return validate_cluster(r, out);
+  if (auto err = validate_cluster(r, out); !err.empty())
+    return err;
+  return validate_tls(r, out);
 }
 
 } // namespace

@@ -69,8 +69,34 @@ struct cluster_options {
   int64_t timeout_ms = 5000;
 };
 
+/// TLS (docs/operations.md, "TLS"): the node's certificate and key serve
+/// the TLS listeners of STOMP and HTTP; with the CA as well, the native and
+/// cluster listeners (BASP) run mutual TLS through CAF's OpenSSL module.
+struct tls_options {
+  /// PEM files; empty: not set.
+  std::string cert;
+  std::string key;
+  /// The CA that signs every member's and client's certificate.
+  std::string ca;
+  /// STOMP over TLS; off unless set.
+  std::optional<endpoint> stomp_listen;
+  /// HTTPS; off unless set.
+  std::optional<endpoint> http_listen;
+  /// Time a TLS client has to complete its handshake.
+  uint32_t handshake_timeout_ms = 10'000;
+
+  /// True if BASP runs mutual TLS (cert, key and CA set).
+  bool mutual() const noexcept {
+    return !cert.empty() && !key.empty() && !ca.empty();
+  }
+};
+
+/// True if `host` is a loopback address (127.0.0.0/8, ::1, `localhost`).
+bool is_loopback(const std::string& host);
+
 struct options {
   qm_config qm;
+  tls_options tls;
   cluster_options cluster;
   stomp_options stomp;
   http_options http;

@@ -61,7 +61,18 @@ struct global_options {
   /// environment's QMESH_USER / QMESH_PASSWORD.
   std::string user;
   std::string password_file;
+  /// Mutual TLS (docs/client.md, "TLS"); defaults from QMESH_TLS_CERT,
+  /// QMESH_TLS_KEY and QMESH_TLS_CA.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
 };
+
+/// `name`'s value, or "" if unset.
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
 
 bool parse_uint(const std::string& text, uint64_t& out) {
   if (text.empty() || text.size() > 20)
@@ -108,7 +119,8 @@ void parse_timeout(const std::string& text, global_options& g) {
 po::options_description common_options(std::string& node,
                                        std::string& timeout,
                                        std::string& user,
-                                       std::string& password_file) {
+                                       std::string& password_file,
+                                       global_options& g) {
   po::options_description desc{"Common options"};
   desc.add_options()
     ("node", po::value(&node)->value_name("HOST:PORT"),
@@ -119,6 +131,13 @@ po::options_description common_options(std::string& node,
      "user for a node with users (default: $QMESH_USER)")
     ("password-file", po::value(&password_file)->value_name("FILE"),
      "file whose first line is the password (default: $QMESH_PASSWORD)")
+    ("tls-cert", po::value(&g.tls_cert)->value_name("FILE"),
+     "client certificate (PEM) for a node whose --listen runs mutual TLS "
+     "(default $QMESH_TLS_CERT)")
+    ("tls-key", po::value(&g.tls_key)->value_name("FILE"),
+     "the key of --tls-cert (PEM; default $QMESH_TLS_KEY)")
+    ("tls-ca", po::value(&g.tls_ca)->value_name("FILE"),
+     "CA (PEM) that signs the node's certificate (default $QMESH_TLS_CA)")
     ("help,h", "print this command's help");
   return desc;
 }
@@ -152,6 +171,9 @@ std::string top_usage() {
         "  --user NAME        user for a node with users ($QMESH_USER)\n"
         "  --password-file F  first line of F is the password "
         "($QMESH_PASSWORD)\n"
+        "  --tls-cert FILE, --tls-key FILE, --tls-ca FILE\n"
+        "                     mutual TLS to the node (defaults:\n"
+        "                     $QMESH_TLS_CERT, $QMESH_TLS_KEY, $QMESH_TLS_CA)\n"
         "  --help, -h         print this help; `qmesh COMMAND --help` for a "
         "command's options\n"
         "  --version          print the version\n\n"
@@ -170,7 +192,7 @@ bool parse_args(const command& cmd, std::vector<std::string>& args,
   std::string user;
   std::string password_file;
   po::options_description all;
-  all.add(opts).add(common_options(node, timeout, user, password_file));
+  all.add(opts).add(common_options(node, timeout, user, password_file, g));
   try {
     po::store(po::command_line_parser(args)
                 .options(all)
@@ -192,7 +214,7 @@ bool parse_args(const command& cmd, std::vector<std::string>& args,
                 << cmd.summary << "\n\n";
       if (!visible.options().empty())
         std::cout << visible << '\n';
-      std::cout << common_options(node, timeout, user, password_file);
+      std::cout << common_options(node, timeout, user, password_file, g);
       return false;
     }
     po::notify(vm);
@@ -244,7 +266,27 @@ qmesh::client connect(const global_options& g) {
       opts.user = env;
   if (!opts.user.empty())
     opts.password = read_password(g);
-  return qmesh::client::connect(g.host, g.port, opts);
+  opts.tls_cert = g.tls_cert;
+  opts.tls_key = g.tls_key;
+  opts.tls_ca = g.tls_ca;
+  if (opts.tls() && (opts.tls_cert.empty() || opts.tls_key.empty()
+                     || opts.tls_ca.empty()))
+    throw usage_error("mutual TLS needs --tls-cert, --tls-key and --tls-ca "
+                      "(or QMESH_TLS_CERT, QMESH_TLS_KEY, QMESH_TLS_CA) "
+                      "together");
+  try {
+    return qmesh::client::connect(g.host, g.port, opts);
+  } catch (const qmesh::client_error& e) {
+    if (opts.tls() || e.code() != qmesh::client_rc::q_mgr_not_available)
+      throw;
+    // A node whose native listener runs mutual TLS drops a plain client
+    // during its handshake: say what may be missing.
+    throw qmesh::client_error{
+      e.code(), e.name(),
+      e.text()
+        + " (if the node's --listen runs mutual TLS, give --tls-cert, "
+          "--tls-key and --tls-ca)"};
+  }
 }
 
 // -- formatting ---------------------------------------------------------------
@@ -1109,6 +1151,9 @@ const std::vector<command>& commands() {
 
 int run(int argc, char** argv) {
   global_options g;
+  g.tls_cert = env_or_empty("QMESH_TLS_CERT");
+  g.tls_key = env_or_empty("QMESH_TLS_KEY");
+  g.tls_ca = env_or_empty("QMESH_TLS_CA");
   int i = 1;
   // Global options before the command.
   for (; i < argc; ++i) {
@@ -1139,6 +1184,12 @@ int run(int argc, char** argv) {
     else if (arg == "--password-file"
              || arg.rfind("--password-file=", 0) == 0)
       g.password_file = value("--password-file");
+    else if (arg == "--tls-cert" || arg.rfind("--tls-cert=", 0) == 0)
+      g.tls_cert = value("--tls-cert");
+    else if (arg == "--tls-key" || arg.rfind("--tls-key=", 0) == 0)
+      g.tls_key = value("--tls-key");
+    else if (arg == "--tls-ca" || arg.rfind("--tls-ca=", 0) == 0)
+      g.tls_ca = value("--tls-ca");
     else
       throw usage_error("unknown option " + arg);
   }

@@ -89,7 +89,9 @@ struct connection_state {
   static inline const char* name = "qmesh.http";
 
   connection_actor::pointer self = nullptr;
-  std::shared_ptr<net::tcp_connection> conn;
+  std::shared_ptr<net::stream> conn;
+  /// conn as plain TCP, for a WebSocket upgrade; nullptr over TLS.
+  std::shared_ptr<net::tcp_connection> upgradable;
   front_door_actor door;
   std::shared_ptr<const server_settings> cfg;
   /// The session requests go to: the one opened at start (anonymous; on a
@@ -895,6 +897,11 @@ struct connection_state {
       v.status = 400;
       v.error = "data after the upgrade request";
     }
+    if (v.status == 0 && !upgradable) {
+      v.status = 501;
+      v.error = "WebSocket over TLS (wss) is not supported; use ws:// on "
+                "the plain HTTP listener, or STOMP over TLS";
+    }
     if (v.status != 0) {
       respond_error(v.status, mqrc(ec::options_error),
                     "2046 options_error: " + v.error, false,
@@ -902,7 +909,7 @@ struct connection_state {
       return;
     }
     closing = true;
-    net::upgrade(conn, std::move(req), cfg->websocket, v.subprotocol);
+    net::upgrade(upgradable, std::move(req), cfg->websocket, v.subprotocol);
     self->quit();
   }
 
@@ -926,12 +933,14 @@ struct connection_state {
 
 connection_actor::behavior_type
 connection_impl(connection_actor::stateful_pointer<connection_state> self,
-                std::shared_ptr<net::tcp_connection> conn,
+                std::shared_ptr<net::stream> conn,
+                std::shared_ptr<net::tcp_connection> upgradable,
                 front_door_actor door,
                 std::shared_ptr<const server_settings> cfg) {
   auto& st = self->state;
   st.self = self;
   st.conn = conn;
+  st.upgradable = std::move(upgradable);
   st.door = std::move(door);
   st.cfg = std::move(cfg);
   // However the actor ends, the socket closes.
@@ -963,12 +972,12 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
 } // namespace
 
 connection_actor
-spawn_connection(caf::actor_system& sys,
-                 std::shared_ptr<net::tcp_connection> conn,
+spawn_connection(caf::actor_system& sys, std::shared_ptr<net::stream> conn,
+                 std::shared_ptr<net::tcp_connection> upgradable,
                  front_door_actor door,
                  std::shared_ptr<const server_settings> cfg) {
-  return sys.spawn(connection_impl, std::move(conn), std::move(door),
-                   std::move(cfg));
+  return sys.spawn(connection_impl, std::move(conn), std::move(upgradable),
+                   std::move(door), std::move(cfg));
 }
 
 } // namespace qmesh::http

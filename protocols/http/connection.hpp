@@ -21,8 +21,11 @@
 // slower than that to send a request) is closed, and so is one whose
 // session ends first (closed by an administrator).
 //
-// Threading: all state is the actor's; the tcp_connection is shared with
-// the io thread and used only through its thread-safe calls.
+// Over TLS (HTTPS) the connection is a net::tls_connection and GET /ws
+// answers 501: WebSocket upgrades are served on the plain listener only.
+//
+// Threading: all state is the actor's; the connection is shared with the
+// io thread and used only through its thread-safe calls.
 #pragma once
 
 #include <chrono>
@@ -59,9 +62,12 @@ struct server_settings {
   std::shared_ptr<authenticator> auth;
 };
 
+/// Spawns the actor of one connection. `upgradable` is the same
+/// connection when it is plain TCP (a WebSocket upgrade takes its socket),
+/// nullptr over TLS.
 connection_actor
-spawn_connection(caf::actor_system& sys,
-                 std::shared_ptr<net::tcp_connection> conn,
+spawn_connection(caf::actor_system& sys, std::shared_ptr<net::stream> conn,
+                 std::shared_ptr<net::tcp_connection> upgradable,
                  front_door_actor door,
                  std::shared_ptr<const server_settings> cfg);
 

@@ -397,6 +397,10 @@ void tcp_listener::refuse(std::shared_ptr<tcp_connection> conn,
                           const std::string& why) {
   track(conn, false);
   note_refusal(why + ", from " + conn->peer());
+  if (opts_.refusal && opts_.send_refusal) {
+    opts_.send_refusal(std::move(conn), opts_.refusal(why));
+    return;
+  }
   if (opts_.refusal)
     conn->write(opts_.refusal(why));
   conn->close_after_flush();

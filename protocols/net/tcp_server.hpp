@@ -158,6 +158,11 @@ struct listener_options {
   /// line saying which cap was hit (the protocol's error frame). Called on
   /// the io thread; must not block. Unset: the connection just closes.
   std::function<std::string(const std::string& why)> refusal;
+  /// How the refusal bytes reach a refused connection, which must then
+  /// close (a TLS listener sends them after a handshake). Unset: they are
+  /// written to the socket as they are.
+  std::function<void(std::shared_ptr<tcp_connection>, std::string bytes)>
+    send_refusal;
 };
 
 /// Accepts connections on one address and hands each admitted one to a

@@ -19,15 +19,34 @@ std::shared_ptr<net::tcp_listener>
 listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
        std::shared_ptr<const server_settings> cfg,
        const net::listener_limits& limits, const std::string& host,
-       uint16_t port, std::string& error) {
-  auto make = [&sys, door, cfg](std::shared_ptr<net::tcp_connection> conn) {
-    auto hdl = sys.spawn(connection_impl, conn, door, cfg);
-    conn->start(std::make_shared<net::actor_bridge>(std::move(hdl)));
-  };
+       uint16_t port, std::string& error,
+       std::shared_ptr<const net::tls_settings> tls) {
+  net::tcp_listener::factory make;
+  if (tls) {
+    make = [&sys, door, cfg, tls](std::shared_ptr<net::tcp_connection> conn) {
+      net::accept_tls(std::move(conn), tls,
+                      [&sys, door, cfg](std::shared_ptr<net::stream> s) {
+                        auto hdl = sys.spawn(connection_impl, std::move(s),
+                                             door, cfg);
+                        return std::make_shared<net::actor_bridge>(
+                          std::move(hdl));
+                      });
+    };
+  } else {
+    make = [&sys, door, cfg](std::shared_ptr<net::tcp_connection> conn) {
+      auto hdl = sys.spawn(connection_impl, conn, door, cfg);
+      conn->start(std::make_shared<net::actor_bridge>(std::move(hdl)));
+    };
+  }
   net::listener_options opts;
-  opts.name = "stomp";
+  opts.name = tls ? "stomp+tls" : "stomp";
   opts.limits = limits;
   opts.refusal = refusal_frame;
+  if (tls)
+    opts.send_refusal = [tls](std::shared_ptr<net::tcp_connection> conn,
+                              std::string bytes) {
+      net::refuse_tls(std::move(conn), tls, std::move(bytes));
+    };
   return net::tcp_listener::open(io.context(), host, port, std::move(opts),
                                  std::move(make), error);
 }

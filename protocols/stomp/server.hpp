@@ -10,6 +10,7 @@
 
 #include "actors/actors.hpp"
 #include "protocols/net/tcp_server.hpp"
+#include "protocols/net/tls_connection.hpp"
 #include "protocols/stomp/connection.hpp"
 
 namespace qmesh::net {
@@ -22,11 +23,16 @@ namespace qmesh::stomp {
 /// through `door`. A connection over one of `limits` gets an ERROR frame
 /// `2025 max_conns_limit_reached` and is closed. Returns the listener (stop
 /// it through io_thread::stop), or nullptr with `error` set.
+///
+/// With `tls` set, the listener speaks STOMP over TLS: a connection gets
+/// its STOMP actor once its handshake succeeded, and one over a cap gets
+/// its ERROR frame after the handshake.
 std::shared_ptr<net::tcp_listener>
 listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
        std::shared_ptr<const server_settings> cfg,
        const net::listener_limits& limits, const std::string& host,
-       uint16_t port, std::string& error);
+       uint16_t port, std::string& error,
+       std::shared_ptr<const net::tls_settings> tls = nullptr);
 
 /// STOMP over WebSocket (docs/protocol-stomp.md): subprotocols v12.stomp,
 /// v11.stomp, v10.stomp; messages up to the largest frame `cfg`'s limits
