@@ -540,19 +540,32 @@ std::string validate(const raw_options& r, options& out) {
   out.caps.max_per_address = r.max_connections_per_address;
   out.users_file = r.users_file;
   out.allow_anonymous = r.allow_anonymous;
-  if (out.users_file.empty() && !out.allow_anonymous) {
-    if (out.stomp.enabled && !is_loopback(out.stomp.listen.host))
-      return "--stomp-listen " + to_string(out.stomp.listen)
-             + " is not a loopback address: give --users-file (or "
-               "--allow-anonymous to accept anyone)";
-    if (out.http.enabled && !is_loopback(out.http.listen.host))
-      return "--http-listen " + to_string(out.http.listen)
-             + " is not a loopback address: give --users-file (or "
-               "--allow-anonymous to accept anyone)";
-  }
   if (auto err = validate_cluster(r, out); !err.empty())
     return err;
-  return validate_tls(r, out);
+  if (auto err = validate_tls(r, out); !err.empty())
+    return err;
+  // Anonymous clients only on loopback: every client listener (the
+  // cluster listener's peers are members, checked by mutual TLS).
+  if (out.users_file.empty() && !out.allow_anonymous) {
+    std::vector<std::pair<const char*, endpoint>> client_listeners{
+      {"--listen", out.listen}};
+    if (out.stomp.enabled)
+      client_listeners.emplace_back("--stomp-listen", out.stomp.listen);
+    if (out.http.enabled)
+      client_listeners.emplace_back("--http-listen", out.http.listen);
+    if (out.tls.stomp_listen)
+      client_listeners.emplace_back("--stomp-tls-listen",
+                                    *out.tls.stomp_listen);
+    if (out.tls.http_listen)
+      client_listeners.emplace_back("--http-tls-listen",
+                                    *out.tls.http_listen);
+    for (const auto& [name, ep] : client_listeners)
+      if (!is_loopback(ep.host))
+        return std::string{name} + " " + to_string(ep)
+               + " is not a loopback address: give --users-file (or "
+                 "--allow-anonymous to accept anyone)";
+  }
+  return {};
 }
 
 } // namespace

@@ -372,14 +372,26 @@ class TlsOptionsTest(unittest.TestCase):
                      "--tls-key", self.certs.server_key,
                      "--stomp-listen", "none", "--http-listen", "none")
         self.assertEqual(r.returncode, 2, r.stderr)
-        # With mutual TLS it starts, and answers a client with a
-        # certificate.
+        # Mutual TLS proves the peer's certificate, not who the client is:
+        # without users, a non-loopback client listener still needs
+        # --allow-anonymous.
+        r = run_node("--data-dir", os.path.join(self.certs.dir, "d5"),
+                     "--listen", f"0.0.0.0:{free_port()}",
+                     "--tls-cert", self.certs.server_cert,
+                     "--tls-key", self.certs.server_key,
+                     "--tls-ca", self.certs.ca,
+                     "--stomp-listen", "none", "--http-listen", "none")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--users-file", r.stderr)
+        # With mutual TLS (and anonymous clients allowed) it starts, and
+        # answers a client with a certificate.
         port = free_port()
         proc = subprocess.Popen(
             [NODE, "--data-dir", os.path.join(self.certs.dir, "d4"),
              "--listen", f"0.0.0.0:{port}",
              "--tls-cert", self.certs.server_cert,
              "--tls-key", self.certs.server_key, "--tls-ca", self.certs.ca,
+             "--allow-anonymous",
              "--stomp-listen", "none", "--http-listen", "none"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
