@@ -23,11 +23,14 @@ std::string to_base64(const unsigned char* data, size_t n) {
   return out;
 }
 
-bool from_base64(std::string_view text, std::vector<unsigned char>& out) {
-  if (text.empty() || text.size() % 4 != 0 || text.size() > 256)
+/// Decodes standard base64 of at most `max_text` characters (padding
+/// included) into `out`; false if it is empty, longer, or not base64.
+bool decode_base64_upto(std::string_view text, size_t max_text,
+                        std::string& out) {
+  if (text.empty() || text.size() % 4 != 0 || text.size() > max_text)
     return false;
-  out.resize(3 * text.size() / 4);
-  auto len = EVP_DecodeBlock(out.data(),
+  std::string buf(3 * text.size() / 4, '\0');
+  auto len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
                              reinterpret_cast<const unsigned char*>(
                                text.data()),
                              static_cast<int>(text.size()));
@@ -38,7 +41,17 @@ bool from_base64(std::string_view text, std::vector<unsigned char>& out) {
     ++pad;
   if (pad > 2)
     return false;
-  out.resize(static_cast<size_t>(len) - pad);
+  buf.resize(static_cast<size_t>(len) - pad);
+  out = std::move(buf);
+  return true;
+}
+
+/// A hash file's salt or hash field (short by construction).
+bool from_base64(std::string_view text, std::vector<unsigned char>& out) {
+  std::string bytes;
+  if (!decode_base64_upto(text, 256, bytes))
+    return false;
+  out.assign(bytes.begin(), bytes.end());
   return true;
 }
 
@@ -136,23 +149,7 @@ std::string fast_digest(std::string_view text) {
 namespace qmesh {
 
 bool decode_base64(std::string_view text, std::string& out) {
-  if (text.empty() || text.size() % 4 != 0 || text.size() > 8192)
-    return false;
-  std::string buf(3 * text.size() / 4, '\0');
-  auto len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                             reinterpret_cast<const unsigned char*>(
-                               text.data()),
-                             static_cast<int>(text.size()));
-  if (len < 0)
-    return false;
-  size_t pad = 0;
-  for (auto i = text.size(); i > 0 && text[i - 1] == '='; --i)
-    ++pad;
-  if (pad > 2)
-    return false;
-  buf.resize(static_cast<size_t>(len) - pad);
-  out = std::move(buf);
-  return true;
+  return decode_base64_upto(text, 8192, out);
 }
 
 } // namespace qmesh

@@ -155,21 +155,8 @@ struct connection_state {
     res.set(bhttp::field::content_type, "application/json");
     res.set(bhttp::field::cache_control, "no-store");
     res.set(bhttp::field::www_authenticate, "Basic realm=\"qmesh\"");
-    res.keep_alive(keep);
-    res.body() = error_body(mqrc(ec::not_authorized), text);
-    res.prepare_payload();
-    std::ostringstream os;
-    os << res;
-    conn->write(os.str());
-    last_activity = steady_clock::now();
-    busy = false;
-    if (!keep) {
-      closing = true;
-      conn->close_after_flush();
-      return;
-    }
-    parse();
-    release();
+    write(std::move(res), error_body(mqrc(ec::not_authorized), text), keep,
+          false);
   }
 
   /// True if `req` may go on with `session`: the node has no users, or the
