@@ -148,13 +148,20 @@ struct connection_state {
 
   // -- authentication (docs/operations.md, "Users and permissions") --------
 
+  /// Whether a 401 to the request being handled carries the Basic
+  /// challenge (set by authorized()).
+  bool challenge = true;
+
   /// 401 with the challenge and a JSON 2035 body.
   void unauthorized(const std::string& text, bool keep) {
     response res{bhttp::status::unauthorized, 11};
     res.set(bhttp::field::server, cfg->server_name);
     res.set(bhttp::field::content_type, "application/json");
     res.set(bhttp::field::cache_control, "no-store");
-    res.set(bhttp::field::www_authenticate, "Basic realm=\"qmesh\"");
+    // A script that says it is one (X-Requested-With) handles the 401
+    // itself; without the challenge the browser shows no login prompt.
+    if (challenge)
+      res.set(bhttp::field::www_authenticate, "Basic realm=\"qmesh\"");
     write(std::move(res), error_body(mqrc(ec::not_authorized), text), keep,
           false);
   }
@@ -166,6 +173,7 @@ struct connection_state {
   bool authorized(const request& req, bool keep) {
     if (!cfg->auth || !cfg->auth->enabled())
       return true;
+    challenge = req.find("X-Requested-With") == req.end();
     auto raw_field = req[bhttp::field::authorization];
     std::string_view field{raw_field.data(), raw_field.size()};
     constexpr std::string_view basic = "basic ";

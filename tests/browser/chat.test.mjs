@@ -5,7 +5,11 @@
 // node keeps its own history. Every wait is for a DOM condition.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Node, freePort, launch, until } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Node, NODE, freePort, launch, until } from './harness.mjs';
 
 let browser;
 const nodes = [];
@@ -26,11 +30,15 @@ async function start(opts) {
   return n;
 }
 
-/** Opens the chat on `node` and joins `room` as `name`. */
-async function join(node, name, room) {
+/** Opens the chat on `node` and joins `room` as `name` (signed in as `user`). */
+async function join(node, name, room, user = null) {
   const page = await browser.newPage();
   await page.goto(`${node.url}/chat/?room=${room}`);
   await page.fill('#name', name);
+  if (user) {
+    await page.fill('#user', user.login);
+    await page.fill('#password', user.passcode);
+  }
   await page.click('#join');
   await page.locator('#conn-state', { hasText: 'connected' }).waitFor({ timeout: 10000 });
   await page.locator('#messages[data-history="loaded"]').waitFor({ timeout: 10000 });
@@ -164,5 +172,46 @@ test('pages on two nodes of a cluster talk, and each node keeps the history', { 
   for (const p of [ada, bob, cat]) {
     assert.deepEqual(p.errors, []);
     await p.close();
+  }
+});
+
+test('on a node with users the chat signs in; no or wrong credentials are refused on the form', { timeout: 120000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qmesh-chat-users-'));
+  try {
+    const hash = (pw) => execFileSync(NODE, ['--hash-password'], { input: pw + '\n' }).toString().trim();
+    const users = path.join(dir, 'users.ini');
+    fs.writeFileSync(users, `[user ada]\npassword = ${hash('ada-pw')}\nadmin = CHAT.HISTORY.*\n`
+      + 'put = chat/#\nget = chat/#, CHAT.HISTORY.*\n'
+      + `[user root]\npassword = ${hash('root-pw')}\nadmin = *\n`);
+    const node = await start({ qmgr: 'QMAUTH', args: ['--users-file', users] });
+    // Without credentials, and with a wrong password: the form says so.
+    const anon = await browser.newPage();
+    await anon.goto(`${node.url}/chat/?room=locked`);
+    await anon.fill('#name', 'anon');
+    await anon.click('#join');
+    await anon.locator('#join-error', { hasText: 'sign in' }).waitFor({ timeout: 10000 });
+    assert.equal(await anon.isHidden('#chat-view'), true);
+    await anon.fill('#user', 'ada');
+    await anon.fill('#password', 'not-her-password');
+    await anon.click('#join');
+    await anon.locator('#join-error', { hasText: 'wrong user or password' }).waitFor({ timeout: 15000 });
+    assert.equal(await anon.isHidden('#chat-view'), true);
+    // With her password: connected over STOMP (login/passcode) and the
+    // history read through the API (HTTP Basic).
+    const ada = await join(node, 'ada', 'locked', { login: 'ada', passcode: 'ada-pw' });
+    await ada.locator('#conn-state', { hasText: /^connected$/ }).waitFor({ timeout: 10000 });
+    await say(ada, 'signed in');
+    // The node knows her WebSocket session as ada (seen by an admin).
+    const conns = await fetch(`${node.url}/api/connections`, {
+      headers: { Authorization: 'Basic ' + Buffer.from('root:root-pw').toString('base64') } });
+    assert.equal(conns.status, 200);
+    const list = await conns.json();
+    assert.ok(list.some((c) => c.protocol === 'ws' && c.user === 'ada'), JSON.stringify(list));
+    for (const p of [anon, ada]) {
+      assert.deepEqual(p.errors, []);
+      await p.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

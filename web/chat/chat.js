@@ -53,6 +53,7 @@ const chat = {
   seen: new Set(), // message ids shown
   people: new Map(), // client id -> {name, last}
   timers: [],
+  auth: null, // {login, passcode} when the node has users
 };
 
 const topic = () => `/topic/chat/${chat.room}`;
@@ -137,10 +138,21 @@ function onPresence(frame) {
 
 // -- history (admin API) --------------------------------------------------------
 
+/** HTTP Basic credentials of the signed-in user (UTF-8), or none. */
+function authorization() {
+  if (!chat.auth) return {};
+  const bytes = new TextEncoder().encode(`${chat.auth.login}:${chat.auth.passcode}`);
+  return { Authorization: 'Basic ' + btoa(String.fromCharCode(...bytes)) };
+}
+
 async function api(method, path, body) {
+  // X-Requested-With: a 401 comes without the Basic challenge, so the
+  // browser shows no login prompt of its own (the join form asks).
+  const headers = { 'X-Requested-With': 'qmesh-chat', ...authorization() };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch('/api/' + path, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await res.json().catch(() => null);
@@ -199,7 +211,17 @@ async function onConnect() {
   }
 }
 
-async function join(name, room) {
+async function join(name, room, auth) {
+  chat.auth = auth;
+  // A node with users answers 401 without (valid) credentials: say so on
+  // the join form instead of joining (and reconnecting) in vain.
+  const overview = await api('GET', 'overview');
+  if (overview.status === 401) {
+    $('join-error').textContent = auth
+      ? 'wrong user or password (or not allowed here)'
+      : 'this node has users: sign in with a user and password';
+    return;
+  }
   chat.name = name;
   chat.room = room;
   localStorage.setItem('qmesh.chat.name', name);
@@ -209,20 +231,22 @@ async function join(name, room) {
   $('join-view').hidden = true;
   $('chat-view').hidden = false;
   $('text').focus();
-  api('GET', 'overview').then((r) => {
-    if (r.ok) $('node-info').replaceChildren(h('span', {}, 'queue manager ', h('b', { id: 'qmgr' }, r.data.status.qmgr)));
-  });
+  if (overview.ok) $('node-info').replaceChildren(h('span', {}, 'queue manager ', h('b', { id: 'qmgr' }, overview.data.status.qmgr)));
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
   chat.client = new StompJs.Client({
     brokerURL: `${scheme}://${location.host}/ws`,
-    connectHeaders: { host: location.hostname },
+    connectHeaders: auth ? { host: location.hostname, ...auth } : { host: location.hostname },
     reconnectDelay: 2000,
     heartbeatIncoming: 10000,
     heartbeatOutgoing: 10000,
   });
   chat.client.onConnect = onConnect;
   chat.client.onWebSocketClose = () => setState(false, 'reconnecting…');
-  chat.client.onStompError = (f) => setState(false, 'error: ' + (f.headers.message || 'STOMP error'));
+  chat.client.onStompError = (f) => {
+    setState(false, 'error: ' + (f.headers.message || 'STOMP error'));
+    // Refused (2035): trying again with the same credentials cannot help.
+    if ((f.headers.message || '').startsWith('2035')) chat.client.deactivate();
+  };
   chat.client.activate();
   chat.timers.push(setInterval(() => presence('here'), PRESENCE_MS));
   chat.timers.push(setInterval(renderPeople, 1000));
@@ -249,6 +273,7 @@ async function leave() {
 const params = new URLSearchParams(location.search);
 $('name').value = params.get('name') || localStorage.getItem('qmesh.chat.name') || '';
 if (params.get('room')) $('room').value = params.get('room');
+$('user').value = localStorage.getItem('qmesh.chat.user') || '';
 
 $('join-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -259,7 +284,10 @@ $('join-form').addEventListener('submit', (e) => {
     $('join-error').textContent = 'a room name is 1-32 letters and digits';
     return;
   }
-  join(name, room);
+  const login = $('user').value.trim();
+  // The password stays in this page's memory only; the user name is kept.
+  if (login) localStorage.setItem('qmesh.chat.user', login);
+  join(name, room, login ? { login, passcode: $('password').value } : null);
 });
 $('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
