@@ -150,7 +150,10 @@ void connection_state::resume() {
 bool connection_state::handle(frame& f) {
   const auto& cmd = f.command;
   if (cmd.empty()) {
-    fail(f, ec::options_error, f.body);
+    // A body over the limit is a message too big (2030), as for a queue's
+    // max_msg_length; any other codec failure is a malformed frame.
+    fail(f, codec.body_too_long() ? ec::msg_too_big_for_q : ec::options_error,
+         f.body);
     return true;
   }
   if (!connected) {

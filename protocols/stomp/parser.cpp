@@ -173,9 +173,11 @@ bool parser::feed(const char* data, size_t size, std::vector<frame>& out) {
         size_t scan = std::min(avail, sat_add(room, 1));
         const char* nul = find(p, scan, '\0');
         if (nul == nullptr) {
-          if (frame_.body.size() + scan > lim_.max_body)
+          if (frame_.body.size() + scan > lim_.max_body) {
+            body_too_long_ = true;
             return fail("body too long (limit " + std::to_string(lim_.max_body)
                         + " bytes)");
+          }
           frame_.body.append(p, scan);
           partial_ += scan;
           p += scan;
@@ -291,10 +293,12 @@ bool parser::on_headers_done() {
                   + "\" (out of range)");
     n = n * 10 + digit;
   }
-  if (n > lim_.max_body)
+  if (n > lim_.max_body) {
+    body_too_long_ = true;
     return fail("content-length " + std::to_string(n)
                 + " exceeds the body limit (" + std::to_string(lim_.max_body)
                 + " bytes)");
+  }
   body_length_ = n;
   state_ = state::body_length;
   return true;

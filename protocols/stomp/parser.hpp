@@ -72,6 +72,12 @@ public:
     return receipt_;
   }
 
+  /// True if the violation was a body over `max_body` (a message too big,
+  /// not a malformed frame).
+  bool body_too_long() const noexcept {
+    return body_too_long_;
+  }
+
   /// True after a protocol violation.
   bool failed() const noexcept {
     return state_ == state::failed;
@@ -133,6 +139,7 @@ private:
   std::string line_;         // an incomplete line (no LF yet)
   size_t partial_ = 0;       // raw bytes of the current frame outside line_
   size_t body_length_ = 0;   // content-length of the current frame
+  bool body_too_long_ = false; // the failure was the body limit
   size_t heartbeats_ = 0;
   uint64_t completed_ = 0;   // frames emitted so far
   std::string error_;

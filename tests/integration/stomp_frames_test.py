@@ -1830,13 +1830,15 @@ class LimitTests(StompCase):
         # The ERROR comes without the claimed body being sent.
         c.raw(f"SEND\ndestination:/queue/{q}\nreceipt:big\n"
               f"content-length:1025\n\n".encode())
-        self.assert_error(c, 2046, receipt="big",
+        # A body over the limit is a message too big (2030), not a
+        # malformed frame.
+        self.assert_error(c, 2030, receipt="big",
                           contains="content-length 1025 exceeds the body "
                                    "limit (1024 bytes)")
         c = self.connect()
         c.raw(f"SEND\ndestination:/queue/{q}\nreceipt:nul\n\n".encode()
               + b"d" * 1025)
-        self.assert_error(c, 2046, receipt="nul",
+        self.assert_error(c, 2030, receipt="nul",
                           contains="body too long (limit 1024 bytes)")
         c = self.connect()
         c.raw(f"SEND\ndestination:/queue/{q}\n"

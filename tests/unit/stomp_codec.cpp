@@ -720,6 +720,23 @@ CAF_TEST(body limit exact boundaries) {
   CAF_CHECK_EQUAL(error_of("SEND\n\nx"s, lim), "body too long (limit 0 bytes)");
 }
 
+CAF_TEST(only the body limit counts as a body too long) {
+  limits lim;
+  lim.max_body = 10;
+  lim.max_header_line = 64;
+  auto too_long = [&](const std::string& bytes) {
+    parser p{lim};
+    std::vector<frame> out;
+    CAF_CHECK(!p.feed(bytes.data(), bytes.size(), out));
+    return p.body_too_long();
+  };
+  CAF_CHECK(too_long("SEND\ncontent-length:11\n\n"));
+  CAF_CHECK(too_long("SEND\n\n" + std::string(11, 'b')));
+  CAF_CHECK(!too_long("SEND\nh:" + std::string(100, 'v') + "\n\n"));
+  CAF_CHECK(!too_long("SEND\ncontent-length:x\n\n"));
+  CAF_CHECK(!too_long("send\n\n"s + '\0'));
+}
+
 CAF_TEST(content length body must be followed by NUL) {
   CAF_CHECK_EQUAL(error_of("SEND\ncontent-length:3\n\nabcd\0"s),
                   "frame not terminated by NUL after its content-length (3 "
