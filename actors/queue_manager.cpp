@@ -842,9 +842,8 @@ void queue_manager_state::release_held() {
 
 caf::result<subscription_info>
 queue_manager_state::subscribe(subscription_spec& spec) {
-  if (!is_valid_filter(spec.filter))
-    return reason_error(ec::topic_string_error,
-               "'" + spec.filter.substr(0, 64) + "' is not a valid filter");
+  if (auto why = filter_error(spec.filter); !why.empty())
+    return reason_error(ec::topic_string_error, why);
   if (!spec.queue.empty()) {
     // Record the target by its queue name, so `QM1/Q` and `Q` are the same
     // queue for resume and for the in-use check of delete.

@@ -39,7 +39,8 @@ bool is_valid_topic(std::string_view topic) noexcept {
 bool is_valid_filter(std::string_view filter) noexcept {
   if (filter.empty() || filter.size() > max_topic_length)
     return false;
-  if (filter.find('\0') != std::string_view::npos)
+  if (filter.find_first_of(std::string_view{"\0*>", 3})
+      != std::string_view::npos)
     return false;
   bool ok = true;
   bool seen_hash = false;
@@ -52,6 +53,30 @@ bool is_valid_filter(std::string_view filter) noexcept {
       ok = false;
   });
   return ok;
+}
+
+std::string filter_error(std::string_view filter) {
+  if (is_valid_filter(filter))
+    return {};
+  auto shown = std::string{filter.substr(0, 64)};
+  for (auto& c : shown)
+    if (static_cast<unsigned char>(c) < 0x20)
+      c = '?';
+  std::string why = "'" + shown + "' is not a valid filter";
+  if (filter.empty() || filter.size() > max_topic_length)
+    return why + " (1 to " + std::to_string(max_topic_length) + " bytes)";
+  if (filter.find_first_of(".*>") == std::string_view::npos)
+    return why + ": '+' and '#' fill a whole level, '#' only the last";
+  // Another broker's dialect: '.' between levels, '*' for one level, '>'
+  // (JMS) or '#' (AMQP) for the rest.
+  std::string ours{filter};
+  for (auto& c : ours)
+    c = c == '.' ? '/' : c == '*' ? '+' : c == '>' ? '#' : c;
+  why += ": qmesh filters use '/' between levels, '+' for one level and "
+         "'#' for all levels below, not '.', '*' or '>'";
+  if (is_valid_filter(ours) && ours.size() <= 64)
+    why += " (did you mean '" + ours + "'?)";
+  return why;
 }
 
 bool topic_matches(std::string_view filter, std::string_view topic) noexcept {

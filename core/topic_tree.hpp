@@ -22,8 +22,15 @@ constexpr size_t max_topic_length = 4096;
 bool is_valid_topic(std::string_view topic) noexcept;
 
 /// A filter to subscribe with: like a topic, but `+` and `#` may fill whole
-/// levels and `#` only the last one.
+/// levels and `#` only the last one; no `*` or `>` (other brokers'
+/// wildcards, which would silently match nothing here).
 bool is_valid_filter(std::string_view filter) noexcept;
+
+/// Empty if `filter` is valid; else why not, in one line. A filter in
+/// another broker's dialect (`news.*`, `news.>`, `a.#`: `.` levels, `*`
+/// and `>` wildcards) is refused, `*` and `>` being no qmesh wildcards, with
+/// the qmesh spelling (`news/+`, `news/#`) as a hint.
+std::string filter_error(std::string_view filter);
 
 /// True if `topic` matches `filter`; both must be valid.
 bool topic_matches(std::string_view filter, std::string_view topic) noexcept;

@@ -322,17 +322,24 @@ int run(const options& opts) {
     listeners.push_back(std::move(l));
     stomp_text = "stomp on " + to_string(opts.stomp.listen);
   }
+  // One set of HTTP settings for the plain and the TLS listener: the same
+  // API, users, static files and WebSocket endpoint on both.
+  std::shared_ptr<http::server_settings> http_settings;
+  if (opts.http.enabled || opts.tls.http_listen) {
+    http_settings = std::make_shared<http::server_settings>();
+    http_settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
+    if (!opts.http.web_root.empty()) {
+      http_settings->web
+        = std::make_shared<const http::static_files>(opts.http.web_root);
+      node_log().info("http: web root {}", http_settings->web->root());
+    }
+    http_settings->websocket
+      = stomp::websocket_settings(sys, door, stomp_cfg);
+    http_settings->auth = auth;
+  }
   std::string http_text = "http off";
   if (opts.http.enabled) {
-    auto settings = std::make_shared<http::server_settings>();
-    settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
-    if (!opts.http.web_root.empty()) {
-      settings->web
-        = std::make_shared<const http::static_files>(opts.http.web_root);
-      node_log().info("http: web root {}", settings->web->root());
-    }
-    settings->websocket = stomp::websocket_settings(sys, door, stomp_cfg);
-    settings->auth = auth;
+    auto settings = http_settings;
     net::listener_limits caps;
     caps.max_connections = opts.caps.max_connections;
     caps.max_per_address = opts.caps.max_per_address;
@@ -378,11 +385,8 @@ int run(const options& opts) {
   if (tls_ok && opts.tls.http_listen) {
     const auto& ep = *opts.tls.http_listen;
     tls_ok = tls_listen(ep, "https", [&](auto& caps, auto& err) {
-      auto settings = std::make_shared<http::server_settings>();
-      settings->server_name = std::string{"qmesh/"} + QMESH_VERSION;
-      settings->websocket = stomp::websocket_settings(sys, door, stomp_cfg);
-      return http::listen(io, sys, door, settings, caps, ep.host, ep.port,
-                          err, tls);
+      return http::listen(io, sys, door, http_settings, caps, ep.host,
+                          ep.port, err, tls);
     });
   }
   if (!tls_ok) {

@@ -309,6 +309,9 @@ class PubSubTests(ClientTestCase):
         self.assert_reason(self.cli("subscribe", "a/#/b"), 2425,
                            "topic_string_error")
         self.assert_reason(self.cli("publish", "a/+", "x"), 2425)
+        r = self.cli("subscribe", "a.#")
+        self.assert_reason(r, 2425, "topic_string_error")
+        self.assertIn("did you mean 'a/#'?", r.stderr)
 
 
 def wait_for_json(test, args, pred, timeout=10.0):

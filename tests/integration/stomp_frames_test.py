@@ -1499,6 +1499,13 @@ class TopicTests(StompCase):
         self.bad_frame(2425, "SUBSCRIBE", [("destination", "/topic/a/b+"),
                                            ("id", "x")])
         self.bad_frame(2425, "SEND", [("destination", "/topic/a/+")], "w")
+        # Other brokers' dialects are refused with the qmesh spelling.
+        self.bad_frame(2425, "SUBSCRIBE", [("destination", "/topic/news.*"),
+                                           ("id", "x")],
+                       contains="did you mean 'news/+'?")
+        self.bad_frame(2425, "SUBSCRIBE", [("destination", "/topic/news.>"),
+                                           ("id", "x")],
+                       contains="did you mean 'news/#'?")
 
 
 # -- temporary queues ---------------------------------------------------------

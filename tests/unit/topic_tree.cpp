@@ -168,6 +168,27 @@ CAF_TEST(hash must be last and alone in its level) {
   CAF_CHECK(!is_valid_filter("a/##"));
 }
 
+CAF_TEST(other brokers wildcards are refused with the qmesh spelling) {
+  CAF_CHECK(!is_valid_filter("news.*"));
+  CAF_CHECK(!is_valid_filter("news.>"));
+  CAF_CHECK(!is_valid_filter("a.#"));
+  CAF_CHECK(!is_valid_filter("*"));
+  CAF_CHECK(!is_valid_filter("a/>"));
+  CAF_CHECK(filter_error("a/+").empty());
+  CAF_CHECK(filter_error("news.eu").empty()); // a plain level with a dot
+  CAF_CHECK_EQUAL(filter_error("news.*"),
+                  "'news.*' is not a valid filter: qmesh filters use '/' "
+                  "between levels, '+' for one level and '#' for all levels "
+                  "below, not '.', '*' or '>' (did you mean 'news/+'?)");
+  CAF_CHECK(filter_error("news.>").find("did you mean 'news/#'?")
+            != std::string::npos);
+  CAF_CHECK(filter_error("a.#").find("did you mean 'a/#'?")
+            != std::string::npos);
+  CAF_CHECK(filter_error("a/#/b").find("'#' only the last")
+            != std::string::npos);
+  CAF_CHECK(filter_error("").find("1 to 4096 bytes") != std::string::npos);
+}
+
 CAF_TEST(plus must fill its whole level) {
   CAF_CHECK(!is_valid_filter("+a"));
   CAF_CHECK(!is_valid_filter("a+"));
