@@ -876,8 +876,8 @@ struct connection_state {
             false, allow);
   }
 
-  /// GET /ws: hands the connection to a WebSocket (net::upgrade) and ends this
-  /// actor, or answers why not and closes.
+  /// GET /ws: hands the connection to a WebSocket (net::upgrade) and ends
+  /// this actor, or answers why not and closes.
   void upgrade(request req) {
     auto v = net::check_upgrade(*cfg->websocket, req);
     if (v.status == 0 && !input.empty()) {

@@ -76,8 +76,7 @@ struct server_settings {
 /// a WebSocket.
 connection_actor
 spawn_connection(caf::actor_system& sys, std::shared_ptr<net::stream> conn,
-                 ws_upgrade to_websocket,
-                 front_door_actor door,
+                 ws_upgrade to_websocket, front_door_actor door,
                  std::shared_ptr<const server_settings> cfg);
 
 } // namespace qmesh::http

@@ -339,8 +339,9 @@ void tls_connection::start_shutdown() {
 }
 
 void tls_connection::close() {
-  asio::post(ex_,
-             [self = shared_from_this()] { self->shut("closed by the server"); });
+  asio::post(ex_, [self = shared_from_this()] {
+    self->shut("closed by the server");
+  });
 }
 
 void tls_connection::shut(const std::string& why) {
