@@ -5,7 +5,10 @@ Covers the subprotocols, the STOMP verbs, WebSocket and TCP clients talking
 to each other, text and binary messages, a missing final NUL, heart-beats,
 receipts; and hostile input: oversized and fragmented messages, a client
 that never reads, bad upgrades, garbage after the upgrade, thousands of idle
-WebSockets; after each the node still answers."""
+WebSockets; after each the node still answers. The same over TLS
+(wss://HOST:PORT/ws on --http-tls-listen, certificates made at test time):
+logins allowed and refused, clients that do not trust the node's CA,
+plain ws:// bytes on the TLS port, caps and shutdown."""
 import asyncio
 import base64
 import http.client
