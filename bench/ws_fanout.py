@@ -7,16 +7,21 @@ Measured, not asserted (docs/benchmarks.md, "STOMP over WebSocket fan-out").
     python3 bench/ws_fanout.py --build build               # starts a node
     python3 bench/ws_fanout.py --port 7780                 # a running node
     python3 bench/ws_fanout.py --build build --rate 200    # paced sender
+    python3 bench/ws_fanout.py --build build --tls         # wss:// instead
+    python3 bench/ws_fanout.py --url wss://HOST:PORT/ws --ca CA.pem
 
 Needs Debian's python3-websockets. Subscribers are spread over --procs
 client processes (asyncio each); the sender keeps at most --window messages
-unconfirmed (a RECEIPT every 100 messages)."""
+unconfirmed (a RECEIPT every 100 messages). With --tls the node started
+gets a throwaway self-signed certificate (made with `openssl`) and the
+clients use wss:// on its --http-tls-listen."""
 import argparse
 import asyncio
 import multiprocessing as mp
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -39,10 +44,13 @@ def command_and_body(msg):
     return head.split(b"\n", 1)[0], rest[:-1]
 
 
-async def open_stomp(url):
+async def open_stomp(url, ca):
+    tls = {}
+    if url.startswith("wss:"):
+        tls["ssl"] = ssl.create_default_context(cafile=ca)
     ws = await websockets.connect(url, subprotocols=["v12.stomp"],
                                   max_size=None, ping_interval=None,
-                                  max_queue=4096)
+                                  max_queue=4096, **tls)
     await ws.send(frame("CONNECT", {"accept-version": "1.2", "host": "/",
                                     "heart-beat": "0,0"}))
     cmd, _ = command_and_body(await ws.recv())
@@ -52,8 +60,8 @@ async def open_stomp(url):
 
 # -- subscribers (one process holds several) ---------------------------------
 
-async def subscribe_all(url, n, ready, results):
-    conns = [await open_stomp(url) for _ in range(n)]
+async def subscribe_all(url, ca, n, ready, results):
+    conns = [await open_stomp(url, ca) for _ in range(n)]
     for i, ws in enumerate(conns):
         await ws.send(frame("SUBSCRIBE", {"id": "s", "destination": TOPIC,
                                           "receipt": "r"}))
@@ -88,14 +96,14 @@ async def subscribe_all(url, n, ready, results):
     results.put((counts, lats, first[0] or 0, last[0], time.process_time()))
 
 
-def subscriber_proc(url, n, ready, results):
-    asyncio.run(subscribe_all(url, n, ready, results))
+def subscriber_proc(url, ca, n, ready, results):
+    asyncio.run(subscribe_all(url, ca, n, ready, results))
 
 
 # -- sender ------------------------------------------------------------------
 
-async def send(url, seconds, size, rate, window):
-    ws = await open_stomp(url)
+async def send(url, ca, seconds, size, rate, window):
+    ws = await open_stomp(url, ca)
     pad = b"x" * max(0, size - 20)
     sent = 0
     unconfirmed = 0
@@ -144,21 +152,40 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_node(build):
+def self_signed(tmp):
+    """A throwaway certificate for localhost / 127.0.0.1: (cert, key)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", key, "-out", cert,
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def start_node(build, tls):
+    """Starts a node; returns (process, its temporary dir, URL, CA file)."""
     tmp = tempfile.mkdtemp(prefix="qmesh-ws-bench-")
     http = free_port()
-    proc = subprocess.Popen(
-        [os.path.join(build, "qmesh-node"), "--qmgr", "QMB",
-         "--listen", f"127.0.0.1:{free_port()}",
-         "--stomp-listen", f"127.0.0.1:{free_port()}",
-         "--http-listen", f"127.0.0.1:{http}", "--log-level", "warn",
-         "--data-dir", os.path.join(tmp, "data")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [os.path.join(build, "qmesh-node"), "--qmgr", "QMB",
+           "--listen", f"127.0.0.1:{free_port()}",
+           "--stomp-listen", f"127.0.0.1:{free_port()}",
+           "--http-listen", f"127.0.0.1:{http}", "--log-level", "warn",
+           "--data-dir", os.path.join(tmp, "data")]
+    url, ca = f"ws://127.0.0.1:{http}/ws", None
+    if tls:
+        ca, key = self_signed(tmp)
+        https = free_port()
+        cmd += ["--tls-cert", ca, "--tls-key", key,
+                "--http-tls-listen", f"127.0.0.1:{https}"]
+        url = f"wss://localhost:{https}/ws"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
         sys.exit(f"node did not start: {line}")
-    return proc, tmp, http
+    return proc, tmp, url, ca
 
 
 def cpu_seconds(pid):
@@ -177,6 +204,12 @@ def main():
     ap.add_argument("--build", help="start BUILD/qmesh-node for the run")
     ap.add_argument("--port", type=int, default=7780,
                     help="HTTP port of a running node (without --build)")
+    ap.add_argument("--tls", action="store_true",
+                    help="with --build: wss:// on the node's HTTPS listener")
+    ap.add_argument("--url", help="WebSocket URL of a running node "
+                                  "(ws:// or wss://; without --build)")
+    ap.add_argument("--ca", help="CA file that signed a wss:// node's "
+                                 "certificate (default: the system's)")
     ap.add_argument("--subscribers", type=int, default=100)
     ap.add_argument("--procs", type=int, default=1,
                     help="client processes the subscribers are spread over")
@@ -190,10 +223,10 @@ def main():
     args = ap.parse_args()
     node = None
     tmp = None
-    port = args.port
+    url = args.url or f"ws://127.0.0.1:{args.port}/ws"
+    ca = args.ca
     if args.build:
-        node, tmp, port = start_node(args.build)
-    url = f"ws://127.0.0.1:{port}/ws"
+        node, tmp, url, ca = start_node(args.build, args.tls)
     procs = []
     try:
         ready, results = mp.Queue(), mp.Queue()
@@ -202,14 +235,14 @@ def main():
                  for i in range(args.procs)]
         for n in share:
             p = mp.Process(target=subscriber_proc,
-                           args=(url, n, ready, results))
+                           args=(url, ca, n, ready, results))
             p.start()
             procs.append(p)
         for _ in share:
             ready.get(timeout=60)
         node_cpu0 = cpu_seconds(node.pid) if node else 0
         sent, elapsed = asyncio.run(
-            send(url, args.seconds, args.size, args.rate, args.window))
+            send(url, ca, args.seconds, args.size, args.rate, args.window))
         counts, lats, firsts, lasts = [], [], [], []
         client_cpu = 0.0
         for _ in share:
@@ -225,7 +258,8 @@ def main():
         # Deliveries over the subscribers' own window: first to last
         # message received (they may lag behind the sender).
         window = max(1e-9, (max(lasts) - min(firsts)) / 1e9)
-        print(f"subscribers {args.subscribers} in {args.procs} process(es), "
+        print(f"{url.split(':')[0]}: "
+              f"subscribers {args.subscribers} in {args.procs} process(es), "
               f"body {args.size} B, rate "
               f"{'max' if not args.rate else int(args.rate)}/s, "
               f"{elapsed:.1f} s")

@@ -90,8 +90,8 @@ struct connection_state {
 
   connection_actor::pointer self = nullptr;
   std::shared_ptr<net::stream> conn;
-  /// conn as plain TCP, for a WebSocket upgrade; nullptr over TLS.
-  std::shared_ptr<net::tcp_connection> upgradable;
+  /// Turns conn into a WebSocket.
+  ws_upgrade to_websocket;
   front_door_actor door;
   std::shared_ptr<const server_settings> cfg;
   /// The session requests go to: the one opened at start (anonymous; on a
@@ -884,18 +884,13 @@ struct connection_state {
             false, allow);
   }
 
-  /// GET /ws: hands the socket to a WebSocket (net::upgrade) and ends this
-  /// actor, or answers why not and closes.
+  /// GET /ws: hands the connection to a WebSocket (net::upgrade) and ends
+  /// this actor, or answers why not and closes.
   void upgrade(request req) {
     auto v = net::check_upgrade(*cfg->websocket, req);
     if (v.status == 0 && !input.empty()) {
       v.status = 400;
       v.error = "data after the upgrade request";
-    }
-    if (v.status == 0 && !upgradable) {
-      v.status = 501;
-      v.error = "WebSocket over TLS (wss) is not supported; use ws:// on "
-                "the plain HTTP listener, or STOMP over TLS";
     }
     if (v.status != 0) {
       respond_error(v.status, mqrc(ec::options_error),
@@ -904,7 +899,7 @@ struct connection_state {
       return;
     }
     closing = true;
-    net::upgrade(upgradable, std::move(req), cfg->websocket, v.subprotocol);
+    to_websocket(std::move(req), cfg->websocket, v.subprotocol);
     self->quit();
   }
 
@@ -928,14 +923,13 @@ struct connection_state {
 
 connection_actor::behavior_type
 connection_impl(connection_actor::stateful_pointer<connection_state> self,
-                std::shared_ptr<net::stream> conn,
-                std::shared_ptr<net::tcp_connection> upgradable,
+                std::shared_ptr<net::stream> conn, ws_upgrade to_websocket,
                 front_door_actor door,
                 std::shared_ptr<const server_settings> cfg) {
   auto& st = self->state;
   st.self = self;
   st.conn = conn;
-  st.upgradable = std::move(upgradable);
+  st.to_websocket = std::move(to_websocket);
   st.door = std::move(door);
   st.cfg = std::move(cfg);
   // However the actor ends, the socket closes.
@@ -968,10 +962,9 @@ connection_impl(connection_actor::stateful_pointer<connection_state> self,
 
 connection_actor
 spawn_connection(caf::actor_system& sys, std::shared_ptr<net::stream> conn,
-                 std::shared_ptr<net::tcp_connection> upgradable,
-                 front_door_actor door,
+                 ws_upgrade to_websocket, front_door_actor door,
                  std::shared_ptr<const server_settings> cfg) {
-  return sys.spawn(connection_impl, std::move(conn), std::move(upgradable),
+  return sys.spawn(connection_impl, std::move(conn), std::move(to_websocket),
                    std::move(door), std::move(cfg));
 }
 

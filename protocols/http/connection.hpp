@@ -21,16 +21,20 @@
 // slower than that to send a request) is closed, and so is one whose
 // session ends first (closed by an administrator).
 //
-// Over TLS (HTTPS) the connection is a net::tls_connection and GET /ws
-// answers 501: WebSocket upgrades are served on the plain listener only.
+// Over TLS (HTTPS) the connection is a net::tls_connection; GET /ws
+// upgrades either kind (ws:// and wss://, net::upgrade).
 //
 // Threading: all state is the actor's; the connection is shared with the
 // io thread and used only through its thread-safe calls.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "actors/actors.hpp"
 #include "core/authenticator.hpp"
@@ -42,6 +46,12 @@ struct ws_settings;
 } // namespace qmesh::net
 
 namespace qmesh::http {
+
+/// Hands the connection to a WebSocket that answers `req` with
+/// `subprotocol` (net::upgrade for the connection's kind). Any thread.
+using ws_upgrade = std::function<void(
+  boost::beast::http::request<boost::beast::http::string_body> req,
+  std::shared_ptr<const net::ws_settings> cfg, std::string subprotocol)>;
 
 /// What every HTTP connection of a node shares.
 struct server_settings {
@@ -62,13 +72,11 @@ struct server_settings {
   std::shared_ptr<authenticator> auth;
 };
 
-/// Spawns the actor of one connection. `upgradable` is the same
-/// connection when it is plain TCP (a WebSocket upgrade takes its socket),
-/// nullptr over TLS.
+/// Spawns the actor of one connection; `to_websocket` turns `conn` into
+/// a WebSocket.
 connection_actor
 spawn_connection(caf::actor_system& sys, std::shared_ptr<net::stream> conn,
-                 std::shared_ptr<net::tcp_connection> upgradable,
-                 front_door_actor door,
+                 ws_upgrade to_websocket, front_door_actor door,
                  std::shared_ptr<const server_settings> cfg);
 
 } // namespace qmesh::http

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "protocols/net/actor_bridge.hpp"
+#include "protocols/net/ws_connection.hpp"
 
 namespace qmesh::http {
 
@@ -21,6 +22,14 @@ std::string refusal(const std::string& text) {
          + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+/// How a connection of either kind becomes a WebSocket.
+template <class Connection>
+ws_upgrade upgrade_of(std::shared_ptr<Connection> conn) {
+  return [conn](auto req, auto ws, auto subprotocol) {
+    net::upgrade(conn, std::move(req), std::move(ws), std::move(subprotocol));
+  };
+}
+
 } // namespace
 
 std::shared_ptr<net::tcp_listener>
@@ -32,17 +41,16 @@ listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
   net::tcp_listener::factory make;
   if (tls) {
     make = [&sys, door, cfg, tls](std::shared_ptr<net::tcp_connection> conn) {
-      net::accept_tls(std::move(conn), tls,
-                      [&sys, door, cfg](std::shared_ptr<net::stream> s) {
-                        auto hdl = spawn_connection(sys, std::move(s), nullptr,
-                                                    door, cfg);
-                        return std::make_shared<net::actor_bridge>(
-                          std::move(hdl));
-                      });
+      net::accept_tls(
+        std::move(conn), tls,
+        [&sys, door, cfg](std::shared_ptr<net::tls_connection> s) {
+          auto hdl = spawn_connection(sys, s, upgrade_of(s), door, cfg);
+          return std::make_shared<net::actor_bridge>(std::move(hdl));
+        });
     };
   } else {
     make = [&sys, door, cfg](std::shared_ptr<net::tcp_connection> conn) {
-      auto hdl = spawn_connection(sys, conn, conn, door, cfg);
+      auto hdl = spawn_connection(sys, conn, upgrade_of(conn), door, cfg);
       conn->start(std::make_shared<net::actor_bridge>(std::move(hdl)));
     };
   }

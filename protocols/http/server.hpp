@@ -19,7 +19,7 @@ namespace qmesh::http {
 /// Returns the listener (stop it through io_thread::stop), or nullptr with
 /// `error` set. With `tls` set it serves HTTPS: a connection gets its actor
 /// once its handshake succeeded, one over a cap gets its 503 after
-/// the handshake, and WebSocket upgrades answer 501.
+/// the handshake, and GET /ws upgrades to a WebSocket over TLS (wss://).
 std::shared_ptr<net::tcp_listener>
 listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
        std::shared_ptr<const server_settings> cfg,

@@ -230,17 +230,23 @@ void tcp_connection::hand_over(taker take) {
                self->handing_ = true;
                self->handler_.reset();
                self->taker_ = std::move(t);
-               if (self->reading_) {
-                 boost::system::error_code ignored;
-                 self->sock_.cancel(ignored);
-               }
                self->try_hand_over();
              });
 }
 
 void tcp_connection::try_hand_over() {
-  if (closed_ || handed_ || reading_ || !writing_.empty() || !queued_.empty())
+  if (closed_ || handed_ || !writing_.empty() || !queued_.empty())
+    return; // a write's end comes back here
+  if (reading_) {
+    // Cancelling the socket cancels every operation on it: only once
+    // nothing is being written. The read's end comes back here.
+    if (!cancelled_) {
+      cancelled_ = true;
+      boost::system::error_code ignored;
+      sock_.cancel(ignored);
+    }
     return;
+  }
   handed_ = true;
   auto take = std::exchange(taker_, nullptr);
   take(std::move(sock_), std::exchange(unread_, {}));

@@ -95,7 +95,7 @@ public:
   // -- handing the socket over ------------------------------------------------
 
   /// Gives the socket up. Any thread. Reading stops (a read in progress is
-  /// cancelled) and the handler gets no further call; once the queued bytes
+  /// cancelled once no write is in progress) and the handler gets no further call; once the queued bytes
   /// are written, `take` runs on the io thread with the socket. If the
   /// connection closes first, `take` never runs. close_after_flush() is
   /// ignored from now on (the old protocol actor lets go); close() still
@@ -129,9 +129,11 @@ private:
   bool closing_ = false;
   bool closed_ = false;
   bool notify_drained_ = false;
-  // Handing over: requested, and done (the socket is gone).
+  // Handing over: requested, the read in progress cancelled, and done
+  // (the socket is gone).
   taker taker_;
   bool handing_ = false;
+  bool cancelled_ = false;
   bool handed_ = false;
   std::string unread_;
   std::function<void()> closer_;

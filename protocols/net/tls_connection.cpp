@@ -133,7 +133,7 @@ public:
 void refuse_tls(std::shared_ptr<tcp_connection> conn,
                 std::shared_ptr<const tls_settings> cfg, std::string bytes) {
   accept_tls(std::move(conn), std::move(cfg),
-             [bytes = std::move(bytes)](std::shared_ptr<stream> s)
+             [bytes = std::move(bytes)](std::shared_ptr<tls_connection> s)
                -> std::shared_ptr<connection_handler> {
                s->write(bytes);
                s->close_after_flush();
@@ -149,7 +149,8 @@ tls_connection::tls_connection(std::shared_ptr<tcp_connection> shell,
   : shell_(std::move(shell)),
     cfg_(std::move(cfg)),
     tls_(std::move(sock), *cfg_->context),
-    timer_(tls_.get_executor()),
+    ex_(tls_.get_executor()),
+    timer_(ex_),
     address_(shell_->address()),
     peer_(shell_->peer()) {
   // nop
@@ -161,7 +162,7 @@ void tls_connection::start(tls_settings::factory make) {
   timer_.expires_after(cfg_->handshake_timeout);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->open_ || self->closed_)
-      return;
+      return; // (a hand-over needs an open connection)
     tls_log().debug("tls from {}: no handshake within {} ms; closed",
                     self->peer_, self->cfg_->handshake_timeout.count());
     self->shut("TLS handshake timed out");
@@ -191,7 +192,7 @@ void tls_connection::start(tls_settings::factory make) {
 }
 
 void tls_connection::read() {
-  if (!open_ || closed_ || closing_ || reading_
+  if (!open_ || closed_ || closing_ || handing_ || reading_
       || unconsumed_ >= max_unconsumed)
     return;
   reading_ = true;
@@ -203,6 +204,11 @@ void tls_connection::read() {
       self->reading_ = false;
       if (self->closed_)
         return;
+      if (self->handing_ && (!ec || ec == asio::error::operation_aborted)) {
+        self->unread_.append(buf->data(), ec ? 0 : n);
+        self->try_hand_over();
+        return;
+      }
       if (ec) {
         if (self->shutting_down_)
           return; // the shutdown finishes the connection
@@ -220,7 +226,7 @@ void tls_connection::read() {
 }
 
 void tls_connection::consumed() {
-  asio::post(tls_.get_executor(), [self = shared_from_this()] {
+  asio::post(ex_, [self = shared_from_this()] {
     if (self->unconsumed_ > 0)
       --self->unconsumed_;
     self->read();
@@ -231,9 +237,9 @@ void tls_connection::write(std::string bytes) {
   if (bytes.empty())
     return;
   backlog_.fetch_add(bytes.size(), std::memory_order_relaxed);
-  asio::post(tls_.get_executor(),
+  asio::post(ex_,
              [self = shared_from_this(), b = std::move(bytes)]() mutable {
-               if (self->closed_ || self->shutting_down_) {
+               if (self->closed_ || self->shutting_down_ || self->handing_) {
                  self->backlog_.fetch_sub(b.size(), std::memory_order_relaxed);
                  return;
                }
@@ -276,6 +282,10 @@ void tls_connection::start_write() {
         self->start_write();
         return;
       }
+      if (self->handing_) {
+        self->try_hand_over();
+        return;
+      }
       if (self->closing_) {
         self->start_shutdown();
         return;
@@ -288,7 +298,7 @@ void tls_connection::start_write() {
 }
 
 void tls_connection::notify_when_drained() {
-  asio::post(tls_.get_executor(), [self = shared_from_this()] {
+  asio::post(ex_, [self = shared_from_this()] {
     if (self->closed_)
       return;
     if (!self->write_pending_ && self->queued_.empty()) {
@@ -301,8 +311,8 @@ void tls_connection::notify_when_drained() {
 }
 
 void tls_connection::close_after_flush() {
-  asio::post(tls_.get_executor(), [self = shared_from_this()] {
-    if (self->closed_ || self->closing_)
+  asio::post(ex_, [self = shared_from_this()] {
+    if (self->closed_ || self->closing_ || self->handing_)
       return;
     self->closing_ = true;
     if (!self->open_)
@@ -329,17 +339,18 @@ void tls_connection::start_shutdown() {
 }
 
 void tls_connection::close() {
-  asio::post(tls_.get_executor(),
-             [self = shared_from_this()] { self->shut("closed by the server"); });
+  asio::post(ex_, [self = shared_from_this()] {
+    self->shut("closed by the server");
+  });
 }
 
 void tls_connection::shut(const std::string& why) {
-  if (closed_)
-    return;
+  if (closed_ || handed_)
+    return; // (after a hand-over the new owner closes)
   closed_ = true;
   timer_.cancel();
   boost::system::error_code ignored;
-  tls_.lowest_layer().close(ignored);
+  tls_.next_layer().close(ignored);
   size_t dropped = 0;
   for (auto& b : queued_)
     dropped += b.size();
@@ -348,6 +359,38 @@ void tls_connection::shut(const std::string& why) {
   shell_->released();
   if (auto h = std::move(handler_))
     h->on_closed(why);
+}
+
+// -- handing over -------------------------------------------------------------
+
+void tls_connection::hand_over(taker take) {
+  asio::post(ex_, [self = shared_from_this(), t = std::move(take)]() mutable {
+    if (self->closed_ || self->handing_ || !self->open_)
+      return;
+    self->handing_ = true;
+    self->handler_.reset();
+    self->taker_ = std::move(t);
+    self->try_hand_over();
+  });
+}
+
+void tls_connection::try_hand_over() {
+  if (closed_ || handed_ || write_pending_ || !queued_.empty())
+    return; // a write's end comes back here
+  if (reading_) {
+    // Cancelling the socket cancels every operation on it: only once
+    // nothing is being written. The read's end comes back here.
+    if (!cancelled_) {
+      cancelled_ = true;
+      boost::system::error_code ignored;
+      tls_.next_layer().cancel(ignored);
+    }
+    return;
+  }
+  handed_ = true;
+  timer_.cancel();
+  auto take = std::exchange(taker_, nullptr);
+  take(std::move(tls_), std::exchange(unread_, {}));
 }
 
 } // namespace qmesh::net

@@ -5,6 +5,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -126,6 +127,36 @@ ws_verdict check_upgrade(const ws_settings& cfg, const http_request& req) {
                        + joined(cfg.subprotocols) + ")");
 }
 
+namespace {
+
+/// Makes the WebSocket of a connection whose stream `next` was just handed
+/// over by `shell`'s connection, or closes it if the client sent bytes
+/// before the handshake's answer.
+template <class NextLayer>
+void take_over(std::shared_ptr<tcp_connection> shell, NextLayer next,
+               std::string unread, http_request req,
+               std::shared_ptr<const ws_settings> cfg, std::string sub) {
+  if (!unread.empty()) {
+    // A client must wait for the handshake's answer before it sends.
+    ws_log().info("websocket from {}: {} bytes sent before the handshake "
+                  "completed; closed",
+                  shell->peer(), unread.size());
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(next).close(ignored);
+    shell->released();
+    return;
+  }
+  auto ws = std::make_shared<ws_connection<NextLayer>>(shell, std::move(next),
+                                                       std::move(cfg));
+  shell->set_closer([w = std::weak_ptr<ws_connection<NextLayer>>{ws}] {
+    if (auto s = w.lock())
+      s->close();
+  });
+  ws->start(std::move(req), std::move(sub));
+}
+
+} // namespace
+
 void upgrade(std::shared_ptr<tcp_connection> conn, http_request req,
              std::shared_ptr<const ws_settings> cfg,
              std::string subprotocol) {
@@ -133,44 +164,100 @@ void upgrade(std::shared_ptr<tcp_connection> conn, http_request req,
   conn->hand_over([weak, req = std::move(req), cfg = std::move(cfg),
                    sub = std::move(subprotocol)](tcp::socket sock,
                                                  std::string unread) mutable {
-    auto shell = weak.lock();
-    if (!shell)
-      return; // cannot happen: the shell runs this
-    if (!unread.empty()) {
-      // A client must wait for the handshake's answer before it sends.
-      ws_log().info("websocket from {}: {} bytes sent before the handshake "
-                    "completed; closed",
-                    shell->peer(), unread.size());
-      boost::system::error_code ignored;
-      sock.close(ignored);
-      shell->released();
-      return;
-    }
-    auto ws = std::make_shared<ws_connection>(shell, std::move(sock), cfg);
-    shell->set_closer([w = std::weak_ptr<ws_connection>{ws}] {
-      if (auto s = w.lock())
-        s->close();
-    });
-    ws->start(std::move(req), std::move(sub));
+    if (auto shell = weak.lock()) // (always: the shell runs this)
+      take_over(std::move(shell), std::move(sock), std::move(unread),
+                std::move(req), std::move(cfg), std::move(sub));
   });
 }
 
-// -- ws_connection ------------------------------------------------------------
+void upgrade(std::shared_ptr<tls_connection> conn, http_request req,
+             std::shared_ptr<const ws_settings> cfg,
+             std::string subprotocol) {
+  // The TLS connection ends with the hand-over; its shell stays the
+  // listener's token.
+  conn->hand_over([shell = conn->shell(), req = std::move(req),
+                   cfg = std::move(cfg), sub = std::move(subprotocol)](
+                    tls_stream tls, std::string unread) mutable {
+    take_over(shell, std::move(tls), std::move(unread), std::move(req),
+              std::move(cfg), std::move(sub));
+  });
+}
 
-ws_connection::ws_connection(std::shared_ptr<tcp_connection> shell,
-                             tcp::socket sock,
-                             std::shared_ptr<const ws_settings> cfg)
-  : ws_(std::move(sock)),
-    shell_(std::move(shell)),
+// -- ws_connection_base -------------------------------------------------------
+
+ws_connection_base::ws_connection_base(std::shared_ptr<tcp_connection> shell,
+                                       std::shared_ptr<const ws_settings> cfg)
+  : shell_(std::move(shell)),
     cfg_(std::move(cfg)),
     address_(shell_->address()),
     peer_(shell_->peer()) {
   // nop
 }
 
-ws_connection::~ws_connection() = default;
+ws_connection_base::~ws_connection_base() = default;
 
-void ws_connection::start(http_request req, std::string subprotocol) {
+bool ws_connection_base::input_held_back() const noexcept {
+  return unconsumed_.size() >= max_unconsumed
+         || unconsumed_bytes_ >= max_unconsumed_bytes;
+}
+
+void ws_connection_base::note_read(size_t n) {
+  unconsumed_.push_back(n);
+  unconsumed_bytes_ += n;
+}
+
+void ws_connection_base::note_consumed() {
+  if (!unconsumed_.empty()) {
+    unconsumed_bytes_ -= unconsumed_.front();
+    unconsumed_.pop_front();
+  }
+}
+
+bool ws_connection_base::enqueue(std::string& bytes) {
+  if (closed_ || closing_) {
+    backlog_.fetch_sub(bytes.size(), std::memory_order_relaxed);
+    return false;
+  }
+  queued_.push_back(std::move(bytes));
+  return true;
+}
+
+void ws_connection_base::pop_written() {
+  writing_ = false;
+  backlog_.fetch_sub(queued_.front().size(), std::memory_order_relaxed);
+  queued_.pop_front();
+}
+
+void ws_connection_base::finish(const std::string& why) {
+  closed_ = true;
+  // The message being written is accounted for by its write's handler.
+  size_t dropped = 0;
+  for (size_t i = writing_ ? 1 : 0; i < queued_.size(); ++i)
+    dropped += queued_[i].size();
+  queued_.resize(writing_ ? 1 : 0);
+  backlog_.fetch_sub(dropped, std::memory_order_relaxed);
+  shell_->released();
+  if (auto h = std::move(handler_))
+    h->on_closed(why);
+}
+
+// -- ws_connection ------------------------------------------------------------
+
+template <class NextLayer>
+ws_connection<NextLayer>::ws_connection(std::shared_ptr<tcp_connection> shell,
+                                        NextLayer next,
+                                        std::shared_ptr<const ws_settings> cfg)
+  : ws_connection_base(std::move(shell), std::move(cfg)),
+    ws_(std::move(next)) {
+  // nop
+}
+
+template <class NextLayer>
+ws_connection<NextLayer>::~ws_connection() = default;
+
+template <class NextLayer>
+void ws_connection<NextLayer>::start(http_request req,
+                                     std::string subprotocol) {
   ws_.set_option(timeouts(*cfg_));
   ws_.set_option(websocket::stream_base::decorator(
     [server = cfg_->server_name, sub = subprotocol](
@@ -182,7 +269,7 @@ void ws_connection::start(http_request req, std::string subprotocol) {
   ws_.read_message_max(cfg_->max_message);
   ws_.auto_fragment(false);
   auto r = std::make_shared<http_request>(std::move(req));
-  ws_.async_accept(*r, [self = shared_from_this(), r,
+  ws_.async_accept(*r, [self = this->shared_from_this(), r,
                         sub = std::move(subprotocol)](beast::error_code ec) {
     if (self->closed_)
       return;
@@ -206,19 +293,19 @@ void ws_connection::start(http_request req, std::string subprotocol) {
   });
 }
 
-void ws_connection::read() {
+template <class NextLayer>
+void ws_connection<NextLayer>::read() {
   if (closed_ || reading_)
     return;
-  if (unconsumed_.size() >= max_unconsumed
-      || unconsumed_bytes_ >= max_unconsumed_bytes) {
+  if (input_held_back()) {
     // Input held back: the idle timer would count the pause as silence.
     ws_.set_option(no_timeouts());
     return;
   }
   reading_ = true;
   ws_.set_option(timeouts(*cfg_)); // (re-)armed as the read starts
-  ws_.async_read(rbuf_, [self = shared_from_this()](beast::error_code ec,
-                                                    size_t) {
+  ws_.async_read(rbuf_, [self = this->shared_from_this()](beast::error_code ec,
+                                                          size_t) {
     self->reading_ = false;
     if (self->closed_)
       return;
@@ -234,50 +321,41 @@ void ws_connection::read() {
     self->rbuf_.consume(self->rbuf_.size());
     if (self->rbuf_.capacity() > max_unconsumed_bytes)
       self->rbuf_.shrink_to_fit(); // after a large message
-    self->unconsumed_.push_back(chunk.size());
-    self->unconsumed_bytes_ += chunk.size();
+    self->note_read(chunk.size());
     if (self->handler_)
       self->handler_->on_data(std::move(chunk));
     self->read();
   });
 }
 
-void ws_connection::consumed() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
-    if (!self->unconsumed_.empty()) {
-      self->unconsumed_bytes_ -= self->unconsumed_.front();
-      self->unconsumed_.pop_front();
-    }
+template <class NextLayer>
+void ws_connection<NextLayer>::consumed() {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+    self->note_consumed();
     self->read();
   });
 }
 
-void ws_connection::write(std::string bytes) {
+template <class NextLayer>
+void ws_connection<NextLayer>::write(std::string bytes) {
   backlog_.fetch_add(bytes.size(), std::memory_order_relaxed);
-  asio::post(ws_.get_executor(),
-             [self = shared_from_this(), b = std::move(bytes)]() mutable {
-               if (self->closed_ || self->closing_) {
-                 self->backlog_.fetch_sub(b.size(), std::memory_order_relaxed);
-                 return;
-               }
-               self->queued_.push_back(std::move(b));
-               if (self->open_ && !self->writing_)
-                 self->start_write();
-             });
+  asio::post(ws_.get_executor(), [self = this->shared_from_this(),
+                                  b = std::move(bytes)]() mutable {
+    if (self->enqueue(b) && self->open_ && !self->writing_)
+      self->start_write();
+  });
 }
 
-void ws_connection::start_write() {
+template <class NextLayer>
+void ws_connection<NextLayer>::start_write() {
   writing_ = true;
   const auto& msg = queued_.front();
   // Browsers fail a connection on a text message that is not UTF-8.
   ws_.text(valid_utf8(msg));
   ws_.async_write(
     asio::buffer(msg.data(), msg.size()),
-    [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->writing_ = false;
-      self->backlog_.fetch_sub(self->queued_.front().size(),
-                               std::memory_order_relaxed);
-      self->queued_.pop_front();
+    [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->pop_written();
       if (self->closed_)
         return;
       if (ec) {
@@ -299,8 +377,9 @@ void ws_connection::start_write() {
     });
 }
 
-void ws_connection::notify_when_drained() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class NextLayer>
+void ws_connection<NextLayer>::notify_when_drained() {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
     if (self->closed_)
       return;
     if (self->queued_.empty()) {
@@ -312,8 +391,9 @@ void ws_connection::notify_when_drained() {
   });
 }
 
-void ws_connection::close_after_flush() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class NextLayer>
+void ws_connection<NextLayer>::close_after_flush() {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
     if (self->closed_ || self->closing_)
       return;
     self->closing_ = true;
@@ -322,36 +402,33 @@ void ws_connection::close_after_flush() {
   });
 }
 
-void ws_connection::start_close() {
+template <class NextLayer>
+void ws_connection<NextLayer>::start_close() {
   ws_.set_option(timeouts(*cfg_)); // the closing handshake is timed
   ws_.async_close(websocket::close_code::normal,
-                  [self = shared_from_this()](beast::error_code) {
+                  [self = this->shared_from_this()](beast::error_code) {
                     self->shut("closed by the server");
                   });
 }
 
-void ws_connection::close() {
-  asio::post(ws_.get_executor(), [self = shared_from_this()] {
+template <class NextLayer>
+void ws_connection<NextLayer>::close() {
+  asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
     self->shut("closed by the server");
   });
 }
 
-void ws_connection::shut(const std::string& why) {
+template <class NextLayer>
+void ws_connection<NextLayer>::shut(const std::string& why) {
   if (closed_)
     return;
-  closed_ = true;
   boost::system::error_code ignored;
-  ws_.next_layer().close(ignored);
-  // The message being written is accounted for by its write's handler.
-  size_t dropped = 0;
-  for (size_t i = writing_ ? 1 : 0; i < queued_.size(); ++i)
-    dropped += queued_[i].size();
-  queued_.resize(writing_ ? 1 : 0);
-  backlog_.fetch_sub(dropped, std::memory_order_relaxed);
-  shell_->released();
-  if (auto h = std::move(handler_))
-    h->on_closed(why);
+  beast::get_lowest_layer(ws_).close(ignored);
+  finish(why);
 }
+
+template class ws_connection<tcp::socket>;
+template class ws_connection<tls_stream>;
 
 // -- UTF-8 --------------------------------------------------------------------
 

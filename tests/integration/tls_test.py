@@ -177,20 +177,6 @@ class TlsFrontEndTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body)["status"]["qmgr"], "QMT")
 
-    def test_websocket_upgrade_over_tls_answers_json_501(self):
-        raw = socket.create_connection(("127.0.0.1", self.https))
-        with trusting(self.certs).wrap_socket(
-                raw, server_hostname="localhost") as s:
-            s.sendall(b"GET /ws HTTP/1.1\r\nHost: localhost\r\n"
-                      b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      b"Sec-WebSocket-Version: 13\r\n"
-                      b"Sec-WebSocket-Protocol: v12.stomp\r\n\r\n")
-            answer = read_until_closed(s).decode()
-        self.assertTrue(answer.startswith("HTTP/1.1 501"), answer)
-        body = json.loads(answer.split("\r\n\r\n", 1)[1])
-        self.assertIn("wss", body["error"])
-
     def test_client_without_the_ca_fails_verification(self):
         ctx = ssl.create_default_context()  # the system's CAs only
         for port in (self.stomp_tls, self.https):

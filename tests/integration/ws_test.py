@@ -5,13 +5,20 @@ Covers the subprotocols, the STOMP verbs, WebSocket and TCP clients talking
 to each other, text and binary messages, a missing final NUL, heart-beats,
 receipts; and hostile input: oversized and fragmented messages, a client
 that never reads, bad upgrades, garbage after the upgrade, thousands of idle
-WebSockets; after each the node still answers."""
+WebSockets; after each the node still answers. The same over TLS
+(wss://HOST:PORT/ws on --http-tls-listen, certificates made at test time):
+logins allowed and refused, clients that do not trust the node's CA,
+plain ws:// bytes on the TLS port, caps and shutdown."""
 import asyncio
 import base64
+import http.client
 import json
 import os
 import resource
+import shutil
 import socket
+import ssl
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -19,8 +26,10 @@ import urllib.request
 import websockets
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from harness import Node, wait_for
+from auth_test import hash_password, users_text
+from harness import Node, free_port, wait_for
 from stomp_harness import RawStomp
+from tls_harness import Certs
 
 TIMEOUT = 10
 
@@ -39,6 +48,13 @@ def frame(cmd, headers=None, body=b"", nul=True):
     if isinstance(body, str):
         body = body.encode()
     return ("\n".join(lines) + "\n\n").encode() + body + (b"\x00" if nul else b"")
+
+
+def connect_frame(heartbeat="0,0", login=None):
+    headers = {"accept-version": "1.2", "host": "/", "heart-beat": heartbeat}
+    if login:
+        headers["login"], headers["passcode"] = login
+    return frame("CONNECT", headers)
 
 
 def parse(msg):
@@ -125,18 +141,22 @@ class Ws:
 
     @classmethod
     async def open(cls, node, subprotocols=("v12.stomp",), connect=True,
-                   heartbeat="0,0", **kwargs):
+                   heartbeat="0,0", tls=None, login=None, **kwargs):
+        """`tls`: (port, ssl context) for wss:// on that port; else ws://
+        on the node's HTTP port. `login`: (login, passcode) for CONNECT."""
         kwargs.setdefault("max_size", None)
         kwargs.setdefault("ping_interval", None)
+        if tls:
+            url = f"wss://localhost:{tls[0]}/ws"
+            kwargs["ssl"] = tls[1]
+        else:
+            url = f"ws://127.0.0.1:{node.http_port}/ws"
         conn = await websockets.connect(
-            f"ws://127.0.0.1:{node.http_port}/ws",
-            subprotocols=list(subprotocols) if subprotocols else None,
+            url, subprotocols=list(subprotocols) if subprotocols else None,
             **kwargs)
         ws = cls(conn)
         if connect:
-            await ws.send(frame("CONNECT", {"accept-version": "1.2",
-                                            "host": "/",
-                                            "heart-beat": heartbeat}))
+            await ws.send(connect_frame(heartbeat, login))
             cmd, headers, _ = await ws.recv()
             assert cmd == "CONNECTED", (cmd, headers)
             ws.connected = headers
@@ -633,6 +653,346 @@ class WsShutdownTest(unittest.TestCase):
             ws = await Ws.open(node)
             code = await asyncio.get_running_loop().run_in_executor(
                 None, node.terminate)
+            self.assertEqual(code, 0)
+            await ws.closed(timeout=5)
+        run(go())
+
+
+
+# -- over TLS (wss://) -------------------------------------------------------
+
+def https_get(port, ctx, path, headers=None):
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT,
+                                    context=ctx)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+class WssTestCase(unittest.TestCase):
+    """A node with an HTTPS listener (certificates made for the test) and
+    users: alice may put and get WSS.*; root is the administrator."""
+    node_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certs = Certs()
+        cls.addClassCleanup(cls.certs.cleanup)
+        cls.ctx = ssl.create_default_context(cafile=cls.certs.ca)
+        cls.dir = tempfile.mkdtemp(prefix="qmesh-wss-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        users = os.path.join(cls.dir, "users.ini")
+        with open(users, "w") as f:
+            f.write(users_text({
+                "alice": (hash_password("alice-pw"),
+                          {"put": "WSS.*", "get": "WSS.*"}),
+                "root": (hash_password("root-pw"),
+                         {"admin": "*", "put": "*", "get": "*"})}))
+        cls.https = free_port()
+        cls.node = Node("--tls-cert", cls.certs.server_cert,
+                        "--tls-key", cls.certs.server_key,
+                        "--http-tls-listen", f"127.0.0.1:{cls.https}",
+                        "--users-file", users, *cls.node_args, qmgr="QMWSS")
+        cls.addClassCleanup(cls.node.stop)
+
+    def wss(self, login=("alice", "alice-pw"), **kwargs):
+        return Ws.open(self.node, tls=(self.https, self.ctx), login=login,
+                       **kwargs)
+
+    def admin(self, path, method="GET"):
+        """The admin API (plain HTTP) as root: (status, JSON body)."""
+        token = base64.b64encode(b"root:root-pw").decode()
+        c = http.client.HTTPConnection("127.0.0.1", self.node.http_port,
+                                       timeout=TIMEOUT)
+        try:
+            c.request(method, path,
+                      headers={"Authorization": "Basic " + token})
+            r = c.getresponse()
+            return r.status, json.loads(r.read() or b"null")
+        finally:
+            c.close()
+
+    def assert_alive(self):
+        self.assertIsNone(self.node.proc.poll(), "the node exited")
+        self.assertEqual(https_get(self.https, self.ctx, "/healthz")[0], 200)
+
+        async def check():
+            ws = await self.wss()
+            await ws.send(frame("DISCONNECT", {"receipt": "bye"}))
+            await ws.receipt("bye")
+            await ws.close()
+        run(check())
+
+
+class WssStompTest(WssTestCase):
+    # Small frame limits, so that the largest message is ~75 KB.
+    node_args = ("--stomp-max-headers", "8", "--stomp-max-header-line", "1024",
+                 "--stomp-max-body", "65536")
+
+    def test_round_trip_over_wss_and_to_ws(self):
+        async def go():
+            ws = await self.wss()
+            self.assertEqual(ws.conn.subprotocol, "v12.stomp")
+            self.assertIn(ws.conn.transport.get_extra_info("ssl_object")
+                          .version(), ("TLSv1.2", "TLSv1.3"))
+            self.assertTrue(
+                ws.conn.response_headers["Server"].startswith("qmesh"))
+            await ws.send(frame("SUBSCRIBE", {"id": "s",
+                                              "destination": "/queue/WSS.RT",
+                                              "ack": "client-individual",
+                                              "receipt": "r-sub"}))
+            await ws.receipt("r-sub")
+            for i in range(3):
+                await ws.send(frame("SEND", {"destination": "/queue/WSS.RT",
+                                             "receipt": f"r-send-{i}"},
+                                    f"hello {i}"))
+            got = []
+            while len(got) < 3:
+                cmd, headers, body = await ws.recv()
+                if cmd == "RECEIPT":
+                    continue
+                self.assertEqual(cmd, "MESSAGE", (headers, body))
+                got.append((body.decode(), headers["ack"]))
+            self.assertEqual([b for b, _ in got],
+                             ["hello 0", "hello 1", "hello 2"])
+            for _, ack in got:
+                await ws.send(frame("ACK", {"id": ack, "receipt": "a-" + ack}))
+                await ws.receipt("a-" + ack)
+            # A plain ws:// client on the HTTP listener reaches the same
+            # queues: one STOMP actor kind behind both.
+            plain = await Ws.open(self.node, login=("alice", "alice-pw"))
+            await plain.send(frame("SEND", {"destination": "/queue/WSS.RT",
+                                            "receipt": "p"}, b"\xff binary"))
+            await plain.receipt("p")
+            cmd, headers, body = await ws.recv()
+            self.assertEqual((cmd, body), ("MESSAGE", b"\xff binary"))
+            await plain.close()
+            await ws.send(frame("DISCONNECT", {"receipt": "bye"}))
+            await ws.receipt("bye")
+            self.assertEqual(await ws.closed(), 1000)
+        run(go())
+
+    def test_login_allowed_and_refused(self):
+        async def refused(login):
+            ws = await self.wss(connect=False)
+            await ws.send(connect_frame(login=login))
+            cmd, headers, body = await ws.recv()
+            self.assertEqual(cmd, "ERROR", (login, headers, body))
+            self.assertEqual(headers.get("qmesh-reason"), "2035", headers)
+            self.assertEqual(await ws.closed(), 1000)
+
+        async def go():
+            await refused(("alice", "wrong"))
+            await refused(("mallory", "x"))
+            await refused(None)
+            # Logged in, alice may put to WSS.* only.
+            ws = await self.wss()
+            await ws.send(frame("SEND", {"destination": "/queue/WSS.OK",
+                                         "receipt": "ok"}, "x"))
+            await ws.receipt("ok")
+            await ws.send(frame("SEND", {"destination": "/queue/OTHER",
+                                         "receipt": "no"}, "x"))
+            cmd, headers, body = await ws.recv()
+            self.assertEqual((cmd, headers.get("qmesh-reason")),
+                             ("ERROR", "2035"), (headers, body))
+            self.assertEqual(await ws.closed(), 1000)
+        run(go())
+        self.assertNotIn("alice-pw", self.node.log_text())
+        self.assert_alive()
+
+    def test_client_without_the_ca_is_refused(self):
+        async def go():
+            for ctx in (ssl.create_default_context(),  # system CAs only
+                        ssl.create_default_context(cafile=self.certs.other_ca)):
+                with self.assertRaises(ssl.SSLCertVerificationError):
+                    await Ws.open(self.node, tls=(self.https, ctx),
+                                  connect=False)
+        run(go())
+        self.assert_alive()
+
+    def test_plain_ws_on_the_tls_port(self):
+        # A ws:// upgrade sent in the clear to the TLS port: no HTTP answer
+        # (no 101), the connection closes, the node stays up.
+        with socket.create_connection(("127.0.0.1", self.https)) as s:
+            s.settimeout(TIMEOUT)
+            s.sendall(upgrade_request() + frame("CONNECT", {"host": "/"}))
+            out = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except ConnectionResetError:
+                pass
+            self.assertNotIn(b"HTTP/1.1", out)
+            self.assertNotIn(b"CONNECTED", out)
+        self.assert_alive()
+
+    def test_oversized_message_closes_with_1009(self):
+        async def go():
+            ws = await self.wss()
+            await ws.send(frame("SEND", {"destination": "/queue/WSS.BIG"},
+                                b"x" * 200_000))
+            self.assertEqual(await ws.closed(), 1009)
+        run(go())
+        self.assertEqual(self.admin("/api/queues/WSS.BIG")[0], 404)
+        self.assert_alive()
+
+    def test_garbage_after_the_upgrade_over_tls(self):
+        # A frame with the reserved opcode 0xF inside TLS: close 1002.
+        raw = socket.create_connection(("127.0.0.1", self.https))
+        with self.ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.settimeout(TIMEOUT)
+            s.sendall(upgrade_request())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(4096)
+            self.assertIn(b" 101 ", head.split(b"\r\n")[0])
+            s.sendall(b"\x8f\x80\x01\x02\x03\x04")
+            out = b""
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+            except (ConnectionResetError, ssl.SSLError):
+                pass
+            self.assertEqual(out, b"\x88\x02\x03\xea")
+        self.assert_alive()
+
+    def test_pipelined_request_before_the_upgrade(self):
+        # GET /healthz and the upgrade in one write, on either listener:
+        # the answer to the first is written in full before the connection
+        # changes hands, then the 101.
+        def both(s):
+            s.settimeout(TIMEOUT)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                      + upgrade_request())
+            out = b""
+            while out.count(b"\r\n\r\n") < 2 or b" 101 " not in out:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+            self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+            self.assertIn(b"\"ok\"}\nHTTP/1.1 101 ", out)
+            s.sendall(b"\x8f\x80\x01\x02\x03\x04")  # then: close 1002
+            self.assertEqual(s.recv(4), b"\x88\x02\x03\xea")
+
+        raw = socket.create_connection(("127.0.0.1", self.https))
+        with self.ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            both(s)
+        with socket.create_connection(("127.0.0.1",
+                                       self.node.http_port)) as s:
+            both(s)
+        self.assert_alive()
+
+    def test_listed_and_closed_by_an_administrator(self):
+        async def go():
+            ws = await self.wss()
+            local = "127.0.0.1:%d" % ws.conn.local_address[1]
+            status, conns = await asyncio.get_running_loop().run_in_executor(
+                None, self.admin, "/api/connections")
+            self.assertEqual(status, 200, conns)
+            mine = [c for c in conns if c["peer"] == local]
+            self.assertEqual([c["protocol"] for c in mine], ["ws"], conns)
+            status, _ = await asyncio.get_running_loop().run_in_executor(
+                None, self.admin, f"/api/connections/{mine[0]['id']}",
+                "DELETE")
+            self.assertEqual(status, 200)
+            cmd, headers, body = await ws.recv()
+            self.assertEqual((cmd, headers["qmesh-reason"]),
+                             ("ERROR", "2009"))
+            self.assertEqual(await ws.closed(), 1000)
+        run(go())
+        self.assert_alive()
+
+    def test_client_that_never_reads_holds_credit_back(self):
+        # As over ws://: a wss subscriber that reads nothing while 20,000
+        # messages of 4 KB are put; the node holds its credit back.
+        n, size = 20_000, 4096
+
+        async def go():
+            slow = await self.wss(max_queue=1, read_limit=4096,
+                                  write_limit=4096)
+            await slow.send(frame("SUBSCRIBE", {"id": "s",
+                                                "destination": "/queue/WSS.SLOW",
+                                                "receipt": "r"}))
+            await slow.receipt("r")
+            fast = await self.wss()
+            body = b"m" * size
+            for i in range(n):
+                await fast.send(frame("SEND", {"destination":
+                                               "/queue/WSS.SLOW"}, body))
+            await fast.send(frame("SEND", {"destination": "/queue/WSS.SLOW",
+                                           "receipt": "last"}, body))
+            await fast.receipt("last", timeout=60)
+            await fast.close()
+            status, q = await asyncio.get_running_loop().run_in_executor(
+                None, self.admin, "/api/queues/WSS.SLOW")
+            self.assertGreater(q["current_depth"], n // 2, q)
+            await asyncio.get_running_loop().run_in_executor(
+                None, self.assert_alive)
+            for i in range(20):
+                cmd, _, got = await slow.recv()
+                self.assertEqual((cmd, len(got)), ("MESSAGE", size))
+            await slow.close()
+        run(go())
+
+
+class WssCapsTest(unittest.TestCase):
+    """The TLS listener's caps count WebSockets; a node stopping closes
+    them."""
+
+    def setUp(self):
+        self.certs = Certs()
+        self.addCleanup(self.certs.cleanup)
+        self.ctx = ssl.create_default_context(cafile=self.certs.ca)
+        self.https = free_port()
+        self.node = Node("--tls-cert", self.certs.server_cert,
+                         "--tls-key", self.certs.server_key,
+                         "--http-tls-listen", f"127.0.0.1:{self.https}",
+                         "--max-connections-per-address", "3", qmgr="QMWSC")
+        self.addCleanup(self.node.stop)
+
+    def wss(self):
+        return Ws.open(self.node, tls=(self.https, self.ctx))
+
+    def healthz(self):
+        try:
+            status, body = https_get(self.https, self.ctx, "/healthz")
+            return status, json.loads(body)
+        except (ConnectionError, ssl.SSLError, http.client.HTTPException):
+            return None, None
+
+    def test_websockets_count_against_the_tls_listeners_caps(self):
+        async def go():
+            conns = [await self.wss() for _ in range(3)]
+            try:
+                loop = asyncio.get_running_loop()
+                status, body = await loop.run_in_executor(None, self.healthz)
+                self.assertEqual((status, body["reason"]), (503, 2025))
+                # The plain HTTP listener counts its own connections.
+                self.assertEqual(http_get(self.node, "/healthz")[0], 200)
+                await conns.pop().close()
+                ok = await loop.run_in_executor(None, lambda: wait_for(
+                    lambda: self.healthz()[0] == 200, TIMEOUT))
+                self.assertTrue(ok)
+            finally:
+                for ws in conns:
+                    await ws.close()
+        run(go())
+
+    def test_node_shutdown_closes_websockets(self):
+        async def go():
+            ws = await self.wss()
+            code = await asyncio.get_running_loop().run_in_executor(
+                None, self.node.terminate)
             self.assertEqual(code, 0)
             await ws.closed(timeout=5)
         run(go())
