@@ -732,6 +732,35 @@ class WssStompTest(WssTestCase):
     node_args = ("--stomp-max-headers", "8", "--stomp-max-header-line", "1024",
                  "--stomp-max-body", "65536")
 
+    def https_get_as(self, path, login=None):
+        """GET over HTTPS, with Basic credentials if given: (status, body)."""
+        c = http.client.HTTPSConnection("127.0.0.1", self.https,
+                                        context=self.ctx, timeout=TIMEOUT)
+        headers = {}
+        if login:
+            token = base64.b64encode(":".join(login).encode()).decode()
+            headers["Authorization"] = "Basic " + token
+        try:
+            c.request("GET", path, headers=headers)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    def test_https_serves_the_api_with_users_and_the_console(self):
+        # The HTTPS listener has the same users and static files as HTTP.
+        status, body = self.https_get_as("/api/overview", ("root", "root-pw"))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["status"]["qmgr"], "QMWSS")
+        status, body = self.https_get_as("/api/overview")
+        self.assertEqual(status, 401, body)
+        self.assertEqual(json.loads(body)["reason"], 2035)
+        status, body = self.https_get_as("/api/overview", ("root", "wrong"))
+        self.assertEqual(status, 401, body)
+        status, body = self.https_get_as("/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"<html", body.lower())
+
     def test_round_trip_over_wss_and_to_ws(self):
         async def go():
             ws = await self.wss()
