@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tools/bench/common.hpp"
+#include "tools/bench/histogram.hpp"
 #include "tools/bench/options.hpp"
 
 namespace qmesh::bench {
@@ -107,22 +108,14 @@ struct result {
   latency_figures lat;     // latency and persistent runs only
 };
 
-/// Nearest-rank percentile of sorted `v`, in microseconds.
-inline double percentile_us(const std::vector<uint64_t>& v, double q) {
-  auto rank = static_cast<size_t>(q * static_cast<double>(v.size()) + 0.999999);
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return static_cast<double>(v[rank - 1]) / 1000.0;
+/// p50 .. max of a histogram of nanoseconds, in microseconds.
+inline latency_figures summarize(const histogram& h) {
+  auto us = [&](double q) {
+    return static_cast<double>(h.quantile(q)) / 1000.0;
+  };
+  return {us(0.5), us(0.9), us(0.99), us(0.999),
+          static_cast<double>(h.max()) / 1000.0};
 }
-
-inline latency_figures summarize(std::vector<uint64_t> ns) {
-  if (ns.empty())
-    return {};
-  std::sort(ns.begin(), ns.end());
-  return {percentile_us(ns, 0.5), percentile_us(ns, 0.9),
-          percentile_us(ns, 0.99), percentile_us(ns, 0.999),
-          static_cast<double>(ns.back()) / 1000.0};
-}
-
 
 // -- the matrix ---------------------------------------------------------------
 

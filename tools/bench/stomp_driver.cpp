@@ -9,8 +9,10 @@
 //            subscribers), both over first send .. last delivery anywhere.
 //   latency  one producer paced at a fixed rate (absolute schedule, one
 //            write per message, no batching) -> one queue -> one consumer.
-//            The body carries the steady_clock send time; the consumer takes
-//            (time of the read that brought the message - send time). Reports
+//            The body carries the steady_clock time the message was due
+//            (start + seq / rate); the consumer takes (time of the read that
+//            brought the message - due time), free of coordinated omission,
+//            into a log-linear histogram (histogram.hpp). Reports
 //            p50/p90/p99/p99.9/max in microseconds and the rate achieved.
 //   persistent  P producer connections (--producers, 1) -> one queue
 //            /queue/bench.persistent.<pid>.<run>; every SEND carries
@@ -124,8 +126,12 @@ void produce_batched(connection& c, run_state& st, size_t index,
 }
 
 /// Sends `n` messages at `rate` per second on an absolute schedule, one
-/// write each, the send time in the body; only the last has a receipt.
-/// Sets `start` / `last_sent` to the first / last write.
+/// write each; only the last has a receipt. The body carries the message's
+/// intended send time (start + seq / rate), not the time of its write: a
+/// producer that falls behind (a blocked write) sends late, and the
+/// consumer still measures from when the message was due, so the stall
+/// shows in the latency of every message it delayed (no coordinated
+/// omission). Sets `start` / `last_sent` to the first / last write.
 void produce_paced(connection& c, run_state& st, const send_encoder& enc,
                    uint64_t n,
                    uint64_t rate, clock_type::time_point& start,
@@ -133,11 +139,16 @@ void produce_paced(connection& c, run_state& st, const send_encoder& enc,
   std::string buf;
   buf.reserve(enc.frame_size());
   auto t0 = clock_type::now();
+  auto t0_ns = static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(t0.time_since_epoch())
+      .count());
   for (uint64_t seq = 0; seq < n; ++seq) {
-    auto due = t0 + std::chrono::nanoseconds(seq * 1'000'000'000 / rate);
+    auto offset = static_cast<uint64_t>(static_cast<double>(seq) * 1e9
+                                        / static_cast<double>(rate));
+    auto due = t0 + std::chrono::nanoseconds(offset);
     std::this_thread::sleep_until(due);
     buf.clear();
-    enc.append(buf, seq, now_ns(), seq + 1 == n ? n : 0);
+    enc.append(buf, seq, t0_ns + offset, seq + 1 == n ? n : 0);
     auto now = clock_type::now();
     if (seq == 0)
       start = now;
@@ -154,7 +165,7 @@ struct producer_result {
   uint64_t confirmed = 0;
   clock_type::time_point start;        // just before the first write
   clock_type::time_point last_receipt; // the read that brought the last
-  std::vector<uint64_t> latencies_ns;  // send -> receipt, per message
+  histogram latencies_ns;              // send -> receipt, per message
 };
 
 /// Confirmed persistent puts: sends `n` messages, each with a receipt (its
@@ -170,7 +181,6 @@ void produce_confirmed(connection& c, run_state& st, size_t index,
   std::deque<clock_type::time_point> outstanding; // write times, oldest first
   std::vector<stomp::frame> frames;
   uint64_t written = 0;
-  r.latencies_ns.reserve(n);
   r.start = clock_type::now();
   while (r.confirmed < n) {
     if (written < n && outstanding.size() < in_flight) {
@@ -205,7 +215,7 @@ void produce_confirmed(connection& c, run_state& st, size_t index,
         throw bench_error("SEND: expected receipt-id " + expected + ", got "
                           + (id != nullptr ? *id : "none")
                           + " (lost, duplicated or out of order)");
-      r.latencies_ns.push_back(static_cast<uint64_t>(
+      r.latencies_ns.record(static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(
           now - outstanding.front())
           .count()));
@@ -251,7 +261,7 @@ ack_mode to_ack_mode(const std::string& text) {
 struct consumer_result {
   std::optional<order_check> check;
   clock_type::time_point last_receive;
-  std::vector<uint64_t> latencies_ns; // latency runs only
+  histogram latencies_ns; // latency runs only: intended send -> read
 
   uint64_t received() const noexcept {
     return check ? check->received() : 0;
@@ -290,8 +300,6 @@ void receive_all(connection& c, run_state& st, size_t index,
   std::string acks;
   r.check.emplace(sent);
   auto& chk = *r.check;
-  if (measure_latency)
-    r.latencies_ns.reserve(chk.counts().expected);
   while (!chk.complete()) {
     frames.clear();
     c.read(frames);
@@ -300,7 +308,7 @@ void receive_all(connection& c, run_state& st, size_t index,
     for (const auto& f : frames) {
       uint64_t sent_ns = 0;
       if (record(chk, f, size, producers, sent_ns) && measure_latency)
-        r.latencies_ns.push_back(now_stamp - sent_ns);
+        r.latencies_ns.record(now_stamp > sent_ns ? now_stamp - sent_ns : 0);
       if (ack == ack_mode::client_individual)
         append_ack(acks, f);
     }
@@ -391,7 +399,7 @@ result figures(const bench_case& bc, std::vector<consumer_result>& got,
   }
   r.seconds = seconds_between(start, last);
   if (bc.what == kind::latency) {
-    r.lat = summarize(std::move(got[0].latencies_ns));
+    r.lat = summarize(got[0].latencies_ns);
     auto send_span = seconds_between(start, last_sent);
     r.pub_rate = static_cast<double>(bc.messages - 1) / send_span;
   } else {
@@ -409,19 +417,17 @@ result persistent_figures(const bench_case& bc,
   result r;
   auto start = sent.front().start;
   auto last = start;
-  std::vector<uint64_t> latencies;
-  latencies.reserve(bc.messages);
+  histogram latencies;
   for (auto& p : sent) {
     r.published += p.confirmed;
     start = std::min(start, p.start);
     last = std::max(last, p.last_receipt);
-    latencies.insert(latencies.end(), p.latencies_ns.begin(),
-                     p.latencies_ns.end());
+    latencies.merge(p.latencies_ns);
   }
   r.seconds = seconds_between(start, last);
   r.pub_rate = static_cast<double>(r.published) / r.seconds;
   r.mb_rate = r.pub_rate * static_cast<double>(bc.size) / 1e6;
-  r.lat = summarize(std::move(latencies));
+  r.lat = summarize(latencies);
   if (!got.empty()) {
     r.delivered = got.front().received();
     r.deliv_rate = static_cast<double>(r.delivered)
