@@ -11,6 +11,9 @@
 //   HELLO
 //   WORLD
 //
+// A request expires when its requester stops waiting (--wait), and its
+// reply no later: nothing is left behind by a requester that gave up.
+//
 // The responder's service upper-cases the request body. It takes each
 // request and puts its reply in one unit of work, so a responder that dies
 // half-way loses nothing: the request goes back to the queue.
@@ -72,13 +75,22 @@ int requester(qmesh::client& c, const std::string& queue,
   for (const auto& text : texts) {
     auto request = qmesh::client::text(text);
     request.reply_to_queue = reply_queue;
+    // Nobody waits for the answer after wait_ms: the request expires then,
+    // so a requester that gives up leaves nothing behind for a responder.
+    request.expiry = std::max<int64_t>(wait_ms, 1);
     auto id = c.put(queue, std::move(request));
     // The reply carries the request's msg_id as its correl_id.
     qmesh::get_options opts;
     opts.wait_ms = wait_ms;
     opts.match_correl_id = qmesh::to_string(id);
-    auto reply = c.get(reply_queue, opts);
-    std::cout << reply.body << std::endl;
+    auto reply = c.try_get(reply_queue, opts);
+    if (!reply)
+      throw qmesh::client_error{qmesh::client_rc::no_msg_available,
+                                "no_msg_available",
+                                "no reply to '" + text + "' within "
+                                  + std::to_string(wait_ms)
+                                  + " ms; the request expires unanswered"};
+    std::cout << reply->body << std::endl;
   }
   return 0;
 }
@@ -112,6 +124,9 @@ int responder(qmesh::client& c, const std::string& queue, uint64_t count,
     }
     auto reply = qmesh::client::text(serve(request->body));
     reply.correl_id = qmesh::to_string(request->id);
+    // A reply lives no longer than its request did: its requester has
+    // stopped waiting by then.
+    reply.expiry = request->expiry;
     auto address = request->reply_to_qmgr.empty()
                      ? request->reply_to_queue
                      : request->reply_to_qmgr + "/" + request->reply_to_queue;
@@ -124,7 +139,17 @@ int responder(qmesh::client& c, const std::string& queue, uint64_t count,
   return 0;
 }
 
+constexpr const char* usage_text
+  = "usage: qmesh-request-reply responder --queue Q [--count N] "
+    "[--wait MS]\n"
+    "       qmesh-request-reply requester --queue Q "
+    "--reply-queue R TEXT...\n";
+
 int run(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << usage_text << "(qmesh-request-reply --help for more)\n";
+    return 2;
+  }
   std::string node = "127.0.0.1:7700";
   std::string mode;
   std::string queue;
@@ -168,10 +193,7 @@ int run(int argc, char** argv) {
     throw usage_error(e.what());
   }
   if (vm.count("help")) {
-    std::cout << "usage: qmesh-request-reply responder --queue Q [--count N] "
-                 "[--wait MS]\n"
-                 "       qmesh-request-reply requester --queue Q "
-                 "--reply-queue R TEXT...\n\n"
+    std::cout << usage_text << "\n"
                  "Request/reply over qmesh with reply_to_queue and "
                  "correl_id; the responder upper-cases each request.\n\n"
               << desc;

@@ -126,6 +126,31 @@ class RequestReplyTests(ClientTestCase):
                                    capture_output=True, text=True, timeout=30)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1)
+        # Without any argument: the usage, not a complaint about --queue.
+        r = subprocess.run([REQUEST_REPLY], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertTrue(r.stderr.startswith("usage: qmesh-request-reply"),
+                        r.stderr)
+        self.assertIn("requester --queue Q --reply-queue R", r.stderr)
+
+    def test_a_requester_that_times_out_leaves_no_request_behind(self):
+        r = subprocess.run([REQUEST_REPLY, "--node", self.node.address,
+                            "requester", "--queue", "SVC.LATE",
+                            "--reply-queue", "LATE.REPLY", "--wait", "300",
+                            "anyone?"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("2033 no_msg_available", r.stderr)
+        self.assertIn("the request expires unanswered", r.stderr)
+        # The requester waited 300 ms after its put: the request has
+        # expired, so a responder starting now finds nothing to serve.
+        responder = subprocess.run(
+            [REQUEST_REPLY, "--node", self.node.address, "responder",
+             "--queue", "SVC.LATE", "--wait", "0"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(responder.returncode, 0, responder.stderr)
+        self.assertNotIn("served", responder.stderr)
 
 
 class UnreachableTests(unittest.TestCase):
