@@ -1,6 +1,8 @@
 #include "protocols/stomp/connection.hpp"
 
 #include <charconv>
+#include <cstdio>
+#include <random>
 
 #include <caf/all.hpp>
 
@@ -10,6 +12,17 @@
 namespace qmesh::stomp {
 
 namespace {
+
+/// The CONNECTED frame's `session`: 64 random bits in hex, telling the
+/// client nothing about the node (not the session's actor id, which is
+/// sequential).
+std::string opaque_session_id() {
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
@@ -231,7 +244,7 @@ bool connection_state::on_connect(frame& f) {
         std::string bytes = "CONNECTED\nversion:1.2\nserver:";
         bytes += cfg->server_name;
         bytes += "\nsession:";
-        bytes += std::to_string(session.id());
+        bytes += opaque_session_id();
         bytes += "\nheart-beat:";
         bytes += std::to_string(cfg->heartbeat.count());
         bytes += ',';

@@ -461,7 +461,8 @@ class ConnectTests(StompCase):
         f = c.connected
         self.assertEqual(f["version"], "1.2")
         self.assertEqual(f["server"], f"qmesh/{version}")
-        self.assertTrue(f["session"])
+        # An opaque id: 16 hex digits, not the (small, sequential) actor id.
+        self.assertRegex(f["session"], r"^[0-9a-f]{16}$")
         self.assertEqual(f["heart-beat"], "10000,10000")  # the default
         # A connected session works.
         self.put(c, "/queue/" + unique(), "x")
