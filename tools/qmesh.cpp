@@ -305,23 +305,52 @@ std::string format_time(int64_t ms_since_epoch) {
   return out;
 }
 
+/// `text` with control characters (and DEL) as `\n`, `\r`, `\t`, `\e` or
+/// `\xHH` and `\` as `\\`: a value that came from a client can neither
+/// forge output lines nor send escape sequences to the terminal.
+std::string shown(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c != 0x7f) {
+      out += ch;
+    } else {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case 0x1b: out += "\\e"; break;
+        default: {
+          char buf[5];
+          std::snprintf(buf, sizeof buf, "\\x%02x", c);
+          out += buf;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 void print_descriptor(const qmesh::message& m) {
   std::cout << "msg_id: " << qmesh::to_string(m.id) << '\n'
-            << "correl_id: " << m.correl_id << '\n'
+            << "correl_id: " << shown(m.correl_id) << '\n'
             << "priority: " << static_cast<int>(m.priority) << '\n'
             << "persistent: " << (m.is_persistent() ? "true" : "false")
             << '\n'
             << "expiry: " << m.expiry << '\n'
-            << "reply_to_queue: " << m.reply_to_queue << '\n'
-            << "reply_to_qmgr: " << m.reply_to_qmgr << '\n'
+            << "reply_to_queue: " << shown(m.reply_to_queue) << '\n'
+            << "reply_to_qmgr: " << shown(m.reply_to_qmgr) << '\n'
             << "put_time: " << format_time(m.put_time) << '\n'
-            << "origin_qmgr: " << m.origin_qmgr << '\n'
+            << "origin_qmgr: " << shown(m.origin_qmgr) << '\n'
             << "delivery_count: " << m.delivery_count << '\n'
             << "redelivered: " << (m.redelivered() ? "true" : "false")
             << '\n'
-            << "content_type: " << m.content_type << '\n';
+            << "content_type: " << shown(m.content_type) << '\n';
   for (const auto& [k, v] : m.properties)
-    std::cout << "property " << k << ": " << v << '\n';
+    std::cout << "property " << shown(k) << ": " << shown(v) << '\n';
 }
 
 void print_message(const qmesh::message& m, bool descriptor) {
@@ -639,7 +668,7 @@ int cmd_inquire(const command& cmd, std::vector<std::string>& args,
     return exit_ok;
   }
   for (const auto& [k, v] : qmesh::to_fields(st))
-    std::cout << k << ": " << v << '\n';
+    std::cout << k << ": " << shown(v) << '\n';
   return exit_ok;
 }
 
@@ -931,8 +960,9 @@ int cmd_list_subs(const command& cmd, std::vector<std::string>& args,
     std::cout << arr.dump(2) << '\n';
     return exit_ok;
   }
+  std::cout << "NAME  FILTER  QUEUE  DURABILITY  DELIVERED\n";
   for (const auto& s : subs)
-    std::cout << s.name << "  " << s.filter << "  " << s.queue << "  "
+    std::cout << s.name << "  " << shown(s.filter) << "  " << s.queue << "  "
               << (s.durable ? "durable" : "non-durable") << "  "
               << s.delivered_total << '\n';
   return exit_ok;
@@ -958,9 +988,11 @@ int cmd_connections(const command& cmd, std::vector<std::string>& args,
     return exit_ok;
   }
   auto now = qmesh::wall_clock_ms();
+  std::cout << "ID  PROTOCOL  PEER  USER  AGE\n";
   for (const auto& x : conns)
-    std::cout << x.id << "  " << x.client.protocol << "  " << x.client.peer
-              << "  " << (x.client.user.empty() ? "-" : x.client.user)
+    std::cout << x.id << "  " << x.client.protocol << "  "
+              << shown(x.client.peer) << "  "
+              << (x.client.user.empty() ? "-" : shown(x.client.user))
               << "  " << std::max<int64_t>(now - x.connected_at_ms, 0) / 1000
               << "s\n";
   return exit_ok;
@@ -1013,7 +1045,8 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
   }
   for (auto& [key, value] : j.items())
     std::cout << key << ": "
-              << (value.is_string() ? value.get<std::string>() : value.dump())
+              << (value.is_string() ? shown(value.get<std::string>())
+                                    : value.dump())
               << '\n';
   return exit_ok;
 }

@@ -114,6 +114,31 @@ class AdminTests(ClientTestCase):
 
 
 class MessagingTests(ClientTestCase):
+    def test_control_characters_in_values_are_escaped(self):
+        # A property value or correl_id with a newline or an ANSI escape
+        # cannot forge descriptor lines or drive the terminal.
+        forged = "x\nproperty admin: true\x1b[31m\\"
+        self.ok("put", "ESC.Q", "body", "--correl-id", "c\r\n1",
+                "--property", "note=" + forged)
+        out = self.ok("get", "ESC.Q", "--show-descriptor")
+        self.assertNotIn("\x1b", out)
+        self.assertNotIn("\nproperty admin: true", out)
+        lines = out.rstrip("\n").splitlines()
+        self.assertIn("property note: x\\nproperty admin: true\\e[31m\\\\",
+                      lines)
+        self.assertIn("correl_id: c\\r\\n1", lines)
+        # Every line but the body's is `key: value`.
+        self.assertEqual(lines[-1], "body")
+        for line in lines[:-1]:
+            self.assertRegex(line, r"^[a-z_]+( [a-z]+)?: ")
+        # A topic level may hold a newline: the listing escapes it.
+        r = self.cli("subscribe", "evil\nFAKE  x/#", "--durable", "ESC",
+                     "--queue", "ESC.Q", "--wait", "0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = self.ok("list-subscriptions").splitlines()
+        self.assertEqual(len(rows), 2, rows)
+        self.assertIn("evil\\nFAKE  x/#", rows[1])
+
     def test_put_texts_get_with_descriptor(self):
         self.ok("put", "Q1", "hello", "--priority", "7", "--persistent",
                 "--expiry", "600000", "--correl-id", "c-1", "--reply-to",
@@ -301,9 +326,12 @@ class PubSubTests(ClientTestCase):
         self.assertEqual(self.ok("get", "FEED.Q"), "item\n")
         rows = [line.split() for line in
                 self.ok("list-subscriptions").strip().splitlines()]
-        self.assertEqual(rows, [["FEED", "feed/#", "FEED.Q", "durable", "1"]])
+        self.assertEqual(rows, [
+            ["NAME", "FILTER", "QUEUE", "DURABILITY", "DELIVERED"],
+            ["FEED", "feed/#", "FEED.Q", "durable", "1"]])
         self.assertIn("FEED", self.ok("unsubscribe", "FEED"))
-        self.assertEqual(self.ok("list-subscriptions"), "")
+        self.assertEqual(self.ok("list-subscriptions"),
+                         "NAME  FILTER  QUEUE  DURABILITY  DELIVERED\n")
 
     def test_bad_topics(self):
         self.assert_reason(self.cli("subscribe", "a/#/b"), 2425,
