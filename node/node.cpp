@@ -24,6 +24,7 @@
 #include "cluster/membership.hpp"
 #include "core/authenticator.hpp"
 #include "node/memory_monitor.hpp"
+#include "node/port_probe.hpp"
 #include "protocols/http/server.hpp"
 #include "protocols/net/tcp_server.hpp"
 #include "protocols/net/tls_connection.hpp"
@@ -149,6 +150,14 @@ void reload_users(caf::actor_system& sys, const queue_manager_actor& qm,
 
 } // namespace
 
+/// Why a BASP listener could not be opened, in plain words (CAF says
+/// `system_error(cannot_open_port, ...)`); other errors as CAF renders them.
+std::string listen_failure(caf::actor_system& sys, const caf::error& err) {
+  if (err == caf::sec::cannot_open_port)
+    return "the address is already in use or not on this machine";
+  return sys.render(err);
+}
+
 int run(const options& opts) {
   // Stop signals are taken by sigwait below; block them before CAF starts
   // its threads so that none of them receives one.
@@ -180,6 +189,14 @@ int run(const options& opts) {
       return exit_usage;
     }
     auth->replace(std::move(users));
+  }
+  // Every listen address is free before anything is created: a busy port
+  // stops the node with one line, no journal opened, no queue defined.
+  for (const auto& addr : listen_addresses(opts)) {
+    if (auto why = probe(addr); !why.empty()) {
+      std::cerr << "qmesh-node: " << why << '\n';
+      return exit_usage;
+    }
   }
   std::error_code fs_err;
   std::filesystem::create_directories(opts.data_dir, fs_err);
@@ -286,7 +303,7 @@ int run(const options& opts) {
   auto port = publish(door, opts.listen);
   if (!port) {
     std::cerr << "qmesh-node: cannot listen on " << to_string(opts.listen)
-              << ": " << sys.render(port.error()) << '\n';
+              << " (native): " << listen_failure(sys, port.error()) << '\n';
     stop_actors();
     return exit_usage;
   }
@@ -419,7 +436,7 @@ int run(const options& opts) {
     if (!p) {
       std::cerr << "qmesh-node: cannot listen on "
                 << to_string(opts.cluster.listen)
-                << " (cluster): " << sys.render(p.error()) << '\n';
+                << " (cluster): " << listen_failure(sys, p.error()) << '\n';
       sys.middleman().unpublish(door, *port);
       memory.stop();
       stop_actors();

@@ -118,12 +118,32 @@ class OptionTests(unittest.TestCase):
 
     def test_port_in_use_exits_2(self):
         with Node() as node:
-            r = run_node("--listen", node.address, "--data-dir",
-                         os.path.join(node.dir, "other"))
+            other = os.path.join(node.dir, "other")
+            r = run_node("--listen", node.address, "--data-dir", other)
             self.assertEqual(r.returncode, 2)
-            self.assertIn("cannot listen on " + node.address, r.stderr)
+            # One plain line, before anything was created or logged.
+            self.assertEqual(
+                r.stderr, "qmesh-node: cannot listen on %s (native): the "
+                "address is already in use (another node or program "
+                "listens there)\n" % node.address)
+            self.assertFalse(os.path.exists(other))
             # The first node is unaffected.
             self.assertIsNone(node.proc.poll())
+
+    def test_every_listener_is_checked_before_anything_is_created(self):
+        with Node() as node:
+            other = os.path.join(node.dir, "other")
+            for flag, port, what in (
+                    ("--http-listen", node.http_port, "http"),
+                    ("--cluster-listen", node.stomp_port, "cluster")):
+                r = run_node("--listen", f"127.0.0.1:{free_port()}",
+                             "--stomp-listen", f"127.0.0.1:{free_port()}",
+                             flag, f"127.0.0.1:{port}", "--data-dir", other)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertIn(f"cannot listen on 127.0.0.1:{port} ({what}): "
+                              "the address is already in use", r.stderr)
+                self.assertFalse(os.path.exists(other))
 
     def test_stomp_port_in_use_exits_2(self):
         with Node() as node:
