@@ -294,6 +294,14 @@ session_impl(session_actor::stateful_pointer<session_state> self,
   st.qm = std::move(qm);
   st.client = std::move(client);
   self->monitor(st.client);
+  // Every end is logged with user and address: an in-process front-end's
+  // session usually ends as unreachable (its connection actor, the last
+  // holder of its handle, went) before its down handler runs.
+  self->attach_functor([id = self->id(), who = st.who()](const caf::error& r) {
+    if (r)
+      log::qm().info("session {} ({}): ended ({})", id, who,
+                     caf::to_string(r));
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
     if (dm.source == self->state.client.address()) {
       log::qm().info("session {} ({}): client left ({})", self->id(),

@@ -287,7 +287,7 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         log = lambda: self.node.log_text()
         self.assertTrue(wait_for(
-            lambda: "user carol from %s): client left" % peer in log()),
+            lambda: "user carol from %s): ended" % peer in log()),
             log()[-2000:])
         self.assertIn("user carol authenticated from %s" % peer, log())
         self.assertIn("user carol from %s): client connected" % peer, log())
