@@ -28,10 +28,12 @@ void open_session(front_door_actor::stateful_pointer<front_door_state> self,
   info.id = session.id();
   info.client = std::move(who);
   info.connected_at_ms = wall_clock_ms();
+  auto user = info.client.user;
   self->send(qm, atom::connect_v, caf::actor_cast<caf::actor_addr>(session),
              std::move(info));
   self->request(qm, caf::infinite, atom::status_v)
-    .then([rp, session](qm_status& st) mutable {
+    .then([rp, session, user](qm_status& st) mutable {
+            st.user = user;
             rp.deliver(session, std::move(st));
           },
           [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
@@ -48,13 +50,29 @@ std::string printable(std::string text) {
   return text;
 }
 
-/// A worker that checks one password off the front door's thread.
+/// A worker that checks one password off the front door's thread, after
+/// `wait` (the node-wide bound for unverified hosts), and ends.
 caf::behavior verifier(caf::event_based_actor* self,
                        std::shared_ptr<authenticator> auth) {
   return {
-    [self, auth](verify_atom, const credentials& c) {
-      self->quit();
-      return auth->check(c.user, c.password) != nullptr;
+    [self, auth](verify_atom, credentials& c,
+                 caf::timespan wait) -> caf::result<bool> {
+      auto rp = self->make_response_promise<bool>();
+      auto check = [self, auth, c, rp]() mutable {
+        rp.deliver(auth->check(c.user, c.password) != nullptr);
+        self->quit();
+      };
+      if (wait.count() <= 0) {
+        check();
+        return rp;
+      }
+      self->delayed_send(self, wait, verify_atom::value);
+      self->become([self, check](verify_atom) mutable {
+        // Its own timer only: nobody else starts the check early.
+        if (self->current_sender().get() == self->ctrl())
+          check();
+      });
+      return rp;
     },
   };
 }
@@ -78,25 +96,51 @@ front_door_impl(front_door_actor::stateful_pointer<front_door_state> self,
     auto rp = self->make_response_promise<session_actor, qm_status>();
     if (auth == nullptr || !auth->enabled()) {
       who.user.clear();
+      session_access access;
+      access.peer = who.peer;
       open_session(self, qm, std::move(client), std::move(who),
-                   session_access{}, rp);
+                   std::move(access), rp);
       return rp;
     }
     auto host = authenticator::host_of(who.peer);
-    auto refuse = [self, auth, rp, host, who](std::string why) mutable {
-      log::qm().warn("connect from {} ({}) refused: {}", who.peer,
-                     who.protocol, why);
+    // In-process front-ends (STOMP, WebSocket) give the socket's address;
+    // a remote (native) client names its host itself, so its failures
+    // also count node-wide.
+    bool unverified = client.node() != self->node();
+    auto refuse = [self, auth, rp, host, who, unverified](std::string why,
+                                                           const std::string& user) mutable {
+      log::qm().warn("connect from {} ({}{}) as '{}' refused: {}", who.peer,
+                     who.protocol, unverified ? ", host as reported" : "",
+                     printable(user), why);
       auto delay = auth->failed(host);
+      if (unverified)
+        auth->failed_unverified(self->clock().now());
       auto id = self->state.next_refusal++;
       self->state.refusals.emplace(id, rp);
       self->delayed_send(self, delay, atom::tick_v, id);
     };
     if (cred.user.empty()) {
-      refuse("no user given");
+      refuse("no user given", cred.user);
       return rp;
     }
+    caf::timespan wait{0};
+    if (unverified) {
+      auto admitted = auth->admit_unverified(self->clock().now());
+      if (!admitted) {
+        // Unchecked, so it tells the caller nothing about the password.
+        log::qm().warn("connect from {} ({}, host as reported) as '{}' "
+                       "refused unchecked: too many failed logins on this "
+                       "node",
+                       who.peer, who.protocol, printable(cred.user));
+        rp.deliver(caf::make_error(ec::not_authorized,
+                                   "too many failed logins on this node; "
+                                   "try again later"));
+        return rp;
+      }
+      wait = *admitted;
+    }
     auto worker = self->spawn(verifier, auth);
-    self->request(worker, caf::infinite, verify_atom::value, cred)
+    self->request(worker, caf::infinite, verify_atom::value, cred, wait)
       .then(
         [self, qm, auth, client, who, host, cred, rp,
          refuse](bool ok) mutable {
@@ -105,7 +149,7 @@ front_door_impl(front_door_actor::stateful_pointer<front_door_state> self,
           auto user = std::move(cred.user);
           cred.password.clear();
           if (entry == nullptr) {
-            refuse("wrong user or password for '" + printable(user) + "'");
+            refuse("wrong user or password", user);
             return;
           }
           auth->succeeded(host);

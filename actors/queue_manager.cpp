@@ -976,6 +976,8 @@ qm_status queue_manager_state::status() const {
                   self->clock().now() - started)
                   .count();
   s.connection_count = sessions.size();
+  for (auto& [addr, info] : sessions)
+    ++s.connections_by_user[info.client.user];
   if (auto& f = cfg.flow) {
     s.memory_limit = f->memory_limit.load(std::memory_order_relaxed);
     s.memory_used = f->memory_used.load(std::memory_order_relaxed);

@@ -24,6 +24,41 @@ caf::result<Rs...> relay(Self* self, const Dest& dest, Ts&&... xs) {
 
 } // namespace
 
+caf::error session_state::check_sender(const char* what) {
+  const auto& sender = self->current_sender();
+  if (sender != nullptr && sender->node() == client.node())
+    return {};
+  // Throttled: a hostile peer must not be able to flood the log.
+  auto n = ++refused_senders;
+  if (n <= 10 || (n & (n - 1)) == 0)
+    log::qm().warn("session {} ({}): refused {} from {} (not the client's "
+                   "node {}; {} refused so far)",
+                   self->id(), who(), what,
+                   sender ? caf::to_string(sender->address()) : "anonymous",
+                   caf::to_string(client.node()), n);
+  return caf::make_error(ec::not_authorized,
+                         "session " + std::to_string(self->id())
+                           + " takes requests only from its client");
+}
+
+std::string session_state::who() const {
+  auto str = access.user ? "user " + access.user->name : std::string{"anonymous"};
+  return str + " from " + (access.peer.empty() ? "?" : access.peer);
+}
+
+caf::result<qm_status> session_state::status() {
+  auto rp = self->make_response_promise<qm_status>();
+  auto user = access.user ? access.user->name : std::string{};
+  self->request(qm, caf::infinite, atom::status_v)
+    .then(
+      [rp, user](qm_status& st) mutable {
+        st.user = user;
+        rp.deliver(std::move(st));
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
 caf::error session_state::check(permission p, const std::string& object) {
   if (access.probe_only)
     return caf::make_error(ec::not_authorized,
@@ -69,10 +104,12 @@ caf::result<uint64_t> session_state::consume(const std::string& name,
                                              ack_mode mode) {
   auto rp = self->make_response_promise<uint64_t>();
   auto me = caf::actor_cast<consumer_actor>(self);
+  ++pending_consumes;
   self
     ->request(qm, caf::infinite, atom::consume_v, name, me, prefetch, mode)
     .then(
       [this, rp, mode](queue_actor& q, uint64_t qcid) mutable {
+        --pending_consumes;
         auto id = next_consumer_id++;
         auto key = std::make_pair(q.address(), qcid);
         // A queue on another queue manager: its going (the link broke)
@@ -90,7 +127,10 @@ caf::result<uint64_t> session_state::consume(const std::string& name,
           early.erase(i);
         }
       },
-      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      [this, rp](caf::error& e) mutable {
+        --pending_consumes;
+        rp.deliver(std::move(e));
+      });
   return rp;
 }
 
@@ -121,6 +161,17 @@ void session_state::deliver(delivery_batch& batch) {
   auto key = std::make_pair(src, batch.consumer_id);
   auto it = by_queue.find(key);
   if (it == by_queue.end()) {
+    // Only a delivery that overtook the reply to a consume request may come
+    // from a queue the session does not know yet; any other is not from a
+    // queue of this session's consumers.
+    if (pending_consumes == 0) {
+      auto n = ++refused_senders;
+      if (n <= 10 || (n & (n - 1)) == 0)
+        log::qm().warn("session {} ({}): dropped a delivery from {}, not a "
+                       "queue of its consumers ({} refused so far)",
+                       self->id(), who(), caf::to_string(src), n);
+      return;
+    }
     early[key].push_back(std::move(batch));
     return;
   }
@@ -243,22 +294,34 @@ session_impl(session_actor::stateful_pointer<session_state> self,
   st.qm = std::move(qm);
   st.client = std::move(client);
   self->monitor(st.client);
+  // Every end is logged with user and address: an in-process front-end's
+  // session usually ends as unreachable (its connection actor, the last
+  // holder of its handle, went) before its down handler runs.
+  self->attach_functor([id = self->id(), who = st.who()](const caf::error& r) {
+    if (r)
+      log::qm().info("session {} ({}): ended ({})", id, who,
+                     caf::to_string(r));
+  });
   self->set_down_handler([self](caf::down_msg& dm) {
     if (dm.source == self->state.client.address()) {
-      log::qm().info("session {}: client left ({})", self->id(),
+      log::qm().info("session {} ({}): client left ({})", self->id(),
+                     self->state.who(),
                      caf::to_string(dm.reason));
       self->state.on_client_gone();
       return;
     }
     self->state.on_queue_gone(dm);
   });
-  log::qm().info("session {}: client connected from node {}", self->id(),
+  log::qm().info("session {} ({}): client connected from node {}",
+                 self->id(), st.who(),
                  caf::to_string(st.client.node()));
   auto qm_hdl = st.qm;
   return {
     // -- administration: no ownership, replies go straight to the client --
     [self, qm_hdl](atom::define, std::string& name,
                    attr_map& attrs) -> caf::result<queue_status> {
+      if (auto err = self->state.check_sender("define"))
+        return err;
       if (auto err = self->state.check(permission::admin, name))
         return err;
       return self->delegate(qm_hdl, atom::define_v, std::move(name),
@@ -267,6 +330,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     // Relayed: the session owns its temporary queues.
     [self, qm_hdl](atom::define,
                    atom::temporary) -> caf::result<queue_status> {
+      if (auto err = self->state.check_sender("define"))
+        return err;
       if (self->state.access.probe_only)
         return self->state.check(permission::put, "temporary queue");
       auto rp = self->make_response_promise<queue_status>();
@@ -281,6 +346,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::alter, std::string& name,
                    attr_map& attrs) -> caf::result<queue_status> {
+      if (auto err = self->state.check_sender("alter"))
+        return err;
       if (auto err = self->state.check(permission::admin, name))
         return err;
       return self->delegate(qm_hdl, atom::alter_v, std::move(name),
@@ -288,17 +355,23 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::delete_, std::string& name,
                    bool purge) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("delete"))
+        return err;
       if (auto err = self->state.check(permission::admin, name))
         return err;
       return self->delegate(qm_hdl, atom::delete_v, std::move(name), purge);
     },
     [self, qm_hdl](atom::purge, std::string& name) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("purge"))
+        return err;
       if (auto err = self->state.check(permission::admin, name))
         return err;
       return self->delegate(qm_hdl, atom::purge_v, std::move(name));
     },
     [self, qm_hdl](atom::list, std::string& pattern)
       -> caf::result<std::vector<queue_status>> {
+      if (auto err = self->state.check_sender("list"))
+        return err;
       if (auto err = self->state.check(permission::admin,
                                        pattern.empty() ? "*" : pattern))
         return err;
@@ -306,31 +379,44 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::inquire, std::string& name)
       -> caf::result<queue_status> {
+      if (auto err = self->state.check_sender("inquire"))
+        return err;
       if (auto err = self->state.check(permission::admin, name))
         return err;
       return self->delegate(qm_hdl, atom::inquire_v, std::move(name));
     },
-    [self, qm_hdl](atom::status) {
-      return self->delegate(qm_hdl, atom::status_v);
+    [self](atom::status) -> caf::result<qm_status> {
+      if (auto err = self->state.check_sender("status"))
+        return err;
+      return self->state.status();
     },
-    [self, qm_hdl](atom::cluster) {
+    [self, qm_hdl](atom::cluster) -> caf::result<cluster_status> {
+      if (auto err = self->state.check_sender("cluster"))
+        return err;
       return self->delegate(qm_hdl, atom::cluster_v);
     },
     // -- point to point --
     [self, qm_hdl](atom::open, std::string& name,
                    open_mode mode) -> caf::result<queue_actor> {
+      if (auto err = self->state.check_sender("open"))
+        return err;
       auto p = mode == open_mode::output ? permission::put : permission::get;
       if (auto err = self->state.check(p, name))
         return err;
       return relay<queue_actor>(self, qm_hdl, atom::open_v, std::move(name),
                                 mode);
     },
-    [self, qm_hdl](atom::close, std::string& name, open_mode mode) {
+    [self, qm_hdl](atom::close, std::string& name,
+                   open_mode mode) -> caf::result<atom::ok> {
+      if (auto err = self->state.check_sender("close"))
+        return err;
       return relay<atom::ok>(self, qm_hdl, atom::close_v, std::move(name),
                              mode);
     },
     [self, qm_hdl](atom::put, std::string& address,
                    message& msg) -> caf::result<msg_id> {
+      if (auto err = self->state.check_sender("put"))
+        return err;
       if (auto err = self->state.check_put(address, msg))
         return err;
       return self->delegate(qm_hdl, atom::put_v, std::move(address),
@@ -338,6 +424,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::put, std::string& address, message& msg,
                    uint64_t uow) -> caf::result<msg_id> {
+      if (auto err = self->state.check_sender("put"))
+        return err;
       if (auto err = self->state.check_put(address, msg))
         return err;
       return relay<msg_id>(self, qm_hdl, atom::put_v, std::move(address),
@@ -345,6 +433,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::put, std::string& address,
                    std::vector<message>& msgs) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("put"))
+        return err;
       for (auto& msg : msgs)
         if (auto err = self->state.check_put(address, msg))
           return err;
@@ -353,22 +443,30 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self](atom::get, const std::string& name,
            get_options& opts) -> caf::result<message> {
+      if (auto err = self->state.check_sender("get"))
+        return err;
       if (auto err = self->state.check(permission::get, name))
         return err;
       return self->state.get(name, opts);
     },
     [self](atom::consume, std::string& name, uint32_t prefetch,
            ack_mode mode) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("consume"))
+        return err;
       if (auto err = self->state.check(permission::get, name))
         return err;
       return self->state.consume(name, prefetch, mode);
     },
     [self](atom::credit, uint64_t id, uint32_t n) {
+      if (!self->state.sender_ok("credit"))
+        return;
       if (auto l = self->state.link(id))
         self->send(l->queue, atom::credit_v, l->queue_consumer_id, n);
     },
     [self](atom::ack, uint64_t id, uint64_t first,
            uint64_t last) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("ack"))
+        return err;
       auto l = self->state.link(id);
       if (!l)
         return std::move(l.error());
@@ -377,28 +475,42 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self](atom::nack, uint64_t id, uint64_t first, uint64_t last,
            bool requeue) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("nack"))
+        return err;
       auto l = self->state.link(id);
       if (!l)
         return std::move(l.error());
       return self->delegate(l->queue, atom::nack_v, l->queue_consumer_id,
                             first, last, requeue);
     },
-    [self](atom::cancel, uint64_t id) { return self->state.cancel(id); },
+    [self](atom::cancel, uint64_t id) -> caf::result<atom::ok> {
+      if (auto err = self->state.check_sender("cancel"))
+        return err;
+      return self->state.cancel(id);
+    },
     // -- units of work: owned by the session --
     [self, qm_hdl](atom::begin) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("begin"))
+        return err;
       if (self->state.access.probe_only)
         return self->state.check(permission::put, "unit of work");
       return relay<uint64_t>(self, qm_hdl, atom::begin_v);
     },
-    [self, qm_hdl](atom::commit, uint64_t uow) {
+    [self, qm_hdl](atom::commit, uint64_t uow) -> caf::result<atom::ok> {
+      if (auto err = self->state.check_sender("commit"))
+        return err;
       return relay<atom::ok>(self, qm_hdl, atom::commit_v, uow);
     },
-    [self, qm_hdl](atom::backout, uint64_t uow) {
+    [self, qm_hdl](atom::backout, uint64_t uow) -> caf::result<atom::ok> {
+      if (auto err = self->state.check_sender("backout"))
+        return err;
       return relay<atom::ok>(self, qm_hdl, atom::backout_v, uow);
     },
     // -- publish / subscribe --
     [self, qm_hdl](atom::publish, std::string& topic, message& msg,
                    bool retain) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("publish"))
+        return err;
       if (auto err = self->state.check(permission::put, topic))
         return err;
       return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
@@ -407,6 +519,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     [self, qm_hdl](atom::publish, std::string& topic,
                    std::vector<message>& msgs,
                    bool retain) -> caf::result<uint64_t> {
+      if (auto err = self->state.check_sender("publish"))
+        return err;
       if (auto err = self->state.check(permission::put, topic))
         return err;
       return self->delegate(qm_hdl, atom::publish_v, std::move(topic),
@@ -414,6 +528,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::subscribe,
                    subscription_spec& spec) -> caf::result<subscription_info> {
+      if (auto err = self->state.check_sender("subscribe"))
+        return err;
       if (auto err = self->state.check(permission::get, spec.filter))
         return err;
       if (!spec.queue.empty())
@@ -434,6 +550,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::unsubscribe,
                    std::string& name) -> caf::result<atom::ok> {
+      if (auto err = self->state.check_sender("unsubscribe"))
+        return err;
       // Subscriptions this session made (or resumed) are its own; others
       // need admin on their name.
       if (auto err = self->state.check(permission::admin, name))
@@ -443,6 +561,8 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::list, atom::subs)
       -> caf::result<std::vector<subscription_info>> {
+      if (auto err = self->state.check_sender("list"))
+        return err;
       if (auto err = self->state.check(permission::admin, "*"))
         return err;
       return self->delegate(qm_hdl, atom::list_v, atom::subs_v);
@@ -453,24 +573,40 @@ session_impl(session_actor::stateful_pointer<session_state> self,
     },
     [self, qm_hdl](atom::list, atom::conns)
       -> caf::result<std::vector<connection_info>> {
+      if (auto err = self->state.check_sender("list"))
+        return err;
       if (auto err = self->state.check(permission::admin, "*"))
         return err;
       return self->delegate(qm_hdl, atom::list_v, atom::conns_v);
     },
     [self, qm_hdl](atom::disconnect, uint64_t id) -> caf::result<atom::ok> {
+      if (auto err = self->state.check_sender("disconnect"))
+        return err;
       if (auto err = self->state.check(permission::admin, "*"))
         return err;
       return self->delegate(qm_hdl, atom::disconnect_v, id);
     },
     [self](atom::disconnect, std::string& why) {
+      // From the client (a front-end ending it) or the queue manager (an
+      // administrator's disconnect, a reload).
+      if (caf::actor_cast<caf::actor_addr>(self->current_sender())
+            != self->state.qm.address()
+          && !self->state.sender_ok("disconnect"))
+        return;
       if (self->state.leaving)
         return;
-      log::qm().info("session {}: {}", self->id(), why);
+      log::qm().info("session {} ({}): {}", self->id(), self->state.who(),
+                     why);
       self->state.exit_reason = caf::make_error(ec::connection_broken,
                                                 std::move(why));
       self->state.on_client_gone();
     },
-    [self](atom::close) { self->quit(self->state.exit_reason); },
+    [self](atom::close) {
+      // The session's own timer only.
+      if (self->current_sender().get() != self->ctrl())
+        return;
+      self->quit(self->state.exit_reason);
+    },
   };
 }
 

@@ -15,6 +15,14 @@
 //
 // Consumers get session-wide ids: deliveries from any queue reach the client
 // tagged with that id, and the client acks through the session.
+//
+// Who may speak for the client: an actor on the client actor's node (the
+// client itself, or the blocking actors a native client sends its calls
+// from; for in-process front-ends the local node). Every request from
+// anyone else, and every anonymous message, is refused (2035 naming the
+// session) or, when no reply is expected, dropped; both are logged. The
+// node of a remote sender is what BASP says it is: see docs/operations.md
+// ("What the native port trusts") for how far that goes.
 #pragma once
 
 #include <map>
@@ -87,6 +95,27 @@ struct session_state {
   /// The session's exit reason: none when its client went, 2009 with the
   /// text when an administrator closed it (its client is told by this).
   caf::error exit_reason;
+
+  /// Requests refused because of their sender (for log throttling).
+  uint64_t refused_senders = 0;
+  /// Consume requests waiting for the queue manager's reply: only then
+  /// may deliveries from an unknown queue arrive (they overtook it).
+  uint64_t pending_consumes = 0;
+
+  /// None if the current message comes from an actor on the client's node;
+  /// else 2035 naming the session and the request `what` (logged with the
+  /// sender). One node comparison.
+  caf::error check_sender(const char* what);
+
+  /// check_sender() for messages without a reply: true if it may be
+  /// handled; else logs and the caller drops it.
+  bool sender_ok(const char* what) { return !check_sender(what); }
+
+  /// "user NAME from PEER" (or "anonymous from PEER"), for log lines.
+  std::string who() const;
+
+  /// The queue manager's status with this session's user.
+  caf::result<qm_status> status();
 
   /// None if the user holds `p` on `object`; else 2035 naming both (and
   /// logs the refusal with user and peer).

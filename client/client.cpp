@@ -642,12 +642,13 @@ struct client::impl {
     return opts.timeout + ms{wait_ms};
   }
 
-  /// Sends to the session without waiting for anything.
+  /// Sends to the session without waiting for anything, as the bridge
+  /// (the session drops anonymous messages).
   template <class... Ts>
   void tell(Ts&&... xs) {
     if (closed || registry->broken)
       return;
-    caf::anon_send(session, std::forward<Ts>(xs)...);
+    caf::send_as(ch->bridge, session, std::forward<Ts>(xs)...);
   }
 
   // -- connect --

@@ -84,6 +84,56 @@ void authenticator::succeeded(const std::string& host) {
   failures_.erase(host);
 }
 
+void authenticator::forget_unverified(time_point now) {
+  if (unverified_failures_ == 0 || now < unverified_since_) {
+    unverified_since_ = now;
+    return;
+  }
+  auto n = static_cast<uint64_t>((now - unverified_since_) / node_wide_forget);
+  if (n >= unverified_failures_) {
+    unverified_failures_ = 0;
+    unverified_since_ = now;
+    return;
+  }
+  unverified_failures_ -= static_cast<uint32_t>(n);
+  unverified_since_ += n * node_wide_forget;
+}
+
+std::chrono::milliseconds authenticator::spacing_locked() const {
+  if (unverified_failures_ <= node_wide_free)
+    return std::chrono::milliseconds{0};
+  auto spacing = first_delay;
+  for (uint32_t i = node_wide_free + 1;
+       i < unverified_failures_ && spacing < max_delay; ++i)
+    spacing *= 2;
+  return std::min(spacing, max_delay);
+}
+
+std::optional<std::chrono::milliseconds>
+authenticator::admit_unverified(time_point now) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  forget_unverified(now);
+  auto spacing = spacing_locked();
+  auto slot = std::max(now, last_unverified_check_ + spacing);
+  if (slot - now > node_wide_max_wait)
+    return std::nullopt;
+  last_unverified_check_ = slot;
+  return std::chrono::ceil<std::chrono::milliseconds>(slot - now);
+}
+
+void authenticator::failed_unverified(time_point now) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  forget_unverified(now);
+  if (unverified_failures_ < 64)
+    ++unverified_failures_;
+}
+
+std::chrono::milliseconds authenticator::unverified_spacing(time_point now) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  forget_unverified(now);
+  return spacing_locked();
+}
+
 std::string authenticator::host_of(std::string_view peer) {
   auto colon = peer.rfind(':');
   if (colon == std::string_view::npos || colon == 0)

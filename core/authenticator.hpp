@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -51,6 +52,34 @@ public:
   /// A success from `host`: its failures are forgotten.
   void succeeded(const std::string& host);
 
+  // -- the node-wide bound for hosts the node cannot verify ------------------
+  //
+  // A native client names its host itself (BASP does not tell the node a
+  // peer's address), so rotating that name would dodge failed(). Failures
+  // of such connects also count node-wide: past `node_wide_free` recent
+  // ones, password checks of unverified connects start no closer together
+  // than a spacing that doubles with each further failure (from
+  // first_delay up to max_delay); one failure is forgotten per
+  // `node_wide_forget`. The wait comes before the check, so neither a
+  // refusal nor a success comes sooner, and parallel attempts queue.
+
+  using time_point = std::chrono::steady_clock::time_point;
+  static constexpr uint32_t node_wide_free = 3;
+  static constexpr std::chrono::seconds node_wide_forget{5};
+  /// Longest queue of waiting checks; a connect that would wait longer is
+  /// refused at once, unchecked.
+  static constexpr std::chrono::seconds node_wide_max_wait{30};
+
+  /// Admits the password check of a connect from an unverified host at
+  /// `now`: how long it must wait first, or nothing if the queue is full.
+  std::optional<std::chrono::milliseconds> admit_unverified(time_point now);
+
+  /// A connect from an unverified host failed at `now`.
+  void failed_unverified(time_point now);
+
+  /// The current spacing of unverified checks (0: no bound in force).
+  std::chrono::milliseconds unverified_spacing(time_point now);
+
   /// The host part of `HOST:PORT` (or the text as given).
   static std::string host_of(std::string_view peer);
 
@@ -65,6 +94,12 @@ private:
   };
   std::unordered_map<std::string, failures> failures_;
   uint64_t seq_ = 0;
+  // The node-wide bound (guarded by mtx_).
+  uint32_t unverified_failures_ = 0;
+  time_point unverified_since_{};
+  time_point last_unverified_check_{};
+  void forget_unverified(time_point now);
+  std::chrono::milliseconds spacing_locked() const;
 };
 
 } // namespace qmesh

@@ -67,6 +67,22 @@ ordered_json to_json(const qm_status& st) {
   j["retained_count"] = st.retained_count;
   j["uptime_ms"] = st.uptime_ms;
   j["connection_count"] = st.connection_count;
+  // The asking connection's user (null: anonymous) and the connections
+  // per user; anonymous ones are counted apart.
+  if (st.user.empty())
+    j["user"] = nullptr;
+  else
+    j["user"] = st.user;
+  auto by_user = ordered_json::object();
+  uint64_t anonymous = 0;
+  for (const auto& [user, n] : st.connections_by_user) {
+    if (user.empty())
+      anonymous = n;
+    else
+      by_user[user] = n;
+  }
+  j["connections_by_user"] = std::move(by_user);
+  j["anonymous_connections"] = anonymous;
   j["memory_limit"] = st.memory_limit;
   j["memory_used"] = st.memory_used;
   j["memory_alarm"] = st.memory_alarm;

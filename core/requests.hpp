@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -158,6 +159,12 @@ struct qm_status {
   int64_t uptime_ms = 0;
   /// Client sessions currently connected.
   uint64_t connection_count = 0;
+  /// The user the asking connection authenticated as; empty: anonymous
+  /// (no users file, or a probe without credentials). Filled in by the
+  /// session that relays the status, not by the queue manager.
+  std::string user;
+  /// Client sessions currently connected, per user ("" = anonymous).
+  std::map<std::string, uint64_t> connections_by_user;
   // -- flow control --
   /// The node's memory limit and resident memory (bytes; 0 = unknown).
   uint64_t memory_limit = 0;
@@ -196,7 +203,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, qm_status& x) {
   return f(caf::meta::type_name("qmesh::qm_status"), x.name, x.version,
            x.queue_count, x.subscription_count, x.open_uow_count,
-           x.retained_count, x.uptime_ms, x.connection_count, x.memory_limit,
+           x.retained_count, x.uptime_ms, x.connection_count, x.user,
+           x.connections_by_user, x.memory_limit,
            x.memory_used, x.memory_alarm, x.memory_alarms_total,
            x.paused_puts, x.held_publications, x.held_publications_total,
            x.put_wait_ms, x.journal_bytes, x.journal_segments,

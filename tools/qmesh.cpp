@@ -1043,11 +1043,25 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
     std::cout << j.dump(2) << '\n';
     return exit_ok;
   }
-  for (auto& [key, value] : j.items())
-    std::cout << key << ": "
-              << (value.is_string() ? shown(value.get<std::string>())
-                                    : value.dump())
-              << '\n';
+  for (auto& [key, value] : j.items()) {
+    if (key == "user") {
+      std::cout << "connected as: "
+                << (value.is_string() ? shown(value.get<std::string>())
+                                      : std::string{"anonymous"})
+                << '\n';
+    } else if (key == "connections_by_user") {
+      std::string line;
+      for (auto& [user, n] : value.items())
+        line += (line.empty() ? "" : ", ") + shown(user) + "=" + n.dump();
+      std::cout << "connections by user: " << (line.empty() ? "-" : line)
+                << '\n';
+    } else {
+      std::cout << key << ": "
+                << (value.is_string() ? shown(value.get<std::string>())
+                                      : value.dump())
+                << '\n';
+    }
+  }
   return exit_ok;
 }
 

@@ -5,6 +5,7 @@
 #include "actors/session.hpp"
 #include "core/authenticator.hpp"
 #include "core/password.hpp"
+#include "fake_node.hpp"
 
 using namespace qmesh;
 using namespace qmesh::test;
@@ -58,6 +59,32 @@ struct fixture : qm_fixture {
                [&](caf::error& e) { result = std::move(e); });
     return result;
   }
+
+  /// Connects as a native client would: its consumer actor on another
+  /// node, its host as it reports it. Fires timers one at a time, earliest
+  /// first, until the answer is there, so the virtual clock stands at the
+  /// time of the answer afterwards.
+  caf::expected<session_actor> login_native(const std::string& user,
+                                            const std::string& password,
+                                            const std::string& host) {
+    auto bridge = make_fake_remote(sys, fake_node(999), next_fake_id++);
+    caf::expected<session_actor> result{caf::sec::request_timeout};
+    auto rp = self->request(door, caf::infinite, atom::connect_v,
+                            caf::actor_cast<consumer_actor>(bridge.ptr),
+                            client_info{"native", host, {}},
+                            credentials{user, password});
+    run();
+    while (!self->has_next_message() && sched.trigger_timeout())
+      run();
+    rp.receive([&](session_actor& s, qm_status&) { result = s; },
+               [&](caf::error& e) { result = std::move(e); });
+    if (result)
+      caf::anon_send_exit(*result, caf::exit_reason::user_shutdown);
+    run();
+    return result;
+  }
+
+  caf::actor_id next_fake_id = 100;
 };
 
 } // namespace
@@ -83,6 +110,82 @@ CAF_TEST(repeated failures from one host are answered ever later) {
   CAF_CHECK_EQUAL(auth->failed("10.9.9.9"), authenticator::max_delay);
   auth->succeeded("10.9.9.9");
   CAF_CHECK_EQUAL(auth->failed("10.9.9.9"), authenticator::first_delay);
+}
+
+CAF_TEST(failures of unverified hosts are bounded node wide) {
+  using namespace std::chrono_literals;
+  auto t = std::chrono::steady_clock::time_point{} + 1h;
+  for (uint32_t i = 0; i < authenticator::node_wide_free; ++i) {
+    CAF_CHECK_EQUAL(auth->admit_unverified(t).value_or(-1ms), 0ms);
+    auth->failed_unverified(t);
+  }
+  CAF_CHECK_EQUAL(auth->unverified_spacing(t), 0ms);
+  auth->failed_unverified(t);
+  CAF_CHECK_EQUAL(auth->unverified_spacing(t), authenticator::first_delay);
+  auth->failed_unverified(t);
+  CAF_CHECK_EQUAL(auth->unverified_spacing(t), 2 * authenticator::first_delay);
+  // Checks that come all at once queue, spaced.
+  auto w1 = auth->admit_unverified(t);
+  auto w2 = auth->admit_unverified(t);
+  CAF_REQUIRE(w1 && w2);
+  CAF_CHECK_EQUAL(*w2 - *w1, 2 * authenticator::first_delay);
+  // A full queue refuses at once.
+  size_t admitted = 2;
+  while (auth->admit_unverified(t) && admitted < 100000)
+    ++admitted;
+  CAF_CHECK_LESS_OR_EQUAL(admitted, 30000 / 200 + 1);
+  CAF_CHECK(!auth->admit_unverified(t));
+  // One failure is forgotten per node_wide_forget, and successes do not
+  // reset it.
+  auth->succeeded("10.0.0.1");
+  CAF_CHECK_EQUAL(auth->unverified_spacing(t + authenticator::node_wide_forget),
+                  authenticator::first_delay);
+  CAF_CHECK_EQUAL(
+    auth->unverified_spacing(t + 2 * authenticator::node_wide_forget), 0ms);
+}
+
+CAF_TEST(native failures with rotating reported hosts are still slowed) {
+  auto t0 = sched.clock().now();
+  for (int i = 0; i < 10; ++i)
+    CAF_CHECK_EQUAL(reason(login_native("alice", "wrong",
+                                        "10.7.0." + std::to_string(i)
+                                          + ":4000")),
+                    2035);
+  auto elapsed = sched.clock().now() - t0;
+  // Per host alone (each host new): 10 refusals of 100 ms = 1 s. With the
+  // node-wide bound the 6th to 10th checks wait for spacings of 200 ms,
+  // 400 ms, ... 3.2 s after the one before: 6.7 s in all.
+  CAF_CHECK_GREATER_OR_EQUAL(elapsed, std::chrono::milliseconds{6000});
+  // The right password still gets in (after its turn).
+  auto t1 = sched.clock().now();
+  CAF_CHECK(login_native("alice", "apass", "10.7.1.1:4000"));
+  CAF_CHECK_GREATER_OR_EQUAL(sched.clock().now() - t1,
+                          std::chrono::milliseconds{1000});
+}
+
+CAF_TEST(failures of in-process front-ends are not bound node wide) {
+  // STOMP and WebSocket connections give the socket's address: per host
+  // is enough for them.
+  for (int i = 0; i < 10; ++i)
+    CAF_CHECK_EQUAL(reason(login("alice", "wrong")), 2035);
+  CAF_CHECK_EQUAL(auth->unverified_spacing(sched.clock().now()),
+                  std::chrono::milliseconds{0});
+}
+
+CAF_TEST(status names the connection user and counts connections per user) {
+  auto a1 = login("alice", "apass");
+  auto a2 = login("alice", "apass");
+  auto b = login("bob", "bpass");
+  CAF_REQUIRE(a1 && a2 && b);
+  auto st = ask<qm_status>(*a1, atom::status_v);
+  CAF_REQUIRE(st);
+  CAF_CHECK_EQUAL(st->user, "alice");
+  CAF_CHECK_EQUAL(st->connections_by_user["alice"], 2u);
+  CAF_CHECK_EQUAL(st->connections_by_user["bob"], 1u);
+  CAF_CHECK_EQUAL(st->connection_count, 3u);
+  auto sb = ask<qm_status>(*b, atom::status_v);
+  CAF_REQUIRE(sb);
+  CAF_CHECK_EQUAL(sb->user, "bob");
 }
 
 CAF_TEST(put get and admin are checked against the user permissions) {

@@ -3,6 +3,7 @@
 
 #include "actors/front_door.hpp"
 #include "actors/session.hpp"
+#include "fake_node.hpp"
 
 using namespace qmesh;
 using namespace qmesh::test;
@@ -39,6 +40,22 @@ struct fixture : qm_fixture {
     return deref<session_actor::stateful_base<session_state>>(session).state;
   }
 };
+
+/// The error in a reply kept by a fake remote actor (none if it is not
+/// one).
+caf::error error_in(const caf::message& reply) {
+  if (reply.match_elements<caf::error>())
+    return reply.get_as<caf::error>(0);
+  return {};
+}
+
+/// True if `reply` is the session's 2035 refusal of its sender.
+bool refused_sender(const caf::message& reply) {
+  auto err = error_in(reply);
+  return err.category() == caf::atom("qmesh")
+         && static_cast<ec>(err.code()) == ec::not_authorized
+         && render(err).find("session") != std::string::npos;
+}
 
 } // namespace
 
@@ -173,6 +190,88 @@ CAF_TEST(cancel through the session stops deliveries) {
   CAF_CHECK_EQUAL(client_state->received.size(), 1u);
   CAF_CHECK_EQUAL(inquire("Q1").current_depth, 1u);
   CAF_CHECK(sstate().consumers.empty());
+}
+
+CAF_TEST(a session refuses requests from actors on other nodes) {
+  define("Q1");
+  // Another node's actor that learned the session's handle.
+  auto mallory = make_fake_remote(sys, fake_node(4242), 7);
+  send_from(mallory.ptr, session, 1, atom::put_v, std::string{"Q1"},
+            text("forged"));
+  send_from(mallory.ptr, session, 2, atom::status_v);
+  send_from(mallory.ptr, session, 3, atom::define_v, std::string{"Q2"},
+            attr_map{});
+  run();
+  CAF_REQUIRE_EQUAL(mallory.inbox->size(), 3u);
+  for (auto& reply : *mallory.inbox)
+    CAF_CHECK(refused_sender(reply));
+  CAF_CHECK_EQUAL(inquire("Q1").current_depth, 0u);
+  CAF_CHECK_EQUAL(reason(ask<queue_status>(qm, atom::inquire_v,
+                                           std::string{"Q2"})),
+                  2085);
+  CAF_CHECK_EQUAL(sstate().refused_senders, 3u);
+  // Actors of the client's node (here: this node) are served.
+  CAF_CHECK(ask<msg_id>(session, atom::put_v, std::string{"Q1"}, text("a")));
+  CAF_CHECK(ask<qm_status>(session, atom::status_v));
+}
+
+CAF_TEST(a session drops anonymous and foreign messages that need no reply) {
+  define("Q1");
+  auto mallory = make_fake_remote(sys, fake_node(4242), 7);
+  // Each of these would end the session if it were obeyed.
+  send_from(nullptr, session, 0, atom::disconnect_v, std::string{"bye"});
+  send_from(mallory.ptr, session, 0, atom::disconnect_v, std::string{"bye"});
+  send_from(mallory.ptr, session, 0, atom::close_v);
+  // Not the session's own timer, though local.
+  send_from(caf::actor_cast<caf::strong_actor_ptr>(self), session, 0,
+            atom::close_v);
+  // A forged delivery: not from a queue of the session's consumers.
+  delivery_batch forged;
+  forged.consumer_id = 1;
+  forged.messages.push_back(text("forged"));
+  send_from(mallory.ptr, session, 0, atom::deliver_v, forged);
+  run();
+  CAF_CHECK(!sstate().leaving);
+  CAF_CHECK(ask<qm_status>(session, atom::status_v));
+  CAF_CHECK_EQUAL(client_state->received.size(), 0u);
+  CAF_CHECK(sstate().early.empty());
+  CAF_CHECK(mallory.inbox->empty());
+  // The client's own node still ends it.
+  self->send(session, atom::disconnect_v, std::string{"front-end closed"});
+  run();
+  CAF_CHECK(qm_state().sessions.empty());
+}
+
+CAF_TEST(a session of a remote client serves only actors of that node) {
+  auto node = fake_node(777);
+  // The native client's bridge (its consumer actor) and one of the
+  // blocking actors it sends calls from: same node, other actor ids.
+  auto bridge = make_fake_remote(sys, node, 3);
+  auto caller = make_fake_remote(sys, node, 9);
+  auto rp = self->request(door, caf::infinite, atom::connect_v,
+                          caf::actor_cast<consumer_actor>(bridge.ptr),
+                          client_info{"native", "host pid 777", {}});
+  run();
+  session_actor remote;
+  rp.receive([&](session_actor& s, qm_status&) { remote = s; },
+             [](caf::error& e) { CAF_FAIL("connect failed: " << render(e)); });
+  define("Q1");
+  send_from(caller.ptr, remote, 1, atom::put_v, std::string{"Q1"},
+            text("from the client"));
+  // Same actor id as the bridge, other node.
+  auto mallory = make_fake_remote(sys, fake_node(778), 3);
+  send_from(mallory.ptr, remote, 2, atom::put_v, std::string{"Q1"},
+            text("forged"));
+  run();
+  CAF_REQUIRE_EQUAL(caller.inbox->size(), 1u);
+  CAF_CHECK((*caller.inbox)[0].match_elements<msg_id>());
+  CAF_REQUIRE_EQUAL(mallory.inbox->size(), 1u);
+  CAF_CHECK(refused_sender((*mallory.inbox)[0]));
+  // A local actor is not on the client's node either.
+  CAF_CHECK_EQUAL(reason(ask<qm_status>(remote, atom::status_v)), 2035);
+  CAF_CHECK_EQUAL(inquire("Q1").current_depth, 1u);
+  caf::anon_send_exit(remote, caf::exit_reason::user_shutdown);
+  run();
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -5,6 +5,7 @@ that close a removed user's connections, the refusal of non-loopback
 listeners without users, and hostile users files and credentials."""
 import base64
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -262,6 +263,47 @@ class AuthTest(unittest.TestCase):
         r = self.cli("root", "connections", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('"carol"', r.stdout)
+
+    def test_status_shows_who_is_connected_as_whom(self):
+        s, f = self.stomp("carol", "carol-pw")
+        self.assertEqual(f[0], "CONNECTED", f)
+        r = self.cli("root", "status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = json.loads(r.stdout)
+        self.assertEqual(j["user"], "root")
+        self.assertGreaterEqual(j["connections_by_user"].get("carol", 0), 1)
+        self.assertGreaterEqual(j["connections_by_user"].get("root", 0), 1)
+        self.assertEqual(j["anonymous_connections"], 0)
+        self.assertEqual(sum(j["connections_by_user"].values()),
+                         j["connection_count"])
+        r = self.cli("alice", "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("connected as: alice\n", r.stdout)
+        self.assertRegex(r.stdout, r"connections by user: .*carol=[1-9]")
+        # Connect, refusal and disconnect are logged with user and address.
+        peer = "127.0.0.1:%d" % s.sock.getsockname()[1]
+        s.close()
+        r = self.cli("alice", "status", env_password="wrong")
+        self.assertEqual(r.returncode, 1)
+        log = lambda: self.node.log_text()
+        self.assertTrue(wait_for(
+            lambda: "user carol from %s): ended" % peer in log()),
+            log()[-2000:])
+        self.assertIn("user carol authenticated from %s" % peer, log())
+        self.assertIn("user carol from %s): client connected" % peer, log())
+        self.assertRegex(log(), r"connect from [^ ]+ pid \d+ \(native, "
+                                r"host as reported\) as 'alice' refused")
+
+    def test_status_of_an_anonymous_connection(self):
+        with Node() as node:
+            r = node.cli("status")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("connected as: anonymous\n", r.stdout)
+            r = node.cli("status", "--json")
+            j = json.loads(r.stdout)
+            self.assertIsNone(j["user"])
+            self.assertGreaterEqual(j["anonymous_connections"], 1)
+            self.assertEqual(j["connections_by_user"], {})
 
     # -- HTTP ----------------------------------------------------------------
 
