@@ -478,6 +478,11 @@ struct client::impl {
       return "not a qmesh node of this version";
     if (err == caf::sec::no_actor_published_at_port)
       return "nothing is published on that port";
+    if (err == caf::sec::malformed_basp_message
+        || err == caf::sec::incompatible_versions
+        || err == caf::sec::incompatible_application_ids)
+      return "the peer does not speak qmesh's native protocol (a STOMP or "
+             "HTTP port? the native port is the node's --listen)";
     return sys.render(err);
   }
 

@@ -353,6 +353,18 @@ def wait_for_json(test, args, pred, timeout=10.0):
 
 
 class BadInputTests(ClientTestCase):
+    def test_pointed_at_the_stomp_port(self):
+        # Plain words, not CAF's: the native client met another protocol.
+        r = subprocess.run([CLI, "--node", f"127.0.0.1:{self.node.stomp_port}",
+                            "status"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("2059 q_mgr_not_available", r.stderr)
+        self.assertIn("does not speak qmesh's native protocol", r.stderr)
+        self.assertNotIn("basp", r.stderr.lower())
+        self.assertIsNone(self.node.proc.poll())
+
     def test_help_and_version(self):
         r = subprocess.run([CLI, "--help"], capture_output=True, text=True,
                            timeout=30)
