@@ -509,25 +509,9 @@ class WsHostileTest(WsTestCase):
     def test_garbage_after_the_upgrade(self):
         # Garbage in place of WebSocket frames: the node closes.
         with socket.create_connection(("127.0.0.1", self.node.http_port)) as s:
-            s.settimeout(TIMEOUT)
-            s.sendall(upgrade_request())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += s.recv(4096)
-            self.assertIn(b" 101 ", head.split(b"\r\n")[0])
-            # A masked frame with the reserved opcode 0xF.
-            s.sendall(b"\x8f\x80\x01\x02\x03\x04")
-            out = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            except ConnectionResetError:
-                pass
             # Close frame 1002 (protocol error), then the node closes.
-            self.assertEqual(out, b"\x88\x02\x03\xea")
+            self.assertEqual(garbage_after_upgrade(self, s),
+                             b"\x88\x02\x03\xea")
         # Garbage glued to the request itself.
         answer = raw_http(self.node, upgrade_request() + b"\x81\x05junk!")
         self.assertTrue(answer == b"" or b" 400 " in answer.split(b"\r\n")[0],
@@ -670,6 +654,28 @@ def https_get(port, ctx, path, headers=None):
         return r.status, r.read().decode()
     finally:
         c.close()
+
+
+def garbage_after_upgrade(test, s):
+    """Upgrades socket `s` (plain or TLS), sends a masked frame with the
+    reserved opcode 0xF and returns all the node sends until it closes."""
+    s.settimeout(TIMEOUT)
+    s.sendall(upgrade_request())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    test.assertIn(b" 101 ", head.split(b"\r\n")[0])
+    s.sendall(b"\x8f\x80\x01\x02\x03\x04")
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return out
 
 
 class WssTestCase(unittest.TestCase):
@@ -875,23 +881,8 @@ class WssStompTest(WssTestCase):
         # A frame with the reserved opcode 0xF inside TLS: close 1002.
         raw = socket.create_connection(("127.0.0.1", self.https))
         with self.ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            s.settimeout(TIMEOUT)
-            s.sendall(upgrade_request())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += s.recv(4096)
-            self.assertIn(b" 101 ", head.split(b"\r\n")[0])
-            s.sendall(b"\x8f\x80\x01\x02\x03\x04")
-            out = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            except (ConnectionResetError, ssl.SSLError):
-                pass
-            self.assertEqual(out, b"\x88\x02\x03\xea")
+            self.assertEqual(garbage_after_upgrade(self, s),
+                             b"\x88\x02\x03\xea")
         self.assert_alive()
 
     def test_pipelined_request_before_the_upgrade(self):
