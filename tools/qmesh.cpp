@@ -825,9 +825,31 @@ int cmd_get(const command& cmd, std::vector<std::string>& args,
   if (browse)
     opts.browse = static_cast<uint8_t>(qmesh::browse_mode::first);
   auto c = connect(g);
+  // Auto-define makes a get on a mistyped name define an empty queue; say
+  // so on stderr (only when the caller may inquire: 2035 says nothing).
+  auto exists = [&]() -> std::optional<bool> {
+    try {
+      c.inquire(address);
+      return true;
+    } catch (const qmesh::client_error& e) {
+      if (e.code() == 2085)
+        return false;
+      return std::nullopt;
+    }
+  };
+  auto existed = exists();
+  auto note_if_defined = [&] {
+    if (existed == false && exists() == true)
+      std::cerr << "qmesh: note: queue " << shown(address)
+                << " did not exist; this "
+                << (browse ? "browse" : "get")
+                << " defined it (auto-define is on: check the name, or "
+                   "delete it with qmesh delete-queue)\n";
+  };
   for (uint64_t n = 0; all || n < count; ++n) {
     auto msg = c.try_get(address, opts);
     if (!msg) {
+      note_if_defined();
       if (all)
         return exit_ok;
       throw qmesh::client_error{qmesh::client_rc::no_msg_available,

@@ -352,6 +352,23 @@ def wait_for_json(test, args, pred, timeout=10.0):
     return False
 
 
+class AutoDefineTests(ClientTestCase):
+    def test_a_get_that_defined_the_queue_says_so(self):
+        self.ok("put", "ORDERS", "x")
+        r = self.cli("get", "ORDRES")  # a typo
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("qmesh: note: queue ORDRES did not exist; this get "
+                      "defined it", r.stderr)
+        self.assertIn("2033 no_msg_available", r.stderr.splitlines()[-1])
+        r = self.cli("get", "ORDRES.TOO", "--browse", "--all")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("this browse defined it", r.stderr)
+        # A queue that was there: no note.
+        r = self.cli("get", "ORDRES")
+        self.assertNotIn("note", r.stderr)
+        self.assertEqual(self.ok("get", "ORDERS"), "x\n")
+
+
 class BadInputTests(ClientTestCase):
     def test_pointed_at_the_stomp_port(self):
         # Plain words, not CAF's: the native client met another protocol.
