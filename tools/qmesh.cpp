@@ -20,6 +20,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <chrono>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -686,6 +687,42 @@ int cmd_set(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+/// A count on stderr for long runs (puts from stdin, get --all): only on a
+/// terminal, at most every 500 ms, after the first second; `done()` ends
+/// the line.
+class progress_line {
+public:
+  explicit progress_line(const char* what)
+    : what_(what), on_(::isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()), last_(start_) {
+  }
+
+  void update(uint64_t n) {
+    if (!on_)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - start_ < std::chrono::seconds{1}
+        || now - last_ < std::chrono::milliseconds{500})
+      return;
+    last_ = now;
+    shown_ = true;
+    std::cerr << "\rqmesh: " << n << " messages " << what_ << std::flush;
+  }
+
+  void done() {
+    if (shown_)
+      std::cerr << '\n';
+    shown_ = false;
+  }
+
+private:
+  const char* what_;
+  bool on_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+};
+
 /// Reads stdin to the end, one message per line, putting what each read
 /// delivers as one batch (so a pipe is batched and a terminal is not).
 void put_stdin(qmesh::client& c, const std::string& address,
@@ -695,10 +732,26 @@ void put_stdin(qmesh::client& c, const std::string& address,
   auto proto = mo.make();
   std::vector<qmesh::message> batch;
   size_t batch_bytes = 0;
+  // Lines put so far: a batch is all or nothing, so a failure can say
+  // exactly which lines went in.
+  uint64_t put = 0;
+  progress_line progress{"put"};
   auto flush = [&] {
     if (batch.empty())
       return;
-    c.put_many(address, std::move(batch));
+    auto n = batch.size();
+    try {
+      c.put_many(address, std::move(batch));
+    } catch (const qmesh::client_error& e) {
+      progress.done();
+      throw qmesh::client_error{
+        e.code(), e.name(),
+        e.text() + " (" + std::to_string(put) + " lines put: 1 to "
+          + std::to_string(put) + "; none from line "
+          + std::to_string(put + 1) + " on)"};
+    }
+    put += n;
+    progress.update(put);
     batch.clear();
     batch_bytes = 0;
   };
@@ -737,6 +790,7 @@ void put_stdin(qmesh::client& c, const std::string& address,
   if (!buf.empty())
     add(std::move(buf));
   flush();
+  progress.done();
 }
 
 int cmd_put(const command& cmd, std::vector<std::string>& args,
@@ -846,9 +900,11 @@ int cmd_get(const command& cmd, std::vector<std::string>& args,
                 << " defined it (auto-define is on: check the name, or "
                    "delete it with qmesh delete-queue)\n";
   };
+  progress_line progress{browse ? "browsed" : "got"};
   for (uint64_t n = 0; all || n < count; ++n) {
     auto msg = c.try_get(address, opts);
     if (!msg) {
+      progress.done();
       note_if_defined();
       if (all)
         return exit_ok;
@@ -859,6 +915,7 @@ int cmd_get(const command& cmd, std::vector<std::string>& args,
                                   + " messages got"};
     }
     print_message(*msg, show);
+    progress.update(n + 1);
     if (browse) {
       opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
       opts.browse_cursor = msg->tag;

@@ -466,6 +466,17 @@ class BadInputTests(ClientTestCase):
                                     "--put-wait", "0"), 2053)
         self.assertEqual(self.inquire("SMALL")["current_depth"], "1")
 
+    def test_put_from_stdin_that_stops_says_how_many_lines_went_in(self):
+        # Batches of 1,000 lines, each all or nothing: the second one does
+        # not fit into max_depth 1500.
+        self.ok("define-queue", "HALF", "--max-depth", "1500")
+        lines = "".join(f"line {i}\n" for i in range(1, 2501))
+        r = self.cli("put", "HALF", "--put-wait", "0", input=lines)
+        self.assert_reason(r, 2053, "q_full")
+        self.assertIn("(1000 lines put: 1 to 1000; none from line 1001 on)",
+                      r.stderr)
+        self.assertEqual(self.inquire("HALF")["current_depth"], "1000")
+
 
 class UnreachableTests(unittest.TestCase):
     def test_unreachable_node_one_line_exit_1(self):
