@@ -1222,12 +1222,21 @@ int cmd_cluster(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+// Synopsis parts shared by several commands (usage_docs_test checks that
+// each command's options appear in its synopsis and in docs/client.md).
+#define QMESH_QUEUE_ATTRS                                                    \
+  "[--max-depth N] [--max-msg-length BYTES] [--default-persistence BOOL | " \
+  "--persistent] [--default-priority 0-9] [--put-inhibited BOOL] "          \
+  "[--get-inhibited BOOL] [--backout-threshold N] [--backout-queue Q] "    \
+  "[--cluster BOOL] [--description TEXT] [--overflow-policy POLICY]"
+#define QMESH_MESSAGE_OPTIONS                                                \
+  "[--priority 0-9] [--persistent | --non-persistent] [--expiry MS] "       \
+  "[--correl-id ID] [--reply-to [QM/]Q] [--content-type TYPE] "            \
+  "[--property K=V]..."
+
 const std::vector<command>& commands() {
   static const std::vector<command> table{
-    {"define-queue",
-     "define-queue NAME [--max-depth N] [--max-msg-length BYTES] "
-     "[--persistent] [--default-priority P] [--backout-threshold N "
-     "--backout-queue Q] [--description TEXT]",
+    {"define-queue", "define-queue NAME " QMESH_QUEUE_ATTRS,
      "Define a queue.", cmd_define},
     {"delete-queue", "delete-queue NAME [--purge]",
      "Delete a queue (with --purge even if it holds messages).", cmd_delete},
@@ -1237,11 +1246,9 @@ const std::vector<command>& commands() {
      "List queues: name, depth, consumers.", cmd_list},
     {"inquire", "inquire NAME [--json]",
      "Print a queue's attributes and statistics.", cmd_inquire},
-    {"set", "set NAME --ATTR VALUE...",
-     "Change queue attributes, all or nothing (see set --help).", cmd_set},
-    {"put",
-     "put ADDRESS [TEXT...] [--priority P] [--persistent] [--expiry MS] "
-     "[--correl-id ID] [--reply-to Q] [--property K=V]...",
+    {"set", "set NAME " QMESH_QUEUE_ATTRS,
+     "Change queue attributes, all or nothing (at least one).", cmd_set},
+    {"put", "put ADDRESS [TEXT...] " QMESH_MESSAGE_OPTIONS " [--put-wait MS]",
      "Put each TEXT as one message; without TEXT, one message per stdin "
      "line.",
      cmd_put},
@@ -1249,10 +1256,11 @@ const std::vector<command>& commands() {
      "get ADDRESS [--wait MS] [--count N | --all] [--browse] [--msg-id ID] "
      "[--correl-id ID] [--show-descriptor]",
      "Get messages and print each body on its own line.", cmd_get},
-    {"publish", "publish TOPIC TEXT [--retain]", "Publish to a topic.",
-     cmd_publish},
+    {"publish", "publish TOPIC TEXT [--retain] " QMESH_MESSAGE_OPTIONS,
+     "Publish to a topic.", cmd_publish},
     {"subscribe",
-     "subscribe FILTER [--durable NAME] [--count N] [--wait MS]",
+     "subscribe FILTER [--durable NAME] [--queue QUEUE] [--count N] "
+     "[--wait MS] [--show-descriptor]",
      "Subscribe and print each publication as it arrives.", cmd_subscribe},
     {"unsubscribe", "unsubscribe NAME",
      "End a (durable) subscription.", cmd_unsubscribe},
@@ -1274,6 +1282,9 @@ const std::vector<command>& commands() {
   };
   return table;
 }
+
+#undef QMESH_QUEUE_ATTRS
+#undef QMESH_MESSAGE_OPTIONS
 
 int run(int argc, char** argv) {
   global_options g;
