@@ -924,6 +924,100 @@ int cmd_get(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+/// Moves messages from one queue to another address, a batch per unit of
+/// work: each batch is got and put under one unit of work and committed,
+/// so a message is in exactly one of the two queues whatever happens (a
+/// failed put backs the batch out: it stays in the source).
+int cmd_move(const command& cmd, std::vector<std::string>& args,
+             global_options& g) {
+  std::string source;
+  std::string target;
+  std::string count_text;
+  std::string batch_text = "100";
+  bool all = false;
+  bool keep = false;
+  po::options_description desc{"Options"};
+  desc.add_options()("source", po::value(&source)->required(), "queue")(
+    "target", po::value(&target)->required(), "address (QUEUE or QM/QUEUE)")(
+    "count", po::value(&count_text)->value_name("N"),
+    "move N messages (default 1); fewer is reason 2033")(
+    "all", po::bool_switch(&all), "move until the source is empty")(
+    "batch", po::value(&batch_text)->value_name("N"),
+    "messages per unit of work (default 100, at most 10000)")(
+    "keep-dlq-properties", po::bool_switch(&keep),
+    "keep qmesh.dlq.reason and qmesh.dlq.source (default: removed)");
+  po::positional_options_description pos;
+  pos.add("source", 1).add("target", 1);
+  po::variables_map vm;
+  if (!parse_args(cmd, args, desc, pos, vm, g))
+    return exit_ok;
+  uint64_t count = 1;
+  if (!count_text.empty()) {
+    if (all)
+      throw usage_error("move: --count and --all exclude each other");
+    if (!parse_uint(count_text, count) || count == 0)
+      throw usage_error("--count '" + count_text + "': expected N >= 1");
+  }
+  uint64_t batch = 0;
+  if (!parse_uint(batch_text, batch) || batch == 0 || batch > 10'000)
+    throw usage_error("--batch '" + batch_text + "': expected 1-10000");
+  // Onto itself, --all would move the same messages round for ever.
+  if (source == target)
+    throw usage_error("move: SOURCE and TARGET are the same queue");
+  auto c = connect(g);
+  uint64_t moved = 0;
+  progress_line progress{"moved"};
+  auto report = [&] {
+    progress.done();
+    std::cout << moved << " message" << (moved == 1 ? "" : "s")
+              << " moved from " << source << " to " << target << '\n';
+  };
+  bool empty = false;
+  while (!empty && (all || moved < count)) {
+    auto uow = c.begin();
+    uint64_t in_batch = 0;
+    try {
+      qmesh::get_options opts;
+      opts.uow = uow;
+      auto want = all ? batch : std::min(batch, count - moved);
+      for (; in_batch < want; ++in_batch) {
+        auto msg = c.try_get(source, opts);
+        if (!msg) {
+          empty = true;
+          break;
+        }
+        if (!keep) {
+          msg->properties.erase("qmesh.dlq.reason");
+          msg->properties.erase("qmesh.dlq.source");
+        }
+        c.put(target, std::move(*msg), uow);
+      }
+      c.commit(uow);
+    } catch (const qmesh::client_error& e) {
+      try {
+        c.backout(uow);
+      } catch (const qmesh::client_error&) {
+        // The node ends an abandoned unit of work itself.
+      }
+      report();
+      throw qmesh::client_error{
+        e.code(), e.name(),
+        e.text() + " (this batch of " + std::to_string(in_batch)
+          + " stays in " + source + ")"};
+    }
+    moved += in_batch;
+    progress.update(moved);
+  }
+  report();
+  if (!all && moved < count)
+    throw qmesh::client_error{qmesh::client_rc::no_msg_available,
+                              "no_msg_available",
+                              source + ": " + std::to_string(moved) + " of "
+                                + std::to_string(count)
+                                + " messages moved"};
+  return exit_ok;
+}
+
 int cmd_publish(const command& cmd, std::vector<std::string>& args,
                 global_options& g) {
   std::string topic;
@@ -1256,6 +1350,12 @@ const std::vector<command>& commands() {
      "get ADDRESS [--wait MS] [--count N | --all] [--browse] [--msg-id ID] "
      "[--correl-id ID] [--show-descriptor]",
      "Get messages and print each body on its own line.", cmd_get},
+    {"move",
+     "move SOURCE TARGET [--count N | --all] [--batch N] "
+     "[--keep-dlq-properties]",
+     "Move messages to another queue, a unit of work per batch (e.g. back "
+     "from the dead-letter queue).",
+     cmd_move},
     {"publish", "publish TOPIC TEXT [--retain] " QMESH_MESSAGE_OPTIONS,
      "Publish to a topic.", cmd_publish},
     {"subscribe",

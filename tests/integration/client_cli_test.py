@@ -369,6 +369,61 @@ class AutoDefineTests(ClientTestCase):
         self.assertEqual(self.ok("get", "ORDERS"), "x\n")
 
 
+class MoveTests(ClientTestCase):
+    DLQ = "SYSTEM.DEAD.LETTER.QUEUE"
+
+    def test_move_back_from_the_dead_letter_queue(self):
+        for i in range(5):
+            self.ok("put", self.DLQ, f"m{i}", "--property",
+                    "qmesh.dlq.reason=2053 q_full", "--property",
+                    "qmesh.dlq.source=ORDERS", "--property", "keep=yes")
+        out = self.ok("move", self.DLQ, "ORDERS", "--count", "3",
+                      "--batch", "2")
+        self.assertEqual(out, f"3 messages moved from {self.DLQ} to ORDERS\n")
+        self.assertEqual(self.inquire(self.DLQ)["current_depth"], "2")
+        out = self.ok("get", "ORDERS", "--show-descriptor")
+        d = self.fields(out)
+        self.assertNotIn("property qmesh.dlq.reason", d)
+        self.assertNotIn("property qmesh.dlq.source", d)
+        self.assertEqual(d["property keep"], "yes")
+        self.assertIn("\nm0\n", out)
+        self.assertEqual(self.ok("get", "ORDERS", "--all"), "m1\nm2\n")
+        # --all moves the rest (in order); --keep-dlq-properties keeps them.
+        self.ok("move", self.DLQ, "ORDERS", "--all", "--keep-dlq-properties")
+        out = self.ok("get", "ORDERS", "--show-descriptor")
+        self.assertEqual(self.fields(out)["property qmesh.dlq.source"],
+                         "ORDERS")
+        self.assertEqual(self.ok("get", "ORDERS"), "m4\n")
+        # Nothing left: --count 1 (the default) is 2033, --all is fine.
+        r = self.cli("move", self.DLQ, "ORDERS")
+        self.assertEqual(r.stdout, f"0 messages moved from {self.DLQ} to "
+                                   "ORDERS\n")
+        self.assert_reason(r, 2033, "no_msg_available")
+        self.ok("move", self.DLQ, "ORDERS", "--all")
+
+    def test_a_failed_batch_stays_in_the_source(self):
+        self.ok("define-queue", "TINY", "--max-depth", "3",
+                "--overflow-policy", "reject")
+        self.ok("put", "SRC", *[f"s{i}" for i in range(7)])
+        r = self.cli("move", "SRC", "TINY", "--all", "--batch", "2")
+        # The first batch fits, the second does not: it is backed out.
+        self.assertEqual(r.stdout, "2 messages moved from SRC to TINY\n")
+        self.assert_reason(r, 2053, "q_full")
+        self.assertIn("(this batch of 1 stays in SRC)", r.stderr)
+        self.assertEqual(self.inquire("TINY")["current_depth"], "2")
+        self.assertEqual(self.inquire("SRC")["current_depth"], "5")
+        self.assertEqual(self.ok("get", "SRC"), "s2\n")
+
+    def test_bad_usage(self):
+        for args in (["move", "A"], ["move", "A", "B", "--count", "0"],
+                     ["move", "A", "B", "--count", "2", "--all"],
+                     ["move", "A", "B", "--batch", "10001"],
+                     ["move", "A", "A", "--all"]):
+            with self.subTest(args=args):
+                r = self.cli(*args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+
+
 class BadInputTests(ClientTestCase):
     def test_pointed_at_the_stomp_port(self):
         # Plain words, not CAF's: the native client met another protocol.

@@ -7,7 +7,9 @@ import re
 import subprocess
 import unittest
 
-from harness import NODE
+import json
+
+from harness import NODE, Node
 from client_harness import CLI
 
 SOURCE = os.environ.get("QMESH_SOURCE_DIR",
@@ -93,6 +95,19 @@ class UsageDocsTest(unittest.TestCase):
                 self.assertEqual(sorted(own - options_in(client_doc)), [],
                                  f"{name}: options missing from "
                                  "docs/client.md")
+
+    def test_every_status_field_is_documented(self):
+        with Node() as node:
+            r = node.cli("status", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            keys = set(json.loads(r.stdout))
+        self.assertIn("qmgr", keys)
+        row = [line for line in doc("client.md").splitlines()
+               if line.startswith("| `status [--json]`")]
+        self.assertEqual(len(row), 1)
+        named = set(re.findall(r"`([a-z_]+)`", row[0]))
+        self.assertEqual(sorted(keys - named), [],
+                         "status fields missing from docs/client.md")
 
 
 if __name__ == "__main__":
