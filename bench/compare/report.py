@@ -499,6 +499,7 @@ def write(results, meta, doc_path, img_dir):
             doc = f.read()
     except FileNotFoundError:
         doc = ""
+    os.makedirs(os.path.dirname(os.path.abspath(doc_path)), exist_ok=True)
     with open(doc_path, "w") as f:
         f.write(replace_section(doc, text))
     if note:
