@@ -58,6 +58,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -89,6 +92,7 @@ constexpr size_t receipt_window = 4;         // receipts outstanding at most
 constexpr uint64_t max_backlog = 50'000;     // producer lead over consumers
 constexpr uint64_t max_undrained = 100'000;  // default max depth of a queue
 constexpr uint64_t default_persistent = 20'000; // persistent: messages
+constexpr uint64_t default_mxm = 1'000'000;   // mxm: messages, all pairs
 constexpr size_t read_buffer_size = 256 * 1024;
 constexpr size_t min_body = 16;              // sequence + send time
 constexpr size_t max_body = 64 * 1024 * 1024;
@@ -107,25 +111,38 @@ struct usage_error : std::runtime_error {
 
 constexpr const char* usage_text = R"(usage: qmesh-bench [--key value ...]
 
-STOMP 1.2 load generator for a qmesh node (see the comment on top of
-tools/stomp_bench.cpp for what is measured and how).
+STOMP 1.2 load generator for qmesh or any STOMP broker (see the comment on
+top of tools/stomp_bench.cpp for what is measured and how).
 
   --host HOST           server host (127.0.0.1)
   --port PORT           server STOMP port (61613)
-  --scenario NAME       p2p | fanout | latency | persistent | all (all)
+  --broker NAME         qmesh | rabbitmq | activemq (qmesh): the header and
+                        destination dialect (docs/benchmarks.md)
+  --login USER          CONNECT login (none)
+  --passcode PASS       CONNECT passcode (none)
+  --vhost NAME          CONNECT host header (--host; rabbitmq: /)
+  --scenario NAME       p2p | fanout | latency | persistent | mxm | all |
+                        compare (all)
                           p2p:     1 producer -> 1 queue -> 1 consumer
                           fanout:  1 producer -> 1 topic -> N subscribers
                           latency: fixed rate, p50/p90/p99/p99.9/max
                           persistent: P producers -> 1 queue, confirmed
                                    persistent puts (a receipt on every SEND),
                                    send->receipt p50/p99; optional drain
+                          mxm:     M producers -> M queues -> M consumers
                           all:     p2p 16 B auto, p2p 16 B client-individual,
                                    p2p 1 KiB auto, p2p 1 KiB client-individual,
                                    fanout 1->N 16 B auto, latency 16 B
-                                   (--size and --ack do not apply;
-                                   persistent is not part of it)
+                          compare: p2p 16 B auto, p2p 16 B client-individual,
+                                   p2p 1 KiB auto, persistent in-flight 1, 8
+                                   and 64 (16 B, drain on), fanout 1->10
+                                   16 B, mxm 4x4 16 B, latency 16 B
+                          (all, compare: --size, --ack, --in-flight,
+                          --subscribers, --producers, --drain do not apply)
   --messages N          messages per run (p2p 1000000, fanout 200000,
-                        persistent 20000 over all producers)
+                        persistent 20000 and mxm 1000000 over all producers)
+  --scale F             multiplies the default message counts and the
+                        default latency duration, 0.0001-100 (1)
   --size BYTES          body size, at least 16 (16)
   --ack MODE            auto | client-individual | client (auto);
                         persistent: the drain always uses auto
@@ -134,39 +151,55 @@ tools/stomp_bench.cpp for what is measured and how).
   --seconds S           latency: duration (10)
   --in-flight N         persistent: un-receipted SENDs per producer
                         connection at most, 1-10000 (1)
-  --producers N         persistent: producer connections, 1-1000 (1)
+  --producers N         persistent: producer connections, 1-1000 (1);
+                        mxm: M, the producers, queues and consumers (4)
   --drain on|off        persistent: a consumer (ack:auto) empties the queue
                         meanwhile (on); off: nothing consumes, --messages at
                         most 100000 (the default max depth of a queue)
-  --prefetch N          SUBSCRIBE prefetch-count, 1-100000 (1000)
+  --prefetch N          SUBSCRIBE prefetch, 1-100000 (1000)
   --runs N              runs per scenario; each is printed, then the median (1)
   --timeout S           give up after S s without progress on any
                         connection of a run (30)
+  --json PATH           append one JSON line per scenario to PATH (- :
+                        stdout; the human output then goes to stderr)
+  --quiet               no progress lines on stderr
   --help                this text
 
-Exit codes: 0 done, 1 error (connection, ERROR frame, lost or misordered
-messages, timeout), 2 bad options.
+Exit codes: 0 done, 1 error (connection, ERROR frame, lost, duplicated or
+misordered messages, timeout) in any scenario, 2 bad options.
 )";
 
-enum class scenario { p2p, fanout, latency, persistent, all };
+enum class scenario { p2p, fanout, latency, persistent, mxm, all, compare };
+
+/// The STOMP dialect of the broker under test: destination names and the
+/// headers it understands (see dialect below).
+enum class broker_kind { qmesh, rabbitmq, activemq };
 
 struct options {
   std::string host = "127.0.0.1";
   uint16_t port = 61613;
+  broker_kind broker = broker_kind::qmesh;
+  std::string broker_name = "qmesh";
+  std::optional<std::string> login;
+  std::optional<std::string> passcode;
+  std::optional<std::string> vhost;
   scenario which = scenario::all;
   std::optional<uint64_t> messages;
+  double scale = 1;
   size_t size = 16;
   std::string ack = "auto";
-  bool size_or_ack_given = false;
+  bool set_knob_given = false; // an option that all/compare fix themselves
   uint64_t subscribers = 10;
   uint64_t rate = 5000;
-  double seconds = 10;
+  std::optional<double> seconds;
   uint64_t in_flight = 1;
-  uint64_t producers = 1;
+  std::optional<uint64_t> producers;
   bool drain = true;
   uint64_t prefetch = 1000;
   uint64_t runs = 1;
   int timeout_s = 30;
+  std::optional<std::string> json_path;
+  bool quiet = false;
 };
 
 uint64_t parse_uint(std::string_view key, std::string_view text, uint64_t min,
@@ -202,10 +235,14 @@ scenario parse_scenario(std::string_view text) {
     return scenario::latency;
   if (text == "persistent")
     return scenario::persistent;
+  if (text == "mxm")
+    return scenario::mxm;
   if (text == "all")
     return scenario::all;
-  throw usage_error("--scenario expects p2p, fanout, latency, persistent or "
-                    "all, got \""
+  if (text == "compare")
+    return scenario::compare;
+  throw usage_error("--scenario expects p2p, fanout, latency, persistent, "
+                    "mxm, all or compare, got \""
                     + std::string{text} + "\"");
 }
 
@@ -215,6 +252,31 @@ bool apply_option(options& o, std::string_view key, std::string_view value) {
     if (value.empty())
       throw usage_error("--host expects a host name");
     o.host = value;
+  } else if (key == "--broker") {
+    if (value == "qmesh")
+      o.broker = broker_kind::qmesh;
+    else if (value == "rabbitmq")
+      o.broker = broker_kind::rabbitmq;
+    else if (value == "activemq")
+      o.broker = broker_kind::activemq;
+    else
+      throw usage_error("--broker expects qmesh, rabbitmq or activemq, got \""
+                        + std::string{value} + "\"");
+    o.broker_name = value;
+  } else if (key == "--login") {
+    o.login = value;
+  } else if (key == "--passcode") {
+    o.passcode = value;
+  } else if (key == "--vhost") {
+    o.vhost = value;
+  } else if (key == "--json") {
+    if (value.empty())
+      throw usage_error("--json expects a path or -");
+    o.json_path = value;
+  } else if (key == "--scale") {
+    o.scale = parse_seconds(key, value);
+    if (o.scale < 0.0001 || o.scale > 100)
+      throw usage_error("--scale expects a factor from 0.0001 to 100");
   } else if (key == "--port") {
     o.port = static_cast<uint16_t>(parse_uint(key, value, 1, 65535));
   } else if (key == "--scenario") {
@@ -223,28 +285,32 @@ bool apply_option(options& o, std::string_view key, std::string_view value) {
     o.messages = parse_uint(key, value, 1, 1'000'000'000'000);
   } else if (key == "--size") {
     o.size = parse_uint(key, value, min_body, max_body);
-    o.size_or_ack_given = true;
+    o.set_knob_given = true;
   } else if (key == "--ack") {
     if (value != "auto" && value != "client-individual" && value != "client")
       throw usage_error("--ack expects auto, client-individual or client, "
                         "got \"" + std::string{value} + "\"");
     o.ack = value;
-    o.size_or_ack_given = true;
+    o.set_knob_given = true;
   } else if (key == "--subscribers") {
     o.subscribers = parse_uint(key, value, 1, 10'000);
+    o.set_knob_given = true;
   } else if (key == "--rate") {
     o.rate = parse_uint(key, value, 1, 10'000'000);
   } else if (key == "--seconds") {
     o.seconds = parse_seconds(key, value);
   } else if (key == "--in-flight") {
     o.in_flight = parse_uint(key, value, 1, 10'000);
+    o.set_knob_given = true;
   } else if (key == "--producers") {
     o.producers = parse_uint(key, value, 1, 1000);
+    o.set_knob_given = true;
   } else if (key == "--drain") {
     if (value != "on" && value != "off")
       throw usage_error("--drain expects on or off, got \""
                         + std::string{value} + "\"");
     o.drain = value == "on";
+    o.set_knob_given = true;
   } else if (key == "--prefetch") {
     o.prefetch = parse_uint(key, value, 1, 100'000);
   } else if (key == "--runs") {
@@ -257,6 +323,17 @@ bool apply_option(options& o, std::string_view key, std::string_view value) {
   return true;
 }
 
+/// The latency duration: --seconds, or 10 s x --scale.
+double latency_seconds(const options& o) {
+  return o.seconds.value_or(10 * o.scale);
+}
+
+/// A default message count scaled by --scale (at least 1).
+uint64_t scaled(const options& o, uint64_t n) {
+  return std::max<uint64_t>(
+    1, static_cast<uint64_t>(static_cast<double>(n) * o.scale + 0.5));
+}
+
 /// Parses argv; nullopt for --help. Throws usage_error.
 std::optional<options> parse_options(int argc, char** argv) {
   options o;
@@ -264,6 +341,10 @@ std::optional<options> parse_options(int argc, char** argv) {
     std::string_view key = argv[i];
     if (key == "--help" || key == "-h")
       return std::nullopt;
+    if (key == "--quiet") {
+      o.quiet = true;
+      continue;
+    }
     if (i + 1 == argc) {
       options probe;
       if (!apply_option(probe, key, "1"))
@@ -273,9 +354,13 @@ std::optional<options> parse_options(int argc, char** argv) {
     if (!apply_option(o, key, argv[++i]))
       throw usage_error("unknown option " + std::string{key});
   }
-  if (o.which == scenario::all && o.size_or_ack_given)
-    throw usage_error("--size and --ack do not apply to --scenario all");
-  if (o.which == scenario::latency && o.rate * o.seconds < 2)
+  if ((o.which == scenario::all || o.which == scenario::compare)
+      && o.set_knob_given)
+    throw usage_error("--size, --ack, --in-flight, --subscribers, "
+                      "--producers and --drain do not apply to --scenario "
+                      "all or compare");
+  if (o.which == scenario::latency
+      && static_cast<double>(o.rate) * latency_seconds(o) < 2)
     throw usage_error("--rate x --seconds must give at least 2 messages");
   if (o.which == scenario::persistent && !o.drain
       && o.messages.value_or(0) > max_undrained)
@@ -283,7 +368,10 @@ std::optional<options> parse_options(int argc, char** argv) {
                       "--messages must be at most "
                       + std::to_string(max_undrained));
   if (o.which == scenario::persistent
-      && o.messages.value_or(default_persistent) < o.producers)
+      && o.messages.value_or(default_persistent) < o.producers.value_or(1))
+    throw usage_error("--messages must be at least --producers");
+  if (o.which == scenario::mxm
+      && o.messages.value_or(default_mxm) < o.producers.value_or(4))
     throw usage_error("--messages must be at least --producers");
   return o;
 }
@@ -535,28 +623,48 @@ void write_frame(connection& c, const stomp::frame& f) {
   c.write(out);
 }
 
-void stomp_connect(connection& c, const std::string& host) {
-  write_frame(c, {"CONNECT",
-                  {{"accept-version", "1.2"},
-                   {"host", host},
-                   {"heart-beat", "0,0"}},
-                  {}});
-  auto f = c.next();
-  expect_command(f, "CONNECTED", "CONNECT");
-  auto version = f.header("version");
+// -- broker dialects ----------------------------------------------------------
+//
+// qmesh: as qmesh documents it. rabbitmq (3.10, rabbitmq_stomp): no `/`
+// inside destination names, CONNECT host = the virtual host ("/"),
+// `prefetch-count`, never `persistent:false` (it takes it as a queue
+// durability flag and closes the connection). activemq (5.17): dotted
+// names, `activemq.prefetchSize`. All: `persistent:true` only on persistent
+// SENDs, no `persistent` header otherwise.
+
+void stomp_connect(connection& c, const options& o) {
+  stomp::frame f{"CONNECT",
+                 {{"accept-version", "1.2"},
+                  {"host", o.vhost ? *o.vhost
+                           : o.broker == broker_kind::rabbitmq ? "/"
+                                                               : o.host},
+                  {"heart-beat", "0,0"}},
+                 {}};
+  if (o.login)
+    f.headers.emplace_back("login", *o.login);
+  if (o.passcode)
+    f.headers.emplace_back("passcode", *o.passcode);
+  write_frame(c, f);
+  auto got = c.next();
+  expect_command(got, "CONNECTED", "CONNECT");
+  auto version = got.header("version");
   if (version == nullptr || *version != "1.2")
     throw bench_error("CONNECT: the server did not agree on STOMP 1.2");
 }
 
-void subscribe(connection& c, const std::string& destination,
+void subscribe(connection& c, const options& o, const std::string& destination,
                const std::string& ack, uint64_t prefetch) {
-  write_frame(c, {"SUBSCRIBE",
-                  {{"id", "0"},
-                   {"destination", destination},
-                   {"ack", ack},
-                   {"prefetch-count", std::to_string(prefetch)},
-                   {"receipt", "subscribed"}},
-                  {}});
+  stomp::frame f{"SUBSCRIBE",
+                 {{"id", "0"},
+                  {"destination", destination},
+                  {"ack", ack}},
+                 {}};
+  f.headers.emplace_back(o.broker == broker_kind::activemq
+                           ? "activemq.prefetchSize"
+                           : "prefetch-count",
+                         std::to_string(prefetch));
+  f.headers.emplace_back("receipt", "subscribed");
+  write_frame(c, f);
   expect_receipt(c, "subscribed", "SUBSCRIBE " + destination);
 }
 
@@ -569,7 +677,7 @@ void disconnect(connection& c) {
 std::unique_ptr<connection> open_connection(const options& o,
                                             watchdog& dog) {
   auto c = std::make_unique<connection>(o.host, o.port, dog, o.size + 1024);
-  stomp_connect(*c, o.host);
+  stomp_connect(*c, o);
   return c;
 }
 
@@ -661,6 +769,12 @@ public:
     std::lock_guard guard{mtx_};
     written_[producer] = written;
     confirmed_[producer] = confirmed;
+  }
+
+  /// Messages received by all consumers, confirmed for all producers.
+  std::pair<uint64_t, uint64_t> totals() {
+    std::lock_guard guard{mtx_};
+    return {sum(received_), sum(confirmed_)};
   }
 
   bool all_received(uint64_t n) {
@@ -768,8 +882,9 @@ std::thread guarded(run_state& st, std::string role,
 
 /// Sends `n` messages in ~64 KiB writes; receipt-based flow control (see the
 /// comment on top). Sets `start` just before the first write.
-void produce_batched(connection& c, run_state& st, const send_encoder& enc,
-                     uint64_t n, clock_type::time_point& start) {
+void produce_batched(connection& c, run_state& st, size_t index,
+                     const send_encoder& enc, uint64_t n,
+                     clock_type::time_point& start) {
   std::string buf;
   buf.reserve(write_chunk + enc.frame_size());
   std::deque<uint64_t> outstanding;
@@ -781,14 +896,14 @@ void produce_batched(connection& c, run_state& st, const send_encoder& enc,
       c.write(buf);
       buf.clear();
       written = appended;
-      st.sent(0, written, confirmed);
+      st.sent(index, written, confirmed);
     }
   };
   auto await_receipt = [&] {
     expect_receipt(c, std::to_string(outstanding.front()), "SEND");
     confirmed = outstanding.front();
     outstanding.pop_front();
-    st.sent(0, written, confirmed);
+    st.sent(index, written, confirmed);
   };
   start = clock_type::now();
   for (uint64_t seq = 0; seq < n; ++seq) {
@@ -940,10 +1055,90 @@ ack_mode to_ack_mode(const std::string& text) {
   return ack_mode::automatic;
 }
 
-struct consumer_result {
+/// What a run checked, summed over its consumers: `expected` messages
+/// (fan-out: per subscriber, added up), `received` distinct ones among them,
+/// `lost` = expected - received, `duplicates` (a message seen again, or one
+/// that was never sent), `reordered` (a message that arrived after a later
+/// one of the same producer).
+struct check_counts {
+  uint64_t expected = 0;
   uint64_t received = 0;
+  uint64_t lost = 0;
+  uint64_t duplicates = 0;
+  uint64_t reordered = 0;
+
+  bool ok() const noexcept {
+    return lost == 0 && duplicates == 0 && reordered == 0
+           && received == expected;
+  }
+
+  check_counts& operator+=(const check_counts& x) noexcept {
+    expected += x.expected;
+    received += x.received;
+    lost += x.lost;
+    duplicates += x.duplicates;
+    reordered += x.reordered;
+    return *this;
+  }
+};
+
+/// One consumer's exactly-once, in-order-per-producer bookkeeping: a bit per
+/// message each producer sent.
+class order_check {
+public:
+  /// `sent[i]`: how many messages producer i sends to this consumer.
+  explicit order_check(const std::vector<uint64_t>& sent) {
+    for (auto n : sent) {
+      seen_.emplace_back(n, false);
+      next_.push_back(0);
+      counts_.expected += n;
+    }
+  }
+
+  /// Records message `seq` of `producer`; true if it is new.
+  bool see(uint64_t producer, uint64_t seq) {
+    if (producer >= seen_.size() || seq >= seen_[producer].size()
+        || seen_[producer][seq]) {
+      ++counts_.duplicates;
+      return false;
+    }
+    seen_[producer][seq] = true;
+    ++counts_.received;
+    if (seq < next_[producer])
+      ++counts_.reordered;
+    else
+      next_[producer] = seq + 1;
+    return true;
+  }
+
+  uint64_t received() const noexcept {
+    return counts_.received;
+  }
+
+  bool complete() const noexcept {
+    return counts_.received == counts_.expected;
+  }
+
+  check_counts counts() const {
+    auto c = counts_;
+    c.lost = c.expected - c.received;
+    return c;
+  }
+
+private:
+  std::vector<std::vector<bool>> seen_;
+  std::vector<uint64_t> next_; // one past the highest seq seen, per producer
+  check_counts counts_;
+};
+
+struct consumer_result {
+  std::optional<order_check> check;
   clock_type::time_point last_receive;
   std::vector<uint64_t> latencies_ns; // latency runs only
+
+  uint64_t received() const noexcept {
+    return check ? check->received() : 0;
+  }
 };
 
 void append_ack(std::string& out, const stomp::frame& msg) {
@@ -957,47 +1152,38 @@ void append_ack(std::string& out, const stomp::frame& msg) {
   out += '\0';
 }
 
-/// Receives exactly `n` messages of `size` bytes with sequence numbers 0 ..
-/// n-1 in order; ACKs (client modes) are written once per read.
-/// `producers` > 0 (persistent runs): the bodies name their producer, each
-/// of them sent its share() of `n`, and each producer's sequence numbers
-/// must arrive in order.
-void receive_all(connection& c, run_state& st, size_t index, uint64_t n,
-                 size_t size, ack_mode ack, bool measure_latency,
-                 size_t producers, consumer_result& r) {
+/// Records MESSAGE `f` in `chk`; true if it is new. `producers` > 0: the
+/// body's second word names the producer.
+bool record(order_check& chk, const stomp::frame& f, size_t size,
+            size_t producers, uint64_t& sent_ns) {
+  expect_command(f, "MESSAGE", "receive");
+  auto stamp = read_stamp(f.body, size);
+  sent_ns = stamp.sent_ns;
+  return chk.see(producers > 0 ? stamp.sent_ns : 0, stamp.seq);
+}
+
+/// Receives until every message of `sent` (messages per producer) has
+/// arrived once; counts duplicates and misorder on the way (loss shows as a
+/// timeout). ACKs (client modes) are written once per read. `producers` > 0
+/// (persistent runs): the bodies name their producer, else there is one.
+void receive_all(connection& c, run_state& st, size_t index,
+                 const std::vector<uint64_t>& sent, size_t size, ack_mode ack,
+                 bool measure_latency, size_t producers, consumer_result& r) {
   std::vector<stomp::frame> frames;
   std::string acks;
-  std::vector<uint64_t> next(std::max<size_t>(producers, 1), 0);
+  r.check.emplace(sent);
+  auto& chk = *r.check;
   if (measure_latency)
-    r.latencies_ns.reserve(n);
-  while (r.received < n) {
+    r.latencies_ns.reserve(chk.counts().expected);
+  while (!chk.complete()) {
     frames.clear();
     c.read(frames);
     auto now = clock_type::now();
     auto now_stamp = now_ns();
     for (const auto& f : frames) {
-      expect_command(f, "MESSAGE", "receive");
-      auto stamp = read_stamp(f.body, size);
-      if (producers > 0 && stamp.sent_ns >= producers)
-        throw bench_error("got a message from producer "
-                          + std::to_string(stamp.sent_ns) + " of "
-                          + std::to_string(producers));
-      auto from = producers > 0 ? static_cast<size_t>(stamp.sent_ns) : 0;
-      auto expected = next[from];
-      auto sent = producers > 0 ? share(n, producers, from) : n;
-      auto of = producers > 0 ? " of producer " + std::to_string(from)
-                              : std::string{};
-      if (stamp.seq != expected || expected >= sent || r.received >= n)
-        throw bench_error(
-          expected < sent && r.received < n
-            ? "got message " + std::to_string(stamp.seq) + of + ", expected "
-                + std::to_string(expected) + " (lost or out of order)"
-            : "got message " + std::to_string(stamp.seq) + of + " after all "
-                + std::to_string(sent) + " (more messages than were sent)");
-      ++next[from];
-      ++r.received;
-      if (measure_latency)
-        r.latencies_ns.push_back(now_stamp - stamp.sent_ns);
+      uint64_t sent_ns = 0;
+      if (record(chk, f, size, producers, sent_ns) && measure_latency)
+        r.latencies_ns.push_back(now_stamp - sent_ns);
       if (ack == ack_mode::client_individual)
         append_ack(acks, f);
     }
@@ -1010,38 +1196,58 @@ void receive_all(connection& c, run_state& st, size_t index, uint64_t n,
       acks.clear();
     }
     r.last_receive = now;
-    st.progress(index, r.received);
+    st.progress(index, chk.received());
   }
 }
 
 /// receive_all(), with the count so far added to any error.
-void consume(connection& c, run_state& st, size_t index, uint64_t n,
-             size_t size, ack_mode ack, bool measure_latency, size_t producers,
-             consumer_result& r) {
+void consume(connection& c, run_state& st, size_t index,
+             const std::vector<uint64_t>& sent, size_t size, ack_mode ack,
+             bool measure_latency, size_t producers, consumer_result& r) {
   try {
-    receive_all(c, st, index, n, size, ack, measure_latency, producers, r);
+    receive_all(c, st, index, sent, size, ack, measure_latency, producers, r);
   } catch (const bench_error& e) {
-    st.progress(index, r.received);
+    st.progress(index, r.received());
+    auto n = r.check ? r.check->counts().expected : 0;
     throw bench_error(std::string{e.what()} + " (after "
-                      + std::to_string(r.received) + " of "
+                      + std::to_string(r.received()) + " of "
                       + std::to_string(n) + " messages)");
+  }
+}
+
+/// DISCONNECT of a consumer: MESSAGEs still arriving before the receipt are
+/// recorded (they can only be duplicates).
+void disconnect_consumer(connection& c, size_t size, size_t producers,
+                         consumer_result& r) {
+  write_frame(c, {"DISCONNECT", {{"receipt", "bye"}}, {}});
+  for (;;) {
+    auto f = c.next();
+    if (f.command != "MESSAGE") {
+      expect_command(f, "RECEIPT", "DISCONNECT");
+      auto id = f.header("receipt-id");
+      if (id == nullptr || *id != "bye")
+        throw bench_error("DISCONNECT: expected receipt-id bye");
+      return;
+    }
+    uint64_t ignored = 0;
+    record(*r.check, f, size, producers, ignored);
   }
 }
 
 // -- runs ---------------------------------------------------------------------
 
-enum class kind { p2p, fanout, latency, persistent };
+enum class kind { p2p, fanout, latency, persistent, mxm };
 
 /// One configuration of the matrix.
 struct bench_case {
   kind what;
   size_t size;
   std::string ack;
-  uint64_t messages;    // p2p, fanout; latency: rate x seconds
+  uint64_t messages;    // p2p, fanout, mxm (all pairs); latency: rate x seconds
   uint64_t subscribers; // fanout
   uint64_t rate;        // latency
   uint64_t in_flight = 0; // persistent: per producer connection
-  uint64_t producers = 1; // persistent
+  uint64_t producers = 1; // persistent; mxm: M
   bool drain = false;     // persistent: a consumer empties the queue
 
   std::string name() const {
@@ -1057,8 +1263,52 @@ struct bench_case {
         return "persistent size=" + std::to_string(size) + " in-flight="
                + std::to_string(in_flight) + " producers="
                + std::to_string(producers) + (drain ? "" : " drain=off");
+      case kind::mxm:
+        return "mxm " + std::to_string(producers) + "x"
+               + std::to_string(producers) + common;
     }
     return common;
+  }
+
+  /// The stable scenario id of the JSON output: different knobs, different
+  /// ids (docs/benchmarks.md lists them).
+  std::string id() const {
+    auto sz = std::to_string(size);
+    switch (what) {
+      case kind::p2p:
+        return "p2p-" + sz + "-" + ack;
+      case kind::fanout:
+        return "fanout-" + std::to_string(subscribers) + "-" + sz
+               + (ack == "auto" ? "" : "-" + ack);
+      case kind::latency:
+        return "latency-" + std::to_string(rate) + "-" + sz
+               + (ack == "auto" ? "" : "-" + ack);
+      case kind::persistent:
+        return "persistent-" + std::to_string(in_flight)
+               + (size == 16 ? "" : "-" + sz)
+               + (producers == 1 ? "" : "-p" + std::to_string(producers))
+               + (drain ? "" : "-nodrain");
+      case kind::mxm:
+        return "mxm-" + std::to_string(producers) + "-" + sz
+               + (ack == "auto" ? "" : "-" + ack);
+    }
+    return sz;
+  }
+
+  const char* scenario_name() const {
+    switch (what) {
+      case kind::p2p:
+        return "p2p";
+      case kind::fanout:
+        return "fanout";
+      case kind::latency:
+        return "latency";
+      case kind::persistent:
+        return "persistent";
+      case kind::mxm:
+        return "mxm";
+    }
+    return "";
   }
 };
 
@@ -1088,20 +1338,39 @@ double percentile_us(const std::vector<uint64_t>& v, double q) {
 }
 
 latency_figures summarize(std::vector<uint64_t> ns) {
+  if (ns.empty())
+    return {};
   std::sort(ns.begin(), ns.end());
   return {percentile_us(ns, 0.5), percentile_us(ns, 0.9),
           percentile_us(ns, 0.99), percentile_us(ns, 0.999),
           static_cast<double>(ns.back()) / 1000.0};
 }
 
-/// A destination no earlier run used: nothing left over mixes in.
-std::string destination_for(const bench_case& bc, uint64_t run_id) {
+/// A destination no earlier run used: nothing left over mixes in. `pair`:
+/// the queue of one mxm pair. Other brokers than qmesh get names without
+/// `/` inside.
+std::string destination_for(const options& o, const bench_case& bc,
+                            uint64_t run_id, size_t pair = 0) {
   auto pid = std::to_string(::getpid());
   auto run = std::to_string(run_id);
-  if (bc.what == kind::persistent)
-    return "/queue/bench.persistent." + pid + "." + run;
-  return bc.what == kind::fanout ? "/topic/bench/" + pid + "/" + run
-                                 : "/queue/BENCH." + pid + "." + run;
+  bool qmesh = o.broker == broker_kind::qmesh;
+  switch (bc.what) {
+    case kind::persistent:
+      return "/queue/bench.persistent." + pid + "." + run;
+    case kind::fanout:
+      return qmesh ? "/topic/bench/" + pid + "/" + run
+                   : "/topic/bench." + pid + "." + run;
+    case kind::mxm:
+      return (qmesh ? "/queue/BENCH.mxm." : "/queue/bench.mxm.") + pid + "."
+             + run + "." + std::to_string(pair);
+    case kind::latency:
+      return qmesh ? "/queue/BENCH." + pid + "." + run
+                   : "/queue/bench.latency." + pid + "." + run;
+    case kind::p2p:
+      break;
+  }
+  return qmesh ? "/queue/BENCH." + pid + "." + run
+               : "/queue/bench.p2p." + pid + "." + run;
 }
 
 /// The figures of a finished run.
@@ -1112,7 +1381,7 @@ result figures(const bench_case& bc, std::vector<consumer_result>& got,
   r.published = bc.messages;
   auto last = start;
   for (auto& g : got) {
-    r.delivered += g.received;
+    r.delivered += g.received();
     last = std::max(last, g.last_receive);
   }
   r.seconds = seconds_between(start, last);
@@ -1149,25 +1418,111 @@ result persistent_figures(const bench_case& bc,
   r.mb_rate = r.pub_rate * static_cast<double>(bc.size) / 1e6;
   r.lat = summarize(std::move(latencies));
   if (!got.empty()) {
-    r.delivered = got.front().received;
+    r.delivered = got.front().received();
     r.deliv_rate = static_cast<double>(r.delivered)
                    / seconds_between(start, got.front().last_receive);
   }
   return r;
 }
 
+/// The checks of the consumers in `got`; a consumer that never started
+/// counts its `expected` messages as lost.
+check_counts sum_checks(const std::vector<consumer_result>& got,
+                        const std::vector<uint64_t>& expected) {
+  check_counts total;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i].check) {
+      total += got[i].check->counts();
+    } else {
+      total.expected += expected[i];
+      total.lost += expected[i];
+    }
+  }
+  return total;
+}
+
+/// Throws unless `chk` is clean.
+void require_clean(const check_counts& chk) {
+  if (!chk.ok())
+    throw bench_error(std::to_string(chk.lost) + " lost, "
+                      + std::to_string(chk.duplicates) + " duplicates, "
+                      + std::to_string(chk.reordered) + " reordered of "
+                      + std::to_string(chk.expected) + " messages");
+}
+
+/// Prints "<label>: N messages, R msg/s" on stderr every 2 s once a run has
+/// lasted 3 s, until destroyed. `count` is read on the meter's thread.
+class progress_meter {
+public:
+  progress_meter(bool enabled, std::string label,
+                 std::function<uint64_t()> count)
+    : label_(std::move(label)), count_(std::move(count)) {
+    if (enabled)
+      thread_ = std::thread([this] { loop(); });
+  }
+
+  ~progress_meter() {
+    {
+      std::lock_guard guard{mtx_};
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+  progress_meter(const progress_meter&) = delete;
+  progress_meter& operator=(const progress_meter&) = delete;
+
+private:
+  void loop() {
+    auto t0 = clock_type::now();
+    auto due = t0 + std::chrono::seconds(3);
+    std::unique_lock guard{mtx_};
+    while (!cv_.wait_until(guard, due, [this] { return stop_; })) {
+      auto n = count_();
+      auto now = clock_type::now();
+      std::fprintf(stderr, "qmesh-bench: %s: %s messages, %s msg/s\n",
+                   label_.c_str(), grouped(static_cast<double>(n)).c_str(),
+                   grouped(static_cast<double>(n - last_)
+                           / seconds_between(last_at_ == clock_type::time_point{}
+                                               ? t0
+                                               : last_at_,
+                                             now))
+                     .c_str());
+      last_ = n;
+      last_at_ = now;
+      due = now + std::chrono::seconds(2);
+    }
+  }
+
+  std::string label_;
+  std::function<uint64_t()> count_;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  uint64_t last_ = 0;
+  clock_type::time_point last_at_{};
+  std::thread thread_;
+};
+
 /// A persistent run: the drain first (SUBSCRIBE receipted), if any, then
 /// the producers, all at once; returns when every SEND is confirmed and the
-/// drain has every message.
-result run_persistent(const options& o, const bench_case& bc,
-                      uint64_t run_id) {
-  auto destination = destination_for(bc, run_id);
+/// drain has every message. `chk`: what the drain (or, without one, the
+/// receipts) showed, also when the run fails.
+result run_persistent(const options& o, const bench_case& bc, uint64_t run_id,
+                      const std::string& label, check_counts& chk) {
+  auto destination = destination_for(o, bc, run_id);
   size_t subs = bc.drain ? 1 : 0;
+  std::vector<uint64_t> per_producer;
+  for (size_t i = 0; i < bc.producers; ++i)
+    per_producer.push_back(share(bc.messages, bc.producers, i));
+  chk = {bc.messages, 0, bc.messages, 0, 0};
   watchdog dog{o.timeout_s}; // outlives the connections
   std::vector<std::unique_ptr<connection>> consumers;
   for (size_t i = 0; i < subs; ++i) {
     consumers.push_back(open_connection(o, dog));
-    subscribe(*consumers.back(), destination, bc.ack, o.prefetch);
+    subscribe(*consumers.back(), o, destination, bc.ack, o.prefetch);
   }
   std::vector<std::unique_ptr<connection>> producers;
   for (size_t i = 0; i < bc.producers; ++i)
@@ -1181,19 +1536,32 @@ result run_persistent(const options& o, const bench_case& bc,
   std::vector<producer_result> sent(producers.size());
   send_encoder enc{destination, bc.size, true};
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < subs; ++i)
-    threads.push_back(guarded(st, "drain", [&, i] {
-      consume(*consumers[i], st, i, bc.messages, bc.size, to_ack_mode(bc.ack),
-              false, producers.size(), got[i]);
-    }));
-  for (size_t i = 0; i < producers.size(); ++i)
-    threads.push_back(guarded(st, "producer " + std::to_string(i), [&, i] {
-      produce_persistent(*producers[i], st, i, enc,
-                         share(bc.messages, producers.size(), i), bc.in_flight,
-                         bc.drain, sent[i]);
-    }));
-  for (auto& t : threads)
-    t.join();
+  {
+    progress_meter meter{!o.quiet, label, [&] { return st.totals().second; }};
+    for (size_t i = 0; i < subs; ++i)
+      threads.push_back(guarded(st, "drain", [&, i] {
+        consume(*consumers[i], st, i, per_producer, bc.size,
+                to_ack_mode(bc.ack), false, producers.size(), got[i]);
+      }));
+    for (size_t i = 0; i < producers.size(); ++i)
+      threads.push_back(guarded(st, "producer " + std::to_string(i), [&, i] {
+        produce_persistent(*producers[i], st, i, enc, per_producer[i],
+                           bc.in_flight, bc.drain, sent[i]);
+      }));
+    for (auto& t : threads)
+      t.join();
+  }
+  auto settle = [&] {
+    if (bc.drain) {
+      chk = sum_checks(got, {bc.messages});
+    } else {
+      uint64_t confirmed = 0;
+      for (auto& p : sent)
+        confirmed += p.confirmed;
+      chk = {bc.messages, confirmed, bc.messages - confirmed, 0, 0};
+    }
+  };
+  settle();
   st.check();
   for (size_t i = 0; i < producers.size(); ++i) {
     try {
@@ -1202,53 +1570,86 @@ result run_persistent(const options& o, const bench_case& bc,
       throw bench_error("producer " + std::to_string(i) + ": " + e.what());
     }
   }
-  for (auto& c : consumers)
-    disconnect(*c);
+  for (size_t i = 0; i < subs; ++i)
+    disconnect_consumer(*consumers[i], bc.size, producers.size(), got[i]);
+  settle();
+  require_clean(chk);
   return persistent_figures(bc, sent, got);
 }
 
 /// One run: subscribers first (each SUBSCRIBE receipted), then the
-/// producer; returns when every subscriber has every message.
-result run_once(const options& o, const bench_case& bc, uint64_t run_id) {
+/// producers; returns when every subscriber has every message. `chk`: what
+/// the consumers saw, also when the run fails (then it throws).
+result run_once(const options& o, const bench_case& bc, uint64_t run_id,
+                const std::string& label, check_counts& chk) {
   if (bc.what == kind::persistent)
-    return run_persistent(o, bc, run_id);
-  auto destination = destination_for(bc, run_id);
-  size_t subs = bc.what == kind::fanout ? bc.subscribers : 1;
+    return run_persistent(o, bc, run_id, label, chk);
+  bool mxm = bc.what == kind::mxm;
+  size_t subs = bc.what == kind::fanout ? bc.subscribers
+                : mxm                   ? bc.producers
+                                        : 1;
+  size_t pubs = mxm ? bc.producers : 1;
+  // expected[i]: messages consumer i gets (from its one producer)
+  std::vector<uint64_t> expected(subs, bc.messages);
+  if (mxm)
+    for (size_t i = 0; i < subs; ++i)
+      expected[i] = share(bc.messages, pubs, i);
+  std::vector<consumer_result> got(subs);
+  chk = sum_checks(got, expected);
   watchdog dog{o.timeout_s}; // outlives the connections
   std::vector<std::unique_ptr<connection>> consumers;
   for (size_t i = 0; i < subs; ++i) {
     consumers.push_back(open_connection(o, dog));
-    subscribe(*consumers.back(), destination, bc.ack, o.prefetch);
+    subscribe(*consumers.back(), o, destination_for(o, bc, run_id, i), bc.ack,
+              o.prefetch);
   }
-  auto producer = open_connection(o, dog);
-  run_state st{subs};
+  std::vector<std::unique_ptr<connection>> producers;
+  std::vector<send_encoder> encoders;
+  for (size_t i = 0; i < pubs; ++i) {
+    producers.push_back(open_connection(o, dog));
+    encoders.emplace_back(destination_for(o, bc, run_id, i), bc.size);
+  }
+  run_state st{subs, pubs};
   for (auto& c : consumers)
     st.watch(c->fd());
-  st.watch(producer->fd());
-  std::vector<consumer_result> got(subs);
-  send_encoder enc{destination, bc.size};
-  clock_type::time_point start;
+  for (auto& c : producers)
+    st.watch(c->fd());
+  std::vector<clock_type::time_point> start(pubs);
   clock_type::time_point last_sent;
   bool paced = bc.what == kind::latency;
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < subs; ++i)
-    threads.push_back(guarded(st, "consumer " + std::to_string(i + 1), [&, i] {
-      consume(*consumers[i], st, i, bc.messages, bc.size, to_ack_mode(bc.ack),
-              paced, 0, got[i]);
-    }));
-  threads.push_back(guarded(st, "producer", [&] {
-    if (paced)
-      produce_paced(*producer, st, enc, bc.messages, bc.rate, start, last_sent);
-    else
-      produce_batched(*producer, st, enc, bc.messages, start);
-  }));
-  for (auto& t : threads)
-    t.join();
+  {
+    progress_meter meter{!o.quiet, label, [&] { return st.totals().first; }};
+    for (size_t i = 0; i < subs; ++i)
+      threads.push_back(
+        guarded(st, "consumer " + std::to_string(i + 1), [&, i] {
+          consume(*consumers[i], st, i, {expected[i]}, bc.size,
+                  to_ack_mode(bc.ack), paced, 0, got[i]);
+        }));
+    for (size_t i = 0; i < pubs; ++i)
+      threads.push_back(guarded(
+        st, pubs == 1 ? "producer" : "producer " + std::to_string(i + 1),
+        [&, i] {
+          if (paced)
+            produce_paced(*producers[i], st, encoders[i], bc.messages, bc.rate,
+                          start[i], last_sent);
+          else
+            produce_batched(*producers[i], st, i, encoders[i],
+                            mxm ? expected[i] : bc.messages, start[i]);
+        }));
+    for (auto& t : threads)
+      t.join();
+  }
+  chk = sum_checks(got, expected);
   st.check();
-  disconnect(*producer);
-  for (auto& c : consumers)
+  for (auto& c : producers)
     disconnect(*c);
-  return figures(bc, got, start, last_sent);
+  for (size_t i = 0; i < subs; ++i)
+    disconnect_consumer(*consumers[i], bc.size, 0, got[i]);
+  chk = sum_checks(got, expected);
+  require_clean(chk);
+  return figures(bc, got, *std::min_element(start.begin(), start.end()),
+                 last_sent);
 }
 
 // -- reporting ----------------------------------------------------------------
@@ -1257,6 +1658,7 @@ std::string describe(const bench_case& bc, const result& r) {
   auto head = bc.name() + ": ";
   switch (bc.what) {
     case kind::p2p:
+    case kind::mxm:
       return head + grouped(r.deliv_rate) + " msg/s (" + fixed(r.mb_rate, 2)
              + " MB/s) " + std::to_string(r.delivered) + " msgs in "
              + fixed(r.seconds, 2) + " s";
@@ -1314,39 +1716,153 @@ result median_of(const std::vector<result>& runs) {
   return m;
 }
 
-void print_table(const std::vector<std::pair<bench_case, result>>& rows,
+using json = nlohmann::ordered_json;
+
+/// One run's figures under the keys of the JSON format (docs/benchmarks.md).
+json figures_json(const bench_case& bc, const result& r) {
+  json j;
+  j["seconds"] = r.seconds;
+  j["mb_per_s"] = r.mb_rate;
+  auto latencies = [&] {
+    j["p50_us"] = r.lat.p50;
+    j["p90_us"] = r.lat.p90;
+    j["p99_us"] = r.lat.p99;
+    j["p999_us"] = r.lat.p999;
+    j["max_us"] = r.lat.max;
+  };
+  switch (bc.what) {
+    case kind::p2p:
+    case kind::mxm:
+      j["msgs_per_s"] = r.deliv_rate;
+      break;
+    case kind::fanout:
+      j["msgs_per_s"] = r.pub_rate;
+      j["deliveries_per_s"] = r.deliv_rate;
+      break;
+    case kind::latency:
+      j["msgs_per_s"] = r.pub_rate;
+      latencies();
+      break;
+    case kind::persistent:
+      j["msgs_per_s"] = r.pub_rate;
+      j["confirmed_per_s"] = r.pub_rate;
+      if (bc.drain)
+        j["deliveries_per_s"] = r.deliv_rate;
+      latencies();
+      break;
+  }
+  return j;
+}
+
+/// Every knob of `bc` (and of the run) under its option's name.
+json params_json(const options& o, const bench_case& bc) {
+  json p;
+  p["size"] = bc.size;
+  p["ack"] = bc.ack;
+  p["messages"] = bc.messages;
+  p["prefetch"] = o.prefetch;
+  p["runs"] = o.runs;
+  switch (bc.what) {
+    case kind::fanout:
+      p["subscribers"] = bc.subscribers;
+      break;
+    case kind::latency:
+      p["rate"] = bc.rate;
+      p["seconds"] = static_cast<double>(bc.messages)
+                     / static_cast<double>(bc.rate);
+      break;
+    case kind::persistent:
+      p["in_flight"] = bc.in_flight;
+      p["producers"] = bc.producers;
+      p["drain"] = bc.drain;
+      break;
+    case kind::mxm:
+      p["producers"] = bc.producers;
+      p["consumers"] = bc.producers;
+      p["queues"] = bc.producers;
+      break;
+    case kind::p2p:
+      break;
+  }
+  return p;
+}
+
+/// The scenario's JSON line: runs, key-by-key median / min / max over them,
+/// the summed checks, ok.
+json scenario_json(const options& o, const bench_case& bc,
+                   const std::vector<result>& runs, const check_counts& chk,
+                   const std::string& error) {
+  json j;
+  j["tool"] = "qmesh-bench";
+  j["id"] = bc.id();
+  j["scenario"] = bc.scenario_name();
+  j["transport"] = "stomp";
+  j["broker"] = o.broker_name;
+  j["params"] = params_json(o, bc);
+  j["runs"] = json::array();
+  for (const auto& r : runs)
+    j["runs"].push_back(figures_json(bc, r));
+  json med = json::object(), lo = json::object(), hi = json::object();
+  if (!runs.empty()) {
+    for (auto& [key, ignored] : j["runs"][0].items()) {
+      std::vector<double> v;
+      for (const auto& r : j["runs"])
+        v.push_back(r[key].get<double>());
+      med[key] = median(v);
+      lo[key] = *std::min_element(v.begin(), v.end());
+      hi[key] = *std::max_element(v.begin(), v.end());
+    }
+  }
+  j["median"] = med;
+  j["min"] = lo;
+  j["max"] = hi;
+  j["check"] = {{"expected", chk.expected}, {"received", chk.received},
+                {"lost", chk.lost},         {"duplicates", chk.duplicates},
+                {"reordered", chk.reordered}};
+  j["ok"] = error.empty();
+  if (!error.empty())
+    j["error"] = error;
+  return j;
+}
+
+void print_table(std::FILE* out,
+                 const std::vector<std::pair<bench_case, result>>& rows,
                  uint64_t runs) {
   auto median_note = runs > 1 ? ", median of " + std::to_string(runs) + " runs"
                               : std::string{};
-  std::printf("\nsummary%s (MB/s: delivered bodies; latency in us)\n",
-              median_note.c_str());
+  std::fprintf(out, "\nsummary%s (MB/s: delivered bodies; latency in us)\n",
+               median_note.c_str());
   bool any_persistent = std::any_of(rows.begin(), rows.end(), [](auto& row) {
     return row.first.what == kind::persistent;
   });
   if (any_persistent)
-    std::printf("persistent: pub/s = confirmed puts/s, deliveries/s = the "
-                "drain, MB/s = confirmed bodies, latency = send->receipt\n");
-  std::printf("%-48s %11s %13s %8s %7s %7s %7s %7s\n", "scenario", "pub/s",
-              "deliveries/s", "MB/s", "p50", "p99", "p99.9", "max");
+    std::fprintf(out, "persistent: pub/s = confirmed puts/s, deliveries/s = "
+                      "the drain, MB/s = confirmed bodies, latency = "
+                      "send->receipt\n");
+  std::fprintf(out, "%-48s %11s %13s %8s %7s %7s %7s %7s\n", "scenario",
+               "pub/s", "deliveries/s", "MB/s", "p50", "p99", "p99.9", "max");
   for (const auto& [bc, r] : rows) {
     bool lat = bc.what == kind::latency || bc.what == kind::persistent;
     bool undrained = bc.what == kind::persistent && !bc.drain;
     auto us = [&](double v) { return lat ? fixed(v, 0) : std::string{"-"}; };
-    std::printf("%-48s %11s %13s %8s %7s %7s %7s %7s\n", bc.name().c_str(),
-                grouped(r.pub_rate).c_str(),
-                undrained ? "-" : grouped(r.deliv_rate).c_str(),
-                fixed(r.mb_rate, 2).c_str(), us(r.lat.p50).c_str(),
-                us(r.lat.p99).c_str(), us(r.lat.p999).c_str(),
-                us(r.lat.max).c_str());
+    std::fprintf(out, "%-48s %11s %13s %8s %7s %7s %7s %7s\n",
+                 bc.name().c_str(), grouped(r.pub_rate).c_str(),
+                 undrained ? "-" : grouped(r.deliv_rate).c_str(),
+                 fixed(r.mb_rate, 2).c_str(), us(r.lat.p50).c_str(),
+                 us(r.lat.p99).c_str(), us(r.lat.p999).c_str(),
+                 us(r.lat.max).c_str());
   }
 }
 
 // -- the matrix ---------------------------------------------------------------
 
 std::vector<bench_case> cases_for(const options& o) {
-  auto p2p_n = o.messages.value_or(1'000'000);
-  auto fan_n = o.messages.value_or(200'000);
-  auto lat_n = static_cast<uint64_t>(static_cast<double>(o.rate) * o.seconds);
+  auto p2p_n = o.messages.value_or(scaled(o, 1'000'000));
+  auto fan_n = o.messages.value_or(scaled(o, 200'000));
+  auto per_n = o.messages.value_or(scaled(o, default_persistent));
+  auto mxm_n = o.messages.value_or(scaled(o, default_mxm));
+  auto lat_n = static_cast<uint64_t>(static_cast<double>(o.rate)
+                                     * latency_seconds(o));
   switch (o.which) {
     case scenario::p2p:
       return {{kind::p2p, o.size, o.ack, p2p_n, 1, 0}};
@@ -1355,9 +1871,21 @@ std::vector<bench_case> cases_for(const options& o) {
     case scenario::latency:
       return {{kind::latency, o.size, o.ack, lat_n, 1, o.rate}};
     case scenario::persistent:
-      return {{kind::persistent, o.size, "auto",
-               o.messages.value_or(default_persistent), 1, 0, o.in_flight,
-               o.producers, o.drain}};
+      return {{kind::persistent, o.size, "auto", per_n, 1, 0, o.in_flight,
+               o.producers.value_or(1), o.drain}};
+    case scenario::mxm:
+      return {{kind::mxm, o.size, o.ack, mxm_n, 1, 0, 0,
+               o.producers.value_or(4)}};
+    case scenario::compare:
+      return {{kind::p2p, 16, "auto", p2p_n, 1, 0},
+              {kind::p2p, 16, "client-individual", p2p_n, 1, 0},
+              {kind::p2p, 1024, "auto", p2p_n, 1, 0},
+              {kind::persistent, 16, "auto", per_n, 1, 0, 1, 1, true},
+              {kind::persistent, 16, "auto", per_n, 1, 0, 8, 1, true},
+              {kind::persistent, 16, "auto", per_n, 1, 0, 64, 1, true},
+              {kind::fanout, 16, "auto", fan_n, 10, 0},
+              {kind::mxm, 16, "auto", mxm_n, 1, 0, 0, 4},
+              {kind::latency, 16, "auto", lat_n, 1, o.rate}};
     case scenario::all:
       break;
   }
@@ -1369,29 +1897,77 @@ std::vector<bench_case> cases_for(const options& o) {
           {kind::latency, 16, "auto", lat_n, 1, o.rate}};
 }
 
-void run_all(const options& o) {
+/// Where the JSON lines go: nowhere, stdout or a file opened for append.
+class json_sink {
+public:
+  explicit json_sink(const std::optional<std::string>& path) {
+    if (!path || *path == "-")
+      return;
+    file_.open(*path, std::ios::app);
+    if (!file_)
+      throw bench_error("cannot open " + *path + " for appending");
+  }
+
+  void write(const json& line, bool to_stdout) {
+    auto text = line.dump() + "\n";
+    if (to_stdout) {
+      std::fputs(text.c_str(), stdout);
+      std::fflush(stdout);
+    } else if (file_.is_open()) {
+      file_ << text << std::flush;
+    }
+  }
+
+private:
+  std::ofstream file_;
+};
+
+/// Runs every case of the matrix; a failed scenario is reported (stderr,
+/// JSON with ok:false) and the next one runs. False if any failed.
+bool run_all(const options& o) {
+  bool json_stdout = o.json_path && *o.json_path == "-";
+  json_sink sink{o.json_path};
+  std::FILE* out = json_stdout ? stderr : stdout;
   std::vector<std::pair<bench_case, result>> rows;
   uint64_t run_id = 0;
+  bool all_ok = true;
   for (const auto& bc : cases_for(o)) {
     std::vector<result> runs;
+    check_counts total;
+    std::string error;
     for (uint64_t i = 1; i <= o.runs; ++i) {
+      auto label = bc.id() + " run " + std::to_string(i) + "/"
+                   + std::to_string(o.runs);
+      check_counts chk;
       try {
-        runs.push_back(run_once(o, bc, ++run_id));
+        runs.push_back(run_once(o, bc, ++run_id, label, chk));
       } catch (const bench_error& e) {
-        throw bench_error(bc.name() + ": " + e.what());
+        total += chk;
+        error = bc.name() + ": " + e.what();
+        std::fprintf(stderr, "qmesh-bench: %s\n", error.c_str());
+        break;
       }
+      total += chk;
       auto prefix = o.runs > 1 ? "[run " + std::to_string(i) + "/"
                                    + std::to_string(o.runs) + "] "
                                : std::string{};
-      std::printf("%s%s\n", prefix.c_str(), describe(bc, runs.back()).c_str());
-      std::fflush(stdout);
+      std::fprintf(out, "%s%s\n", prefix.c_str(),
+                   describe(bc, runs.back()).c_str());
+      std::fflush(out);
+    }
+    sink.write(scenario_json(o, bc, runs, total, error), json_stdout);
+    if (!error.empty()) {
+      all_ok = false;
+      continue;
     }
     auto m = median_of(runs);
     if (o.runs > 1)
-      std::printf("[median] %s\n", describe(bc, m).c_str());
+      std::fprintf(out, "[median] %s\n", describe(bc, m).c_str());
     rows.emplace_back(bc, m);
   }
-  print_table(rows, o.runs);
+  if (!rows.empty())
+    print_table(out, rows, o.runs);
+  return all_ok;
 }
 
 } // namespace
@@ -1409,10 +1985,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    run_all(*opts);
+    return run_all(*opts) ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qmesh-bench: %s\n", e.what());
     return 1;
   }
-  return 0;
 }

@@ -3,6 +3,7 @@ own checks (every message arrives, in order, exactly once; no ERROR) must
 pass for every scenario. Figures are printed, never asserted. A scripted
 STOMP server (FakeBroker) checks the headers qmesh-bench sends and that a
 receipt out of order fails the persistent scenario."""
+import json
 import os
 import re
 import socket
@@ -71,6 +72,69 @@ class BenchSmokeTests(unittest.TestCase):
                               r"drain=off: [\d,]+ confirmed msg/s .* "
                               r"no drain; 500 msgs in ")
 
+    def test_json_line_per_scenario(self):
+        r = subprocess.run([BENCH, "--port", str(self.node.stomp_port),
+                            "--timeout", "60", "--scenario", "p2p",
+                            "--messages", "2000", "--ack", "client-individual",
+                            "--runs", "3", "--json", "-"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1, r.stdout)  # the table went to stderr
+        self.assertIn("p2p size=16 ack=client-individual", r.stderr)
+        j = json.loads(lines[0])
+        self.assertEqual(j["tool"], "qmesh-bench")
+        self.assertEqual(j["id"], "p2p-16-client-individual")
+        self.assertEqual(j["scenario"], "p2p")
+        self.assertEqual(j["transport"], "stomp")
+        self.assertEqual(j["broker"], "qmesh")
+        self.assertEqual(j["params"]["size"], 16)
+        self.assertEqual(j["params"]["ack"], "client-individual")
+        self.assertEqual(j["params"]["messages"], 2000)
+        self.assertEqual(len(j["runs"]), 3)
+        for figures in j["runs"] + [j["median"], j["min"], j["max"]]:
+            self.assertGreater(figures["msgs_per_s"], 0)
+            self.assertIn("mb_per_s", figures)
+        self.assertLessEqual(j["min"]["msgs_per_s"], j["median"]["msgs_per_s"])
+        self.assertLessEqual(j["median"]["msgs_per_s"], j["max"]["msgs_per_s"])
+        self.assertEqual(j["check"], {"expected": 6000, "received": 6000,
+                                      "lost": 0, "duplicates": 0,
+                                      "reordered": 0})
+        self.assertIs(j["ok"], True)
+
+    def test_compare_set_writes_every_scenario(self):
+        path = os.path.join(self.node.dir, "compare.json")
+        self.bench("--scenario", "compare", "--scale", "0.005", "--rate",
+                   "2000", "--json", path, "--quiet")
+        with open(path) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual([j["id"] for j in lines], [
+            "p2p-16-auto", "p2p-16-client-individual", "p2p-1024-auto",
+            "persistent-1", "persistent-8", "persistent-64", "fanout-10-16",
+            "mxm-4-16", "latency-2000-16"])
+        for j in lines:
+            self.assertTrue(j["ok"], j)
+            self.assertEqual(j["check"]["lost"], 0)
+            self.assertEqual(j["check"]["received"], j["check"]["expected"])
+        persistent = lines[5]
+        self.assertEqual(persistent["params"]["in_flight"], 64)
+        for key in ("confirmed_per_s", "p50_us", "p99_us", "p999_us",
+                    "max_us"):
+            self.assertIn(key, persistent["median"])
+        fanout = lines[6]
+        self.assertEqual(fanout["check"]["expected"],
+                         10 * fanout["params"]["messages"])
+        self.assertIn("deliveries_per_s", fanout["median"])
+        latency = lines[8]
+        for key in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us"):
+            self.assertGreater(latency["median"][key], 0)
+
+    def test_mxm_every_pair_complete(self):
+        out = self.bench("--scenario", "mxm", "--producers", "3",
+                         "--messages", "9001")
+        self.assertIn("mxm 3x3 size=16 ack=auto", out)
+        self.assertIn("9001 msgs", out)
+
     def test_bad_options_are_usage_errors(self):
         for args in (["--scenario", "nope"], ["--size", "3"],
                      ["--messages", "x"], ["--bogus"],
@@ -78,7 +142,9 @@ class BenchSmokeTests(unittest.TestCase):
                      ["--scenario", "persistent", "--drain", "off",
                       "--messages", "100001"],
                      ["--scenario", "persistent", "--producers", "4",
-                      "--messages", "3"]):
+                      "--messages", "3"],
+                     ["--broker", "kafka"], ["--scale", "0"],
+                     ["--scenario", "compare", "--size", "100"]):
             with self.subTest(args=args):
                 r = subprocess.run([BENCH, *args], capture_output=True,
                                    text=True, timeout=30)
@@ -131,15 +197,22 @@ def frame(command, headers, body=b""):
 
 class FakeBroker:
     """A scripted STOMP 1.2 server for one destination: records every SEND's
-    headers, delivers SENDs to the subscriber (if any), answers receipts;
+    headers, delivers SENDs to every subscriber, answers receipts;
     `swap_receipts`: the receipts of the 2nd and 3rd receipted SEND of a
-    connection come back in the wrong order."""
+    connection come back in the wrong order. Deliveries (counted from 1):
+    `drop` is never delivered, `swap` comes after the next one,
+    `duplicate` is delivered twice. `frames` records every frame's
+    command and headers."""
 
-    def __init__(self, swap_receipts=False):
+    def __init__(self, swap_receipts=False, drop=0, swap=0, duplicate=0):
         self.swap = swap_receipts
+        self.drop, self.swap_msg, self.duplicate = drop, swap, duplicate
+        self.delivered = 0
+        self.held = None
+        self.frames = []
         self.sends = []
         self.lock = threading.Lock()
-        self.subscriber = None
+        self.subscribers = []
         self.server = socket.socket()
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(16)
@@ -165,8 +238,8 @@ class FakeBroker:
             pass  # qmesh-bench gave up on the connection
         finally:
             with self.lock:
-                if self.subscriber and self.subscriber[0] is conn:
-                    self.subscriber = None
+                self.subscribers = [s for s in self.subscribers
+                                    if s[0] is not conn]
             conn.close()
 
     def converse(self, conn):
@@ -179,21 +252,23 @@ class FakeBroker:
             if f is None:
                 return
             command, headers, body = f
+            with self.lock:
+                self.frames.append((command, headers))
             out = b""
             if command == "CONNECT":
                 out = frame("CONNECTED", {"version": "1.2"})
             elif command == "SUBSCRIBE":
                 with self.lock:
-                    self.subscriber = (conn, headers["id"])
+                    self.subscribers.append((conn, headers["id"]))
             elif command == "SEND":
                 with self.lock:
                     self.sends.append(headers)
-                    if self.subscriber:
+                    for sub, sid in self.subscribers:
                         msg_id += 1
-                        sub, sid = self.subscriber
-                        sub.sendall(frame("MESSAGE", {
+                        self.deliver(sub, frame("MESSAGE", {
                             "subscription": sid,
                             "message-id": f"{id(conn)}-{msg_id}",
+                            "ack": f"{id(conn)}-{msg_id}",
                             "destination": headers["destination"],
                             "content-length": str(len(body))}, body))
             if "receipt" in headers:
@@ -211,6 +286,21 @@ class FakeBroker:
                     conn.sendall(out)
             if command == "DISCONNECT":
                 return
+
+
+    def deliver(self, sub, msg):
+        """Under self.lock: one delivery, faults applied."""
+        self.delivered += 1
+        n = self.delivered
+        if n == self.drop:
+            return
+        if n == self.swap_msg:
+            self.held = msg
+            return
+        out = msg * 2 if n == self.duplicate else msg
+        if self.held is not None:
+            out, self.held = out + self.held, None
+        sub.sendall(out)
 
 
 class BenchAgainstFakeTests(unittest.TestCase):
@@ -236,6 +326,76 @@ class BenchAgainstFakeTests(unittest.TestCase):
             self.assertIn("receipt", h)
         self.assertTrue(re.match(r"/queue/bench\.persistent\.",
                                  broker.sends[0]["destination"]))
+
+    def faulty_run(self, ack="auto", **faults):
+        broker = FakeBroker(**faults)
+        self.addCleanup(broker.close)
+        r = self.run_bench(broker, "--scenario", "p2p", "--messages", "300",
+                           "--ack", ack, "--timeout", "2", "--json", "-")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        j = json.loads(r.stdout.splitlines()[-1])
+        self.assertIs(j["ok"], False)
+        self.assertIn("error", j)
+        self.assertEqual(j["runs"], [])
+        self.assertEqual(j["check"]["expected"], 300)
+        return j["check"], r.stderr
+
+    def test_lost_message_fails_and_is_counted(self):
+        check, err = self.faulty_run(drop=7)
+        self.assertEqual(check, {"expected": 300, "received": 299, "lost": 1,
+                                 "duplicates": 0, "reordered": 0})
+        self.assertIn("no progress", err)
+
+    def test_reordered_message_fails_and_is_counted(self):
+        check, err = self.faulty_run(ack="client-individual", swap=10)
+        self.assertEqual(check, {"expected": 300, "received": 300, "lost": 0,
+                                 "duplicates": 0, "reordered": 1})
+        self.assertIn("1 reordered", err)
+
+    def test_duplicate_fails_and_is_counted(self):
+        for n in (20, 300):  # in the middle, and after the last one
+            with self.subTest(duplicate=n):
+                check, err = self.faulty_run(duplicate=n)
+                self.assertEqual(check, {"expected": 300, "received": 300,
+                                         "lost": 0, "duplicates": 1,
+                                         "reordered": 0})
+                self.assertIn("1 duplicates", err)
+
+    def test_rabbitmq_dialect(self):
+        broker = FakeBroker()
+        self.addCleanup(broker.close)
+        r = self.run_bench(broker, "--broker", "rabbitmq", "--login", "guest",
+                           "--passcode", "secret", "--scenario", "fanout",
+                           "--subscribers", "2", "--messages", "50")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        connects = [h for c, h in broker.frames if c == "CONNECT"]
+        self.assertEqual(len(connects), 3)
+        for h in connects:
+            self.assertEqual((h["host"], h["login"], h["passcode"]),
+                             ("/", "guest", "secret"))
+        subs = [h for c, h in broker.frames if c == "SUBSCRIBE"]
+        self.assertEqual(len(subs), 2)
+        for h in subs:
+            self.assertRegex(h["destination"], r"^/topic/bench\.\d+\.\d+$")
+            self.assertEqual(h["prefetch-count"], "1000")
+        self.assertFalse([h for h in broker.sends if "persistent" in h])
+
+    def test_activemq_dialect(self):
+        broker = FakeBroker()
+        self.addCleanup(broker.close)
+        r = self.run_bench(broker, "--broker", "activemq", "--scenario",
+                           "persistent", "--messages", "40", "--prefetch",
+                           "77", "--json", "-")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(json.loads(r.stdout)["broker"], "activemq")
+        subs = [h for c, h in broker.frames if c == "SUBSCRIBE"]
+        self.assertEqual(subs[0]["activemq.prefetchSize"], "77")
+        self.assertNotIn("prefetch-count", subs[0])
+        self.assertEqual(len(broker.sends), 40)
+        for h in broker.sends:
+            self.assertEqual(h["persistent"], "true")
+            self.assertRegex(h["destination"],
+                             r"^/queue/bench\.persistent\.\d+\.\d+$")
 
     def test_receipts_out_of_order_fail(self):
         broker = FakeBroker(swap_receipts=True)
