@@ -87,12 +87,13 @@ bench-cluster: build
 # time, private instances on loopback; rewrites the compare section of
 # docs/benchmarks.md and docs/img/compare-*.png. COMPARE_RUNS runs per
 # scenario; COMPARE_SCALE multiplies qmesh-bench's message counts and
-# durations; QMESH_BENCH_DATA (/var/tmp, not a tmpfs) holds the brokers'
-# data. `make compare-quick`: one small run, written under $(BUILD_DIR)/
-# instead of docs/.
+# durations; COMPARE_ARGS go to qmesh-bench as they are; QMESH_BENCH_DATA
+# (/var/tmp, not a tmpfs) holds the brokers' data. `make compare-quick`:
+# one small run, written under $(BUILD_DIR)/ instead of docs/.
 COMPARE_PACKAGES := rabbitmq-server activemq gnuplot-nox
 COMPARE_RUNS ?= 3
 COMPARE_SCALE ?= 1
+COMPARE_ARGS ?=
 
 compare-deps:
 	sh bench/compare/install.sh $(COMPARE_PACKAGES)
@@ -100,7 +101,8 @@ compare-deps:
 compare: build compare-deps
 	python3 bench/compare/compare.py --build $(BUILD_DIR) \
 	  --runs $(COMPARE_RUNS) --scale $(COMPARE_SCALE) \
-	  --command "make compare COMPARE_RUNS=$(COMPARE_RUNS) COMPARE_SCALE=$(COMPARE_SCALE)"
+	  --command "make compare COMPARE_RUNS=$(COMPARE_RUNS) COMPARE_SCALE=$(COMPARE_SCALE)$(if $(COMPARE_ARGS), COMPARE_ARGS='$(COMPARE_ARGS)')" \
+	  -- $(COMPARE_ARGS)
 
 compare-quick: build compare-deps
 	python3 bench/compare/compare.py --build $(BUILD_DIR) --runs 1 \

@@ -246,8 +246,9 @@ class RabbitMQ(Broker):
 
 class ActiveMQ(Broker):
     """A private ActiveMQ instance: activemq.xml written here with one STOMP
-    (NIO) connector on 127.0.0.1, no OpenWire, no JMX connector, no web
-    console; KahaDB (the default store) under this directory."""
+    (NIO) connector on 127.0.0.1, no OpenWire, no JMX (as Debian's own
+    instance), no web console; KahaDB (the default store) under this
+    directory; everything else at ActiveMQ's defaults."""
 
     name = "activemq"
     login = "admin"
@@ -259,7 +260,7 @@ class ActiveMQ(Broker):
   xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans.xsd
   http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
   <broker xmlns="http://activemq.apache.org/schema/core"
-          brokerName="qmeshcompare" useJmx="false" advisorySupport="false"
+          brokerName="qmeshcompare" useJmx="false"
           dataDirectory="%(data)s">
     <persistenceAdapter>
       <kahaDB directory="%(data)s/kahadb"/>

@@ -97,12 +97,15 @@ def bench_argv(args, broker, json_path):
     return argv + args.bench_args
 
 
-def shown_bench(argv, build):
+def shown_bench(argv, run_dir):
+    """argv as the report shows it: build/ for the build directory, $DIR
+    for the run directory, <stomp port> for the port."""
     shown = ["build/qmesh-bench"] + [
-        "<stomp port>" if i > 0 and argv[i - 1] == "--port" else a
+        "<stomp port>" if argv[i - 1] == "--port" else a
         for i, a in enumerate(argv) if i > 0]
     text = " ".join(shlex.quote(a) for a in shown)
-    return text.replace("'<stomp port>'", "<stomp port>")
+    return (text.replace("'<stomp port>'", "<stomp port>")
+            .replace(run_dir, "$DIR"))
 
 
 def read_lines(path):
@@ -141,7 +144,7 @@ def measure(args, name, run_dir, meta, results):
         entry["others_running"] = facts.other_brokers(own)
         json_path = os.path.join(run_dir, name + ".jsonl")
         argv = bench_argv(args, broker, json_path)
-        entry["bench_command"] = shown_bench(argv, args.build)
+        entry["bench_command"] = shown_bench(argv, run_dir)
         print("compare: %s ready on 127.0.0.1:%d; %s" %
               (name, broker.stomp_port, entry["bench_command"]), flush=True)
         cpu0 = facts.group_cpu_seconds(broker.pid)
