@@ -496,7 +496,7 @@ plot "%(data)s" using 2:3:4:xtic(1) title "qmesh" lc rgb "#1f77b4", \\
 """
 
 
-def write_charts(results, img_dir, gnuplot="gnuplot"):
+def write_charts(results, img_dir, meta=None, gnuplot="gnuplot"):
     """Draws both PNGs; returns None, or a note why they were not drawn."""
     exe = shutil.which(gnuplot)
     if not exe:
@@ -504,6 +504,15 @@ def write_charts(results, img_dir, gnuplot="gnuplot"):
     table = index(results)
     thr, lat = chart_data(table, scenario_list(table))
     os.makedirs(img_dir, exist_ok=True)
+    meta = meta or {}
+    v = meta.get("versions", {})
+    runs = meta.get("runs", "?")
+    subtitle = ("\\n%s, %s run%s per scenario; qmesh %s, RabbitMQ %s, "
+                "ActiveMQ %s" % (meta.get("date", "?"), runs,
+                                 "" if runs == 1 else "s",
+                                 v.get("qmesh", "?").split(" ")[0],
+                                 v.get("rabbitmq", "?").split("-")[0],
+                                 v.get("activemq", "?").split("+")[0]))
     with tempfile.TemporaryDirectory() as tmp:
         script = []
         for rows, name, title, ylabel, xtics in [
@@ -521,7 +530,8 @@ def write_charts(results, img_dir, gnuplot="gnuplot"):
             with open(data, "w") as f:
                 f.write("\n".join(rows) + "\n")
             script.append(PLOT % {"out": os.path.join(img_dir, name),
-                                  "title": title, "ylabel": ylabel,
+                                  "title": title + subtitle,
+                                  "ylabel": ylabel,
                                   "data": data, "xtics": xtics})
         if not script:
             return "Charts not drawn: no results."
@@ -536,7 +546,7 @@ def write_charts(results, img_dir, gnuplot="gnuplot"):
 
 def write(results, meta, doc_path, img_dir):
     """Charts, then the section in doc_path (created if missing)."""
-    note = write_charts(results, img_dir)
+    note = write_charts(results, img_dir, meta)
     img_rel = os.path.relpath(img_dir, os.path.dirname(os.path.abspath(
         doc_path)))
     text = section(results, meta, img_rel, note)
