@@ -3,7 +3,7 @@
 docs/benchmarks.md and two gnuplot charts.
 
 Input: qmesh-bench's JSON lines (one per scenario and broker, see
-tools/stomp_bench.cpp) and the driver's meta record (machine, versions,
+tools/bench/) and the driver's meta record (machine, versions,
 commands, per-broker errors). Output: the text between
 `<!-- compare:begin -->` and `<!-- compare:end -->` in the markdown file
 (inserted before its first `## ` heading if the markers are missing; the
