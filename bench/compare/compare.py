@@ -162,7 +162,7 @@ def measure(args, name, run_dir, meta, results):
             entry["error"] = "qmesh-bench exited with %d" % rc
         if not lines:
             entry.setdefault("error", "qmesh-bench wrote no results")
-    except RuntimeError as e:
+    except (RuntimeError, OSError) as e:
         entry["error"] = str(e).splitlines()[0]
         print("compare: " + str(e), file=sys.stderr)
     finally:
@@ -180,6 +180,11 @@ def measure(args, name, run_dir, meta, results):
 
 def main(argv):
     args = parse_args(argv)
+    for program in ("qmesh-node", "qmesh-bench"):
+        if not os.access(os.path.join(args.build, program), os.X_OK):
+            print("compare: %s not found in %s (build it first: make build)"
+                  % (program, args.build), file=sys.stderr)
+            return 2
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     os.makedirs(args.data_root, exist_ok=True)
