@@ -9,8 +9,10 @@ import re
 import socket
 import subprocess
 import threading
+import time
 import unittest
 
+from cluster_harness import Cluster
 from harness import Node
 
 BENCH = os.environ.get("QMESH_BENCH", "build/qmesh-bench")
@@ -135,6 +137,84 @@ class BenchSmokeTests(unittest.TestCase):
         self.assertIn("mxm 3x3 size=16 ack=auto", out)
         self.assertIn("9001 msgs", out)
 
+    def bench_json(self, *args):
+        """Runs qmesh-bench with --json -; its JSON lines, parsed."""
+        r = subprocess.run([BENCH, "--port", str(self.node.stomp_port),
+                            "--native-port", str(self.node.port),
+                            "--timeout", "60", "--json", "-", *args],
+                           capture_output=True, text=True, timeout=240)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIsNone(self.node.proc.poll(), "the node died")
+        return [json.loads(line) for line in r.stdout.splitlines()]
+
+    def assert_clean(self, j, expected):
+        self.assertTrue(j["ok"], j)
+        self.assertEqual(j["check"], {"expected": expected,
+                                      "received": expected, "lost": 0,
+                                      "duplicates": 0, "reordered": 0})
+
+    def test_native_transport_scenarios(self):
+        cases = [
+            (["--scenario", "p2p", "--messages", "3000"],
+             "native-p2p-16-auto", 3000),
+            (["--scenario", "p2p", "--messages", "300", "--ack",
+              "client-individual", "--size", "100"],
+             "native-p2p-100-client-individual", 300),
+            (["--scenario", "persistent", "--messages", "400",
+              "--in-flight", "8"], "native-persistent-8", 400),
+            (["--scenario", "fanout", "--messages", "200",
+              "--subscribers", "3"], "native-fanout-3-16", 600),
+            (["--scenario", "mxm", "--messages", "4001"],
+             "native-mxm-4-16", 4001),
+            (["--scenario", "latency", "--rate", "500", "--seconds", "1"],
+             "native-latency-500-16", 500),
+        ]
+        for args, id, expected in cases:
+            with self.subTest(id=id):
+                [j] = self.bench_json("--transport", "native", "--quiet",
+                                      *args)
+                self.assertEqual(j["id"], id)
+                self.assertEqual(j["transport"], "native")
+                self.assert_clean(j, expected)
+                self.assertGreater(j["median"]["msgs_per_s"], 0)
+        [j] = self.bench_json("--transport", "native", "--scenario",
+                              "persistent", "--messages", "50", "--quiet")
+        self.assertGreater(j["median"]["p50_us"], 0)
+        self.assertGreaterEqual(j["median"]["max_us"],
+                                j["median"]["p99_us"])
+
+    def test_idle_queues_and_subscriptions(self):
+        lines = self.bench_json("--scenario", "idle", "--queues", "1200",
+                                "--subscriptions", "1500", "--node-pid",
+                                str(self.node.proc.pid))
+        self.assertEqual([j["id"] for j in lines],
+                         ["idle-queues", "idle-subscriptions"])
+        queues, subs = lines
+        self.assert_clean(queues, 1200)
+        self.assert_clean(subs, 1500)
+        # 1500 subscriptions need two connections (1000 per connection)
+        self.assertGreaterEqual(subs["params"]["connections"], 4)
+        for j, key in ((queues, "bytes_per_queue"),
+                       (subs, "bytes_per_subscription")):
+            run = j["runs"][0]
+            self.assertIn(key, run)
+            self.assertGreater(run["rss_before"], 0)
+            self.assertAlmostEqual(
+                run[key] * j["params"].get("queues",
+                                           j["params"].get("subscriptions")),
+                run["rss_after"] - run["rss_before"], delta=1)
+        # the queues are there, empty
+        cli = self.node.cli("list-queues", "BENCH.idle.*")
+        self.assertEqual(cli.returncode, 0, cli.stderr)
+        self.assertGreaterEqual(cli.stdout.count("BENCH.idle."), 1200,
+                                cli.stdout[:500])
+
+    def test_idle_needs_the_node_pid(self):
+        r = subprocess.run([BENCH, "--scenario", "idle"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--node-pid", r.stderr)
+
     def test_bad_options_are_usage_errors(self):
         for args in (["--scenario", "nope"], ["--size", "3"],
                      ["--messages", "x"], ["--bogus"],
@@ -144,11 +224,56 @@ class BenchSmokeTests(unittest.TestCase):
                      ["--scenario", "persistent", "--producers", "4",
                       "--messages", "3"],
                      ["--broker", "kafka"], ["--scale", "0"],
+                     ["--transport", "amqp"],
+                     ["--transport", "native", "--broker", "rabbitmq"],
+                     ["--scenario", "cluster"],
+                     ["--scenario", "cluster", "--remote-port", "1",
+                      "--broker", "activemq"],
                      ["--scenario", "compare", "--size", "100"]):
             with self.subTest(args=args):
                 r = subprocess.run([BENCH, *args], capture_output=True,
                                    text=True, timeout=30)
                 self.assertEqual(r.returncode, 2, r.stderr)
+
+
+class BenchClusterTests(unittest.TestCase):
+    """Remote puts: a producer on QM1 puts to QM2/<queue>, the consumer
+    takes it on QM2; over STOMP and over the native client."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(("QM1", "QM2"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.close()
+
+    def run_cluster(self, *args):
+        a, b = self.cluster["QM1"], self.cluster["QM2"]
+        r = subprocess.run([BENCH, "--scenario", "cluster", "--remote-qm",
+                            "QM2", "--messages", "3000", "--timeout", "60",
+                            "--json", "-", "--quiet", *args],
+                           capture_output=True, text=True, timeout=240)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(a.running and b.running)
+        return json.loads(r.stdout)
+
+    def test_stomp_remote_put(self):
+        a, b = self.cluster["QM1"], self.cluster["QM2"]
+        j = self.run_cluster("--port", str(a.stomp_port), "--remote-port",
+                             str(b.stomp_port))
+        self.assertEqual(j["id"], "cluster-remote-put")
+        self.assertEqual(j["params"]["remote_qm"], "QM2")
+        self.assertTrue(j["ok"], j)
+        self.assertEqual(j["check"]["received"], 3000)
+
+    def test_native_remote_put(self):
+        a, b = self.cluster["QM1"], self.cluster["QM2"]
+        j = self.run_cluster("--transport", "native", "--native-port",
+                             str(a.port), "--remote-port", str(b.port))
+        self.assertEqual(j["id"], "native-cluster-remote-put")
+        self.assertTrue(j["ok"], j)
+        self.assertEqual(j["check"]["received"], 3000)
 
 
 def read_frame(sock, buf):
@@ -201,12 +326,15 @@ class FakeBroker:
     `swap_receipts`: the receipts of the 2nd and 3rd receipted SEND of a
     connection come back in the wrong order. Deliveries (counted from 1):
     `drop` is never delivered, `swap` comes after the next one,
-    `duplicate` is delivered twice. `frames` records every frame's
+    `duplicate` is delivered twice, `stall` waits `stall_s` seconds
+    before it is delivered (and reads nothing meanwhile). `frames` records every frame's
     command and headers."""
 
-    def __init__(self, swap_receipts=False, drop=0, swap=0, duplicate=0):
+    def __init__(self, swap_receipts=False, drop=0, swap=0, duplicate=0,
+                 stall=0, stall_s=0.0):
         self.swap = swap_receipts
         self.drop, self.swap_msg, self.duplicate = drop, swap, duplicate
+        self.stall, self.stall_s = stall, stall_s
         self.delivered = 0
         self.held = None
         self.frames = []
@@ -292,6 +420,8 @@ class FakeBroker:
         """Under self.lock: one delivery, faults applied."""
         self.delivered += 1
         n = self.delivered
+        if n == self.stall:
+            time.sleep(self.stall_s)  # the fault under test, not a sync
         if n == self.drop:
             return
         if n == self.swap_msg:
@@ -360,6 +490,22 @@ class BenchAgainstFakeTests(unittest.TestCase):
                                          "lost": 0, "duplicates": 1,
                                          "reordered": 0})
                 self.assertIn("1 duplicates", err)
+
+    def test_latency_stall_shows_in_the_percentiles(self):
+        # 1000 msg/s for 1 s; delivery 200 waits 300 ms, so messages due
+        # meanwhile (200 .. ~500) arrive up to 300 ms late: about 10% of
+        # all later than 200 ms. Measured from the intended send times.
+        broker = FakeBroker(stall=200, stall_s=0.3)
+        self.addCleanup(broker.close)
+        r = self.run_bench(broker, "--scenario", "latency", "--rate", "1000",
+                           "--seconds", "1", "--json", "-")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        m = json.loads(r.stdout)["median"]
+        self.assertGreaterEqual(m["max_us"], 290_000, m)
+        self.assertGreaterEqual(m["p99_us"], 250_000, m)
+        self.assertGreater(m["p90_us"], 120_000, m)
+        self.assertLess(m["p90_us"], 280_000, m)
+        self.assertLess(m["p50_us"], 100_000, m)
 
     def test_rabbitmq_dialect(self):
         broker = FakeBroker()

@@ -14,7 +14,16 @@ namespace qmesh::bench {
 
 // -- runs ---------------------------------------------------------------------
 
-enum class kind { p2p, fanout, latency, persistent, mxm };
+enum class kind {
+  p2p,
+  fanout,
+  latency,
+  persistent,
+  mxm,
+  idle_queues,
+  idle_subscriptions,
+  cluster
+};
 
 /// One configuration of the matrix.
 struct bench_case {
@@ -27,6 +36,9 @@ struct bench_case {
   uint64_t in_flight = 0; // persistent: per producer connection
   uint64_t producers = 1; // persistent; mxm: M
   bool drain = false;     // persistent: a consumer empties the queue
+  uint64_t objects = 0;     // idle: queues or subscriptions
+  uint64_t connections = 0; // idle: connections they are spread over
+  bool native = false;      // --transport native
 
   std::string name() const {
     auto common = " size=" + std::to_string(size) + " ack=" + ack;
@@ -44,6 +56,12 @@ struct bench_case {
       case kind::mxm:
         return "mxm " + std::to_string(producers) + "x"
                + std::to_string(producers) + common;
+      case kind::idle_queues:
+        return "idle queues=" + std::to_string(objects);
+      case kind::idle_subscriptions:
+        return "idle subscriptions=" + std::to_string(objects);
+      case kind::cluster:
+        return "cluster remote put" + common;
     }
     return common;
   }
@@ -51,6 +69,10 @@ struct bench_case {
   /// The stable scenario id of the JSON output: different knobs, different
   /// ids (docs/benchmarks.md lists them).
   std::string id() const {
+    return (native ? "native-" : "") + base_id();
+  }
+
+  std::string base_id() const {
     auto sz = std::to_string(size);
     switch (what) {
       case kind::p2p:
@@ -69,6 +91,13 @@ struct bench_case {
       case kind::mxm:
         return "mxm-" + std::to_string(producers) + "-" + sz
                + (ack == "auto" ? "" : "-" + ack);
+      case kind::idle_queues:
+        return "idle-queues";
+      case kind::idle_subscriptions:
+        return "idle-subscriptions";
+      case kind::cluster:
+        return "cluster-remote-put" + (size == 16 ? "" : "-" + sz)
+               + (ack == "auto" ? "" : "-" + ack);
     }
     return sz;
   }
@@ -85,6 +114,11 @@ struct bench_case {
         return "persistent";
       case kind::mxm:
         return "mxm";
+      case kind::idle_queues:
+      case kind::idle_subscriptions:
+        return "idle";
+      case kind::cluster:
+        return "cluster";
     }
     return "";
   }
@@ -106,6 +140,9 @@ struct result {
   double deliv_rate = 0;   // deliveries/s
   double mb_rate = 0;      // delivered body MB/s
   latency_figures lat;     // latency and persistent runs only
+  uint64_t rss_before = 0; // idle: the broker's VmRSS, bytes
+  uint64_t rss_after = 0;
+  double bytes_per_object = 0; // idle: (after - before) / objects
 };
 
 /// p50 .. max of a histogram of nanoseconds, in microseconds.
@@ -119,7 +156,8 @@ inline latency_figures summarize(const histogram& h) {
 
 // -- the matrix ---------------------------------------------------------------
 
-inline std::vector<bench_case> cases_for(const options& o) {
+/// The cases of --scenario, before --transport: see cases_for().
+inline std::vector<bench_case> matrix_for(const options& o) {
   auto p2p_n = o.messages.value_or(scaled(o, 1'000'000));
   auto fan_n = o.messages.value_or(scaled(o, 200'000));
   auto per_n = o.messages.value_or(scaled(o, default_persistent));
@@ -139,6 +177,20 @@ inline std::vector<bench_case> cases_for(const options& o) {
     case scenario::mxm:
       return {{kind::mxm, o.size, o.ack, mxm_n, 1, 0, 0,
                o.producers.value_or(4)}};
+    case scenario::cluster:
+      return {{kind::cluster, o.size, o.ack, p2p_n, 1, 0}};
+    case scenario::idle: {
+      bench_case q{kind::idle_queues, 16, "auto", 0, 0, 0};
+      q.objects = o.queues;
+      q.connections = o.connections;
+      bench_case s = q;
+      s.what = kind::idle_subscriptions;
+      s.objects = o.subscriptions;
+      // qmesh allows 1000 subscriptions per connection (reason 2046)
+      s.connections = std::max<uint64_t>(o.connections,
+                                         (s.objects + 999) / 1000);
+      return {q, s};
+    }
     case scenario::compare:
       return {{kind::p2p, 16, "auto", p2p_n, 1, 0},
               {kind::p2p, 16, "client-individual", p2p_n, 1, 0},
@@ -158,6 +210,14 @@ inline std::vector<bench_case> cases_for(const options& o) {
           {kind::p2p, 1024, "client-individual", p2p_n, 1, 0},
           {kind::fanout, 16, "auto", fan_n, o.subscribers, 0},
           {kind::latency, 16, "auto", lat_n, 1, o.rate}};
+}
+
+/// The cases --scenario and --transport name, in order.
+inline std::vector<bench_case> cases_for(const options& o) {
+  auto cases = matrix_for(o);
+  for (auto& bc : cases)
+    bc.native = o.native;
+  return cases;
 }
 
 } // namespace qmesh::bench

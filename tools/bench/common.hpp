@@ -66,4 +66,10 @@ inline uint64_t now_ns() {
       .count());
 }
 
+/// Part `i`'s share of `n` over `parts` parts (the first n % parts get one
+/// more).
+inline uint64_t share(uint64_t n, size_t parts, size_t i) {
+  return n / parts + (i < n % parts ? 1 : 0);
+}
+
 } // namespace qmesh::bench

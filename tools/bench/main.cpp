@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tools/bench/cases.hpp"
+#include "tools/bench/native_driver.hpp"
 #include "tools/bench/options.hpp"
 #include "tools/bench/report.hpp"
 #include "tools/bench/stomp_driver.hpp"
@@ -32,8 +33,9 @@ bool run_all(const options& o) {
                    + std::to_string(o.runs);
       check_counts chk;
       try {
-        runs.push_back(run_stomp(o, bc, ++run_id, label, chk));
-      } catch (const bench_error& e) {
+        runs.push_back(bc.native ? run_native(o, bc, ++run_id, label, chk)
+                                 : run_stomp(o, bc, ++run_id, label, chk));
+      } catch (const std::exception& e) { // bench_error, client_error
         total += chk;
         error = bc.name() + ": " + e.what();
         std::fprintf(stderr, "qmesh-bench: %s\n", error.c_str());

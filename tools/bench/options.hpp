@@ -24,8 +24,11 @@ top of tools/bench/stomp_driver.cpp for what is measured and how).
   --login USER          CONNECT login (none)
   --passcode PASS       CONNECT passcode (none)
   --vhost NAME          CONNECT host header (--host; rabbitmq: /)
-  --scenario NAME       p2p | fanout | latency | persistent | mxm | all |
-                        compare (all)
+  --transport T         stomp | native (stomp); native: qmesh's own protocol
+                        through the C++ client, to --host:--native-port
+  --native-port PORT    the node's native listener (7000)
+  --scenario NAME       p2p | fanout | latency | persistent | mxm | idle |
+                        cluster | all | compare (all)
                           p2p:     1 producer -> 1 queue -> 1 consumer
                           fanout:  1 producer -> 1 topic -> N subscribers
                           latency: fixed rate, p50/p90/p99/p99.9/max
@@ -33,6 +36,12 @@ top of tools/bench/stomp_driver.cpp for what is measured and how).
                                    persistent puts (a receipt on every SEND),
                                    send->receipt p50/p99; optional drain
                           mxm:     M producers -> M queues -> M consumers
+                          idle:    --queues idle queues, then
+                                   --subscriptions idle subscriptions: node
+                                   RSS per object (needs --node-pid)
+                          cluster: 1 producer on this node -> a queue on
+                                   --remote-qm -> 1 consumer on the remote
+                                   node (--remote-port, qmesh only)
                           all:     p2p 16 B auto, p2p 16 B client-individual,
                                    p2p 1 KiB auto, p2p 1 KiB client-individual,
                                    fanout 1->N 16 B auto, latency 16 B
@@ -63,6 +72,14 @@ top of tools/bench/stomp_driver.cpp for what is measured and how).
   --runs N              runs per scenario; each is printed, then the median (1)
   --timeout S           give up after S s without progress on any
                         connection of a run (30)
+  --queues N            idle: queues to define (10000)
+  --subscriptions N     idle: subscriptions to hold (10000)
+  --connections N       idle: connections they are spread over (4)
+  --node-pid PID        idle: the broker's process, for its VmRSS
+  --remote-host HOST    cluster: the remote node's host (--host)
+  --remote-port PORT    cluster: the remote node's STOMP port (or, with
+                        --transport native, its native port)
+  --remote-qm NAME      cluster: the remote node's queue manager (QM2)
   --json PATH           append one JSON line per scenario to PATH (- :
                         stdout; the human output then goes to stderr)
   --quiet               no progress lines on stderr
@@ -72,7 +89,17 @@ Exit codes: 0 done, 1 error (connection, ERROR frame, lost, duplicated or
 misordered messages, timeout) in any scenario, 2 bad options.
 )";
 
-enum class scenario { p2p, fanout, latency, persistent, mxm, all, compare };
+enum class scenario {
+  p2p,
+  fanout,
+  latency,
+  persistent,
+  mxm,
+  idle,
+  cluster,
+  all,
+  compare
+};
 
 /// The STOMP dialect of the broker under test: destination names and the
 /// headers it understands (see dialect below).
@@ -103,6 +130,15 @@ struct options {
   int timeout_s = 30;
   std::optional<std::string> json_path;
   bool quiet = false;
+  bool native = false;        // --transport native
+  uint16_t native_port = 7000;
+  uint64_t queues = 10'000;   // idle
+  uint64_t subscriptions = 10'000;
+  uint64_t connections = 4;
+  std::optional<uint64_t> node_pid;
+  std::string remote_host;    // cluster; empty: --host
+  std::optional<uint16_t> remote_port;
+  std::string remote_qm = "QM2";
 };
 
 inline uint64_t parse_uint(std::string_view key, std::string_view text, uint64_t min,
@@ -140,12 +176,16 @@ inline scenario parse_scenario(std::string_view text) {
     return scenario::persistent;
   if (text == "mxm")
     return scenario::mxm;
+  if (text == "idle")
+    return scenario::idle;
+  if (text == "cluster")
+    return scenario::cluster;
   if (text == "all")
     return scenario::all;
   if (text == "compare")
     return scenario::compare;
   throw usage_error("--scenario expects p2p, fanout, latency, persistent, "
-                    "mxm, all or compare, got \""
+                    "mxm, idle, cluster, all or compare, got \""
                     + std::string{text} + "\"");
 }
 
@@ -180,6 +220,31 @@ inline bool apply_option(options& o, std::string_view key, std::string_view valu
     o.scale = parse_seconds(key, value);
     if (o.scale < 0.0001 || o.scale > 100)
       throw usage_error("--scale expects a factor from 0.0001 to 100");
+  } else if (key == "--transport") {
+    if (value != "stomp" && value != "native")
+      throw usage_error("--transport expects stomp or native, got \""
+                        + std::string{value} + "\"");
+    o.native = value == "native";
+  } else if (key == "--native-port") {
+    o.native_port = static_cast<uint16_t>(parse_uint(key, value, 1, 65535));
+  } else if (key == "--queues") {
+    o.queues = parse_uint(key, value, 1, 10'000'000);
+  } else if (key == "--subscriptions") {
+    o.subscriptions = parse_uint(key, value, 1, 10'000'000);
+  } else if (key == "--connections") {
+    o.connections = parse_uint(key, value, 1, 1000);
+  } else if (key == "--node-pid") {
+    o.node_pid = parse_uint(key, value, 1, 4'194'304);
+  } else if (key == "--remote-host") {
+    if (value.empty())
+      throw usage_error("--remote-host expects a host name");
+    o.remote_host = value;
+  } else if (key == "--remote-port") {
+    o.remote_port = static_cast<uint16_t>(parse_uint(key, value, 1, 65535));
+  } else if (key == "--remote-qm") {
+    if (value.empty() || value.find('/') != std::string_view::npos)
+      throw usage_error("--remote-qm expects a queue manager name");
+    o.remote_qm = value;
   } else if (key == "--port") {
     o.port = static_cast<uint16_t>(parse_uint(key, value, 1, 65535));
   } else if (key == "--scenario") {
@@ -276,6 +341,19 @@ inline std::optional<options> parse_options(int argc, char** argv) {
   if (o.which == scenario::mxm
       && o.messages.value_or(default_mxm) < o.producers.value_or(4))
     throw usage_error("--messages must be at least --producers");
+  if (o.which == scenario::idle && !o.node_pid)
+    throw usage_error("--scenario idle needs --node-pid (the broker's "
+                      "process, whose VmRSS it reads)");
+  if (o.which == scenario::cluster && !o.remote_port)
+    throw usage_error("--scenario cluster needs --remote-port");
+  if (o.which == scenario::cluster && o.broker != broker_kind::qmesh)
+    throw usage_error("--scenario cluster is qmesh only");
+  if (o.native && o.broker != broker_kind::qmesh)
+    throw usage_error("--transport native is qmesh only");
+  if (o.native && o.which == scenario::idle)
+    throw usage_error("--scenario idle runs over STOMP only");
+  if (o.remote_host.empty())
+    o.remote_host = o.host;
   return o;
 }
 

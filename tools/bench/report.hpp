@@ -28,8 +28,16 @@ namespace qmesh::bench {
 inline std::string describe(const bench_case& bc, const result& r) {
   auto head = bc.name() + ": ";
   switch (bc.what) {
+    case kind::idle_queues:
+    case kind::idle_subscriptions:
+      return head + grouped(r.bytes_per_object) + " bytes each (RSS "
+             + grouped(static_cast<double>(r.rss_before) / 1024) + " -> "
+             + grouped(static_cast<double>(r.rss_after) / 1024) + " KiB), "
+             + std::to_string(r.published) + " created in "
+             + fixed(r.seconds, 2) + " s";
     case kind::p2p:
     case kind::mxm:
+    case kind::cluster:
       return head + grouped(r.deliv_rate) + " msg/s (" + fixed(r.mb_rate, 2)
              + " MB/s) " + std::to_string(r.delivered) + " msgs in "
              + fixed(r.seconds, 2) + " s";
@@ -84,6 +92,7 @@ inline result median_of(const std::vector<result>& runs) {
   m.lat.p99 = med([](const result& r) { return r.lat.p99; });
   m.lat.p999 = med([](const result& r) { return r.lat.p999; });
   m.lat.max = med([](const result& r) { return r.lat.max; });
+  m.bytes_per_object = med([](const result& r) { return r.bytes_per_object; });
   return m;
 }
 
@@ -104,7 +113,18 @@ inline json figures_json(const bench_case& bc, const result& r) {
   switch (bc.what) {
     case kind::p2p:
     case kind::mxm:
+    case kind::cluster:
       j["msgs_per_s"] = r.deliv_rate;
+      break;
+    case kind::idle_queues:
+    case kind::idle_subscriptions:
+      j.erase("mb_per_s");
+      j[bc.what == kind::idle_queues ? "bytes_per_queue"
+                                     : "bytes_per_subscription"] =
+        r.bytes_per_object;
+      j["created_per_s"] = r.pub_rate;
+      j["rss_before"] = r.rss_before;
+      j["rss_after"] = r.rss_after;
       break;
     case kind::fanout:
       j["msgs_per_s"] = r.pub_rate;
@@ -152,6 +172,21 @@ inline json params_json(const options& o, const bench_case& bc) {
       p["consumers"] = bc.producers;
       p["queues"] = bc.producers;
       break;
+    case kind::idle_queues:
+    case kind::idle_subscriptions:
+      p.erase("messages");
+      p.erase("ack");
+      p.erase("size");
+      p[bc.what == kind::idle_queues ? "queues" : "subscriptions"] =
+        bc.objects;
+      p["connections"] = bc.connections;
+      p["node_pid"] = o.node_pid.value_or(0);
+      break;
+    case kind::cluster:
+      p["remote_qm"] = o.remote_qm;
+      p["remote_host"] = o.remote_host;
+      p["remote_port"] = o.remote_port.value_or(0);
+      break;
     case kind::p2p:
       break;
   }
@@ -167,7 +202,7 @@ inline json scenario_json(const options& o, const bench_case& bc,
   j["tool"] = "qmesh-bench";
   j["id"] = bc.id();
   j["scenario"] = bc.scenario_name();
-  j["transport"] = "stomp";
+  j["transport"] = bc.native ? "native" : "stomp";
   j["broker"] = o.broker_name;
   j["params"] = params_json(o, bc);
   j["runs"] = json::array();
@@ -214,7 +249,9 @@ inline void print_table(std::FILE* out,
                "pub/s", "deliveries/s", "MB/s", "p50", "p99", "p99.9", "max");
   for (const auto& [bc, r] : rows) {
     bool lat = bc.what == kind::latency || bc.what == kind::persistent;
-    bool undrained = bc.what == kind::persistent && !bc.drain;
+    bool undrained = (bc.what == kind::persistent && !bc.drain)
+                     || bc.what == kind::idle_queues
+                     || bc.what == kind::idle_subscriptions;
     auto us = [&](double v) { return lat ? fixed(v, 0) : std::string{"-"}; };
     std::fprintf(out, "%-48s %11s %13s %8s %7s %7s %7s %7s\n",
                  bc.name().c_str(), grouped(r.pub_rate).c_str(),

@@ -293,9 +293,13 @@ inline void disconnect(connection& c) {
   expect_receipt(c, "bye", "DISCONNECT");
 }
 
-inline std::unique_ptr<connection> open_connection(const options& o,
-                                            watchdog& dog) {
-  auto c = std::make_unique<connection>(o.host, o.port, dog, o.size + 1024);
+/// A connected STOMP session to `host`:`port` (default: --host, --port).
+inline std::unique_ptr<connection>
+open_connection(const options& o, watchdog& dog,
+                const std::string* host = nullptr, uint16_t port = 0) {
+  auto c = std::make_unique<connection>(host ? *host : o.host,
+                                        port ? port : o.port, dog,
+                                        o.size + 1024);
   stomp_connect(*c, o);
   return c;
 }

@@ -241,10 +241,7 @@ void produce_persistent(connection& c, run_state& st, size_t index,
   }
 }
 
-/// Producer `i`'s part of `n` messages over `parts` producers.
-uint64_t share(uint64_t n, size_t parts, size_t i) {
-  return n / parts + (i < n % parts ? 1 : 0);
-}
+
 
 // -- consumers ----------------------------------------------------------------
 
@@ -379,7 +376,11 @@ std::string destination_for(const options& o, const bench_case& bc,
     case kind::latency:
       return qmesh ? "/queue/BENCH." + pid + "." + run
                    : "/queue/bench.latency." + pid + "." + run;
+    case kind::cluster:
+      return "/queue/BENCH.cluster." + pid + "." + run;
     case kind::p2p:
+    case kind::idle_queues:
+    case kind::idle_subscriptions:
       break;
   }
   return qmesh ? "/queue/BENCH." + pid + "." + run
@@ -541,6 +542,11 @@ result run_stomp(const options& o, const bench_case& bc, uint64_t run_id,
                  const std::string& label, check_counts& chk) {
   if (bc.what == kind::persistent)
     return run_persistent(o, bc, run_id, label, chk);
+  if (bc.what == kind::idle_queues || bc.what == kind::idle_subscriptions)
+    return run_idle(o, bc, run_id, label, chk);
+  // cluster: the consumer on the remote node takes its local queue, the
+  // producer here puts to <remote QM>/<that queue>
+  bool cluster = bc.what == kind::cluster;
   bool mxm = bc.what == kind::mxm;
   size_t subs = bc.what == kind::fanout ? bc.subscribers
                 : mxm                   ? bc.producers
@@ -556,7 +562,9 @@ result run_stomp(const options& o, const bench_case& bc, uint64_t run_id,
   watchdog dog{o.timeout_s}; // outlives the connections
   std::vector<std::unique_ptr<connection>> consumers;
   for (size_t i = 0; i < subs; ++i) {
-    consumers.push_back(open_connection(o, dog));
+    consumers.push_back(cluster ? open_connection(o, dog, &o.remote_host,
+                                                  *o.remote_port)
+                                : open_connection(o, dog));
     subscribe(*consumers.back(), o, destination_for(o, bc, run_id, i), bc.ack,
               o.prefetch);
   }
@@ -564,7 +572,10 @@ result run_stomp(const options& o, const bench_case& bc, uint64_t run_id,
   std::vector<send_encoder> encoders;
   for (size_t i = 0; i < pubs; ++i) {
     producers.push_back(open_connection(o, dog));
-    encoders.emplace_back(destination_for(o, bc, run_id, i), bc.size);
+    auto dest = destination_for(o, bc, run_id, i);
+    if (cluster)
+      dest.insert(std::string_view{"/queue/"}.size(), o.remote_qm + "/");
+    encoders.emplace_back(dest, bc.size);
   }
   run_state st{subs, pubs};
   for (auto& c : consumers)

@@ -16,4 +16,10 @@ namespace qmesh::bench {
 result run_stomp(const options& o, const bench_case& bc, uint64_t run_id,
                  const std::string& label, check_counts& chk);
 
+/// The idle scenarios (stomp_idle.cpp): defines bc.objects queues, or
+/// holds bc.objects subscriptions, over bc.connections connections and
+/// reads the broker's VmRSS (--node-pid) before and after.
+result run_idle(const options& o, const bench_case& bc, uint64_t run_id,
+                const std::string& label, check_counts& chk);
+
 } // namespace qmesh::bench
