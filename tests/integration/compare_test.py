@@ -23,6 +23,7 @@ COMPARE = os.path.join(SOURCE, "bench", "compare")
 sys.path.insert(0, COMPARE)
 
 import report  # noqa: E402
+import retry  # noqa: E402
 
 BENCH = os.environ.get("QMESH_BENCH", os.path.join(SOURCE, "build",
                                                    "qmesh-bench"))
@@ -43,7 +44,8 @@ def line(sid, broker, key, median, ok=True, lost=0, factors=(0.9, 1, 1.1)):
             for f in factors]
     return {"tool": "qmesh-bench", "id": sid, "scenario": sid.split("-")[0],
             "transport": "stomp", "broker": broker, "params": {"size": 16},
-            "runs": runs, "median": runs[1], "min": runs[0], "max": runs[2],
+            "runs": runs, "median": runs[len(runs) // 2], "min": runs[0],
+            "max": runs[-1],
             "check": {"expected": 1000, "received": 1000 - lost,
                       "lost": lost, "duplicates": 0, "reordered": 0},
             "ok": ok}
@@ -218,6 +220,69 @@ class ReportTests(unittest.TestCase):
             with open(os.path.join(self.img, name), "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
             self.assertIn("](img/%s)" % name, text)
+
+
+class RetryTests(unittest.TestCase):
+    """Persistent scenarios that failed on receipt order are run again."""
+
+    ORDER = ("producer 0: SEND: expected receipt-id 1201, got 1211 (lost, "
+             "duplicated or out of order)")
+
+    def failed_line(self, error=ORDER, sid="persistent-64"):
+        l = line(sid, "rabbitmq", "confirmed_per_s", 10000, ok=False)
+        l["error"] = error
+        l["params"] = {"in_flight": 64, "messages": 5000, "size": 16,
+                       "producers": 1, "drain": True}
+        return l
+
+    def test_only_receipt_order_failures_of_persistent_scenarios(self):
+        self.assertTrue(retry.retryable(self.failed_line()))
+        self.assertFalse(retry.retryable(self.failed_line(error="timeout")))
+        self.assertFalse(retry.retryable(self.failed_line(sid="p2p-16-auto")))
+        ok = self.failed_line()
+        ok["ok"] = True
+        self.assertFalse(retry.retryable(ok))
+
+    def test_single_run_command(self):
+        base = ["qmesh-bench", "--port", "1", "--broker", "rabbitmq",
+                "--scenario", "compare", "--runs", "3", "--json", "x",
+                "--scale", "0.25", "--login", "guest", "--passcode", "guest"]
+        argv = retry.single_run_argv(base, self.failed_line(), "y")
+        self.assertEqual(argv[:5], base[:5])
+        text = " ".join(argv)
+        for part in ("--scenario persistent", "--runs 1", "--json y",
+                     "--in-flight 64", "--messages 5000", "--drain on",
+                     "--login guest --passcode guest"):
+            self.assertIn(part, text)
+        for gone in ("compare", "--scale", "--runs 3", "--json x"):
+            self.assertNotIn(gone, text)
+
+    def test_merge_passing_runs_and_report_the_attempts(self):
+        passed = [line("persistent-64", "rabbitmq", "confirmed_per_s", v,
+                       factors=(1,)) for v in (9000, 12000, 10000)]
+        merged = retry.merge(self.failed_line(), passed,
+                             [self.ORDER, self.ORDER], 3)
+        self.assertTrue(merged["ok"])
+        self.assertNotIn("error", merged)
+        self.assertEqual(merged["median"]["confirmed_per_s"], 10000)
+        self.assertEqual(merged["min"]["confirmed_per_s"], 9000)
+        self.assertEqual(merged["check"]["received"], 3000)
+        self.assertEqual(merged["retry"]["attempts"], 5)
+        text = report.section([merged], META, "img", "no charts")
+        self.assertNotIn("FAILED", text)
+        self.assertIn("- `persistent-64` on rabbitmq passed only when run "
+                      "again: 3 of 5 attempts passed", text)
+        detail = [r for r in text.splitlines() if r.startswith("| RabbitMQ |")]
+        self.assertIn("3 of 5 attempts passed", detail[0])
+
+    def test_too_few_passing_runs_stay_failed(self):
+        passed = [line("persistent-64", "rabbitmq", "confirmed_per_s", 9000,
+                       factors=(1,))]
+        merged = retry.merge(self.failed_line(), passed, [self.ORDER] * 11, 3)
+        self.assertFalse(merged["ok"])
+        text = report.section([merged], META, "img", "no charts")
+        self.assertIn("- **FAILED** `persistent-64` on rabbitmq", text)
+        self.assertIn("1 of 12 attempts passed", text)
 
 
 def installed():
