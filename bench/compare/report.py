@@ -409,8 +409,9 @@ HOW = """### How it runs
   message a consumer took before it reached the disk is confirmed before
   an earlier one's fsync), which fails qmesh-bench's persistent scenario.
   Such a scenario, on any broker, is run again one run at a time until it
-  has its runs (at most 4 × runs attempts); "Checks" lists each case with
-  its attempts, and its figures come from the passing runs only.
+  has its runs (at most 6 × runs attempts); "Checks" lists each case with
+  its attempts, and its figures come from the passing runs only (marked
+  failed if fewer than the runs passed).
 - Re-render this section from the kept results without measuring:
   `python3 bench/compare/report.py` (reads
   `bench/compare/last-results.jsonl` and `last-meta.json`).

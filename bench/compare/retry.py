@@ -53,13 +53,14 @@ def single_run_argv(base_argv, line, json_path):
 
 def merge(failed, passed, errors, runs_wanted):
     """One line from the failed comparison line, the passing single-run
-    lines and the errors of the failed attempts; still failed unless
-    runs_wanted (None: never) runs passed."""
+    lines and the errors of the failed attempts. Its figures come from the
+    passing runs, if any; it stays failed (ok false, the first error)
+    unless runs_wanted (None: never) runs passed."""
     out = dict(failed)
     attempts = len(passed) + len(errors)
     out["retry"] = {"attempts": attempts, "passed": len(passed),
                     "errors": errors}
-    if runs_wanted is None or len(passed) < runs_wanted:
+    if not passed:
         return out
     runs = [r for line in passed for r in line.get("runs", [])]
     keys = sorted({k for r in runs for k, v in r.items()
@@ -74,8 +75,9 @@ def merge(failed, passed, errors, runs_wanted):
             if isinstance(v, int):
                 check[k] = check.get(k, 0) + v
     out["check"] = check
-    out["ok"] = True
-    out.pop("error", None)
+    if runs_wanted is not None and len(passed) >= runs_wanted:
+        out["ok"] = True
+        out.pop("error", None)
     return out
 
 

@@ -280,9 +280,14 @@ class RetryTests(unittest.TestCase):
                        factors=(1,))]
         merged = retry.merge(self.failed_line(), passed, [self.ORDER] * 11, 3)
         self.assertFalse(merged["ok"])
+        self.assertEqual(merged["error"], self.ORDER)
+        # The passing run's figure is kept, marked as failed.
+        self.assertEqual(merged["median"]["confirmed_per_s"], 9000)
         text = report.section([merged], META, "img", "no charts")
         self.assertIn("- **FAILED** `persistent-64` on rabbitmq", text)
         self.assertIn("1 of 12 attempts passed", text)
+        self.assertEqual(row(text, "persistent 16 B, 64 in flight")[3],
+                         "9,000 **FAILED**")
 
 
 def installed():
