@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps web-deps build test run screenshots bench bench-stomp bench-ws bench-persistent bench-cluster fuzz clean
+.PHONY: deps web-deps build test run screenshots bench bench-stomp bench-ws bench-persistent bench-cluster compare-deps compare compare-quick fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -82,6 +82,34 @@ bench-persistent: build
 # (docs/benchmarks.md).
 bench-cluster: build
 	sh bench/run_cluster.sh $(BUILD_DIR)
+
+# `make compare`: qmesh vs RabbitMQ vs ActiveMQ over STOMP, one broker at a
+# time, private instances on loopback; rewrites the compare section of
+# docs/benchmarks.md and docs/img/compare-*.png. COMPARE_RUNS runs per
+# scenario; COMPARE_SCALE multiplies qmesh-bench's message counts and
+# durations; COMPARE_ARGS go to qmesh-bench as they are; QMESH_BENCH_DATA
+# (/var/tmp, not a tmpfs) holds the brokers' data. `make compare-quick`:
+# one small run, written under $(BUILD_DIR)/ instead of docs/.
+COMPARE_PACKAGES := rabbitmq-server activemq gnuplot-nox
+COMPARE_RUNS ?= 3
+COMPARE_SCALE ?= 1
+COMPARE_ARGS ?=
+
+compare-deps:
+	sh bench/compare/install.sh $(COMPARE_PACKAGES)
+
+compare: build compare-deps
+	python3 bench/compare/compare.py --build $(BUILD_DIR) \
+	  --runs $(COMPARE_RUNS) --scale $(COMPARE_SCALE) \
+	  --command "make compare COMPARE_RUNS=$(COMPARE_RUNS) COMPARE_SCALE=$(COMPARE_SCALE)$(if $(COMPARE_ARGS), COMPARE_ARGS='$(COMPARE_ARGS)')" \
+	  -- $(COMPARE_ARGS)
+
+compare-quick: build compare-deps
+	python3 bench/compare/compare.py --build $(BUILD_DIR) --runs 1 \
+	  --scale 0.05 --command "make compare-quick" \
+	  --doc $(BUILD_DIR)/compare-quick/benchmarks.md \
+	  --img-dir $(BUILD_DIR)/compare-quick/img \
+	  --results $(BUILD_DIR)/compare-quick
 
 fuzz: deps
 	sh tests/fuzz/run_fuzz.sh clang++ $(CURDIR) $(FUZZ_DIR) $(FUZZ_SECONDS)
