@@ -108,6 +108,9 @@ def ensure_root_tarball():
         log(f"debootstrap --variant=minbase {SUITE} (once; cached in {CACHE})")
         run(["debootstrap", "--variant=minbase", SUITE, tmp, MIRROR],
             timeout=3600)
+        # debootstrap leaves the base system's .debs in apt's cache.
+        for deb in glob.glob(os.path.join(tmp, "var/cache/apt/archives/*.deb")):
+            os.remove(deb)
         run(["tar", "-C", tmp, "-czf", ROOT_TARBALL + ".part", "."])
         os.rename(ROOT_TARBALL + ".part", ROOT_TARBALL)
         shutil.rmtree(tmp, ignore_errors=True)
