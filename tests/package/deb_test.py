@@ -292,6 +292,17 @@ class DebPackageTest(unittest.TestCase):
             self.assertEqual(
                 body, open(self.path("/usr/share/qmesh/web/index.html"),
                            "rb").read())
+            # The chat page's STOMP.js, when `npm ci` had run in web/.
+            bundle = "node_modules/@stomp/stompjs/bundles/stomp.umd.min.js"
+            if os.path.exists(os.path.join(SOURCE_DIR, "web", bundle)):
+                url = (f"http://127.0.0.1:{http}/vendor/@stomp/stompjs/"
+                       "bundles/stomp.umd.min.js")
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(r.read(), open(self.path(
+                        "/usr/share/qmesh/web/" + bundle), "rb").read())
+            else:
+                log("no web/node_modules: /vendor/ not checked")
         finally:
             if node.poll() is None:
                 node.send_signal(signal.SIGTERM)
