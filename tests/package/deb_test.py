@@ -118,7 +118,6 @@ def ensure_root_tarball():
 
 class DebPackageTest(unittest.TestCase):
     root = None
-    proc_mounted = False
 
     @classmethod
     def setUpClass(cls):
@@ -129,8 +128,6 @@ class DebPackageTest(unittest.TestCase):
         ensure_root_tarball()
         cls.root = tempfile.mkdtemp(prefix="qmesh-debroot-", dir="/var/tmp")
         run(["tar", "-C", cls.root, "-xzf", ROOT_TARBALL])
-        run(["mount", "-t", "proc", "proc", os.path.join(cls.root, "proc")])
-        cls.proc_mounted = True
         shutil.copy("/etc/resolv.conf", os.path.join(cls.root, "etc"))
         mirror = MIRROR.rstrip("/")
         with open(os.path.join(cls.root, "etc/apt/sources.list"), "w") as f:
@@ -159,29 +156,37 @@ class DebPackageTest(unittest.TestCase):
     def tearDownClass(cls):
         if cls.root is None:
             return
-        if cls.proc_mounted:
-            p = run(["umount", os.path.join(cls.root, "proc")], check=False)
-            if p.returncode != 0:
-                run(["umount", "-l", os.path.join(cls.root, "proc")],
-                    check=False)
+        # /proc was mounted only in the commands' own mount namespaces.
         if os.path.ismount(os.path.join(cls.root, "proc")):
-            log(f"{cls.root}/proc still mounted: root left in place")
+            log(f"{cls.root}/proc is mounted: root left in place")
             return
         shutil.rmtree(cls.root, ignore_errors=True)
 
     @classmethod
+    def chroot_argv(cls, cmd, userspec=None):
+        """cmd in the root, with /proc mounted in a mount namespace of its
+        own (gone with the command: nothing stays mounted on the host).
+        The command keeps the PID of the returned argv's process."""
+        opts = [f"--userspec={userspec}"] if userspec else []
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount -t proc proc "$0/proc" && exec chroot "$@"',
+                cls.root, *opts, cls.root, *cmd]
+
+    @classmethod
     def chroot(cls, cmd, check=True, timeout=1800, userspec=None):
-        pre = ["chroot"]
-        if userspec:
-            pre.append(f"--userspec={userspec}")
-        return run(pre + [cls.root] + cmd, check=check, timeout=timeout,
-                   env=CHROOT_ENV)
+        return run(cls.chroot_argv(cmd, userspec), check=check,
+                   timeout=timeout, env=CHROOT_ENV)
 
     def path(self, p):
         return os.path.join(self.root, p.lstrip("/"))
 
+    def read(self, p, binary=False):
+        """The root's file p (an absolute path inside the root)."""
+        with open(self.path(p), "rb" if binary else "r") as f:
+            return f.read()
+
     def qmesh_uid(self):
-        for line in open(self.path("/etc/passwd")):
+        for line in self.read("/etc/passwd").splitlines():
             f = line.split(":")
             if f[0] == "qmesh":
                 return int(f[2]), int(f[3])
@@ -213,7 +218,7 @@ class DebPackageTest(unittest.TestCase):
         self.assertIn("/etc/qmesh/QM1.ini", conffiles)
 
     def test_2_man_pages_follow_help(self):
-        page = open(self.path("/usr/share/man/man1/qmesh.1")).read()
+        page = self.read("/usr/share/man/man1/qmesh.1")
         self.assertIn("COMMANDS IN DETAIL", page)
         # Every command of `qmesh --help` has its own subsection.
         helptext = self.chroot(["qmesh", "--help"]).stdout
@@ -222,11 +227,11 @@ class DebPackageTest(unittest.TestCase):
         self.assertIn("list-queues", commands)
         for c in commands:
             self.assertIn(f'.SS "{c}"', page)
-        node_page = open(self.path("/usr/share/man/man1/qmesh-node.1")).read()
+        node_page = self.read("/usr/share/man/man1/qmesh-node.1")
         self.assertIn(r"\-\-data\-dir", node_page)
 
     def test_3_unit(self):
-        unit = open(self.path("/usr/lib/systemd/system/qmesh-node@.service")).read()
+        unit = self.read("/usr/lib/systemd/system/qmesh-node@.service")
         for line in ["User=qmesh", "StateDirectory=qmesh/%i",
                      "Restart=on-failure", "NoNewPrivileges=yes",
                      "ProtectSystem=strict"]:
@@ -247,7 +252,7 @@ class DebPackageTest(unittest.TestCase):
         self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""))
 
     def test_4_node_runs_as_the_unit_says(self):
-        unit = open(self.path("/usr/lib/systemd/system/qmesh-node@.service")).read()
+        unit = self.read("/usr/lib/systemd/system/qmesh-node@.service")
         exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1)
         argv = exec_start.replace("%i", "QM1").split()
         self.assertEqual(argv[0], "/usr/bin/qmesh-node")
@@ -256,10 +261,10 @@ class DebPackageTest(unittest.TestCase):
         self.chroot(["install", "-d", "-o", "qmesh", "-g", "qmesh", "-m",
                      "0750", "/var/lib/qmesh/QM1"])
         port, http, stomp = free_port(), free_port(), free_port()
-        cmd = ["chroot", "--userspec=qmesh:qmesh", self.root, *argv,
-               "--listen", f"127.0.0.1:{port}",
-               "--http-listen", f"127.0.0.1:{http}",
-               "--stomp-listen", f"127.0.0.1:{stomp}"]
+        cmd = self.chroot_argv([*argv, "--listen", f"127.0.0.1:{port}",
+                                "--http-listen", f"127.0.0.1:{http}",
+                                "--stomp-listen", f"127.0.0.1:{stomp}"],
+                               userspec="qmesh:qmesh")
         node = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=CHROOT_ENV)
         try:
@@ -268,8 +273,8 @@ class DebPackageTest(unittest.TestCase):
             self.assertIn("listening on", first,
                           node.stderr.read().decode()
                           if node.poll() is not None else "no start")
-            status_uid = [l for l in open(f"/proc/{node.pid}/status")
-                          if l.startswith("Uid:")][0].split()
+            with open(f"/proc/{node.pid}/status") as f:
+                status_uid = [l for l in f if l.startswith("Uid:")][0].split()
             self.assertEqual(int(status_uid[1]), uid, "runs as qmesh")
 
             cli = ["qmesh", "--node", f"127.0.0.1:{port}"]
@@ -290,8 +295,7 @@ class DebPackageTest(unittest.TestCase):
                 body = r.read()
             self.assertEqual(r.status, 200)
             self.assertEqual(
-                body, open(self.path("/usr/share/qmesh/web/index.html"),
-                           "rb").read())
+                body, self.read("/usr/share/qmesh/web/index.html", True))
             # The chat page's STOMP.js, when `npm ci` had run in web/.
             bundle = "node_modules/@stomp/stompjs/bundles/stomp.umd.min.js"
             if os.path.exists(os.path.join(SOURCE_DIR, "web", bundle)):
@@ -299,8 +303,8 @@ class DebPackageTest(unittest.TestCase):
                        "bundles/stomp.umd.min.js")
                 with urllib.request.urlopen(url, timeout=10) as r:
                     self.assertEqual(r.status, 200)
-                    self.assertEqual(r.read(), open(self.path(
-                        "/usr/share/qmesh/web/" + bundle), "rb").read())
+                    self.assertEqual(r.read(), self.read(
+                        "/usr/share/qmesh/web/" + bundle, True))
             else:
                 log("no web/node_modules: /vendor/ not checked")
         finally:
@@ -329,7 +333,8 @@ class DebPackageTest(unittest.TestCase):
         self.assertFalse(os.path.exists(self.path("/usr/bin/qmesh-node")))
         self.assertFalse(os.path.exists(self.path("/var/lib/qmesh")))
         self.assertFalse(os.path.exists(self.path("/etc/qmesh/QM1.ini")))
-        self.assertNotIn("qmesh:", open(self.path("/etc/passwd")).read())
+        self.assertNotIn("\nqmesh:", self.read("/etc/passwd"))
+        self.assertNotIn("\nqmesh:", self.read("/etc/group"))
 
 
 if __name__ == "__main__":
