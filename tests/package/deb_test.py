@@ -127,6 +127,7 @@ class DebPackageTest(unittest.TestCase):
         log(f"package {cls.deb}")
         ensure_root_tarball()
         cls.root = tempfile.mkdtemp(prefix="qmesh-debroot-", dir="/var/tmp")
+        cls.addClassCleanup(cls.remove_root)
         run(["tar", "-C", cls.root, "-xzf", ROOT_TARBALL])
         shutil.copy("/etc/resolv.conf", os.path.join(cls.root, "etc"))
         mirror = MIRROR.rstrip("/")
@@ -153,9 +154,7 @@ class DebPackageTest(unittest.TestCase):
                 shutil.copy(deb, ARCHIVES)
 
     @classmethod
-    def tearDownClass(cls):
-        if cls.root is None:
-            return
+    def remove_root(cls):
         # /proc was mounted only in the commands' own mount namespaces.
         if os.path.ismount(os.path.join(cls.root, "proc")):
             log(f"{cls.root}/proc is mounted: root left in place")
