@@ -18,12 +18,17 @@ DEB_PACKAGES += $(shell command -v node >/dev/null 2>&1 || echo nodejs) \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# `make deb`: the Debian package (qmesh_VERSION_ARCH.deb) in its own build
+# directory, DEB_BUILD_DIR (docs/operations.md, "Install").
+DEB_BUILD_DIR ?= build-deb
+DEB_TOOLS := help2man dpkg-dev
+
 # `make fuzz`: the STOMP codec under libFuzzer (clang, ASan, UBSan), built in
 # its own directory, for FUZZ_SECONDS; `make test` runs it for 20 s.
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 600
 
-.PHONY: deps web-deps build test run screenshots bench bench-stomp bench-ws bench-persistent bench-cluster compare-deps compare compare-quick fuzz clean
+.PHONY: deps deb-deps deb web-deps build test run screenshots bench bench-stomp bench-ws bench-persistent bench-cluster compare-deps compare compare-quick fuzz clean
 
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -34,6 +39,19 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+
+deb-deps:
+	@missing=$$(for p in $(DEB_TOOLS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+deb: deps web-deps deb-deps
+	JOBS=$(JOBS) sh packaging/build-deb.sh $(DEB_BUILD_DIR)
 
 $(BUILD_DIR)/Makefile: CMakeLists.txt
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

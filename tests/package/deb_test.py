@@ -1,0 +1,345 @@
+"""package.deb: the Debian package builds, installs into a fresh Debian
+bookworm root, and its node runs there as the systemd unit would run it.
+
+Steps: build the .deb (packaging/build-deb.sh), unpack a cached
+`debootstrap --variant=minbase bookworm` root (made on first use and kept
+outside the repository), `dpkg -i` + `apt-get -f install` inside it, check
+the installed files and the unit (`systemd-analyze verify` when the host has
+it), start the installed node with the unit's ExecStart as user qmesh on free
+loopback ports, ask it `qmesh status`, complete a queue name with the
+installed bash completion, stop it with SIGTERM, and purge the package.
+
+Slow (a package build, apt-get in a chroot): ctest label `slow`. Needs root
+(chroot, mount, dpkg), and Debian's mirror the first time; not root: exit
+77, which ctest reports as skipped.
+
+Environment:
+  QMESH_SOURCE_DIR      the source tree (set by ctest)
+  QMESH_DEB             a .deb to test instead of building one
+  QMESH_DEB_BUILD_DIR   where to build it (default: build-deb in the source)
+  QMESH_DEBROOT_CACHE   the cached root and apt's downloads
+                        (default /var/tmp/qmesh-debroot-cache)
+  QMESH_DEBIAN_MIRROR   default http://deb.debian.org/debian
+"""
+import fcntl
+import glob
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+SKIP = 77
+
+SOURCE_DIR = os.environ.get(
+    "QMESH_SOURCE_DIR",
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CACHE = os.environ.get("QMESH_DEBROOT_CACHE", "/var/tmp/qmesh-debroot-cache")
+MIRROR = os.environ.get("QMESH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+ROOT_TARBALL = os.path.join(CACHE, f"{SUITE}-minbase.tar.gz")
+ARCHIVES = os.path.join(CACHE, "archives")
+CHROOT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+
+
+def log(msg):
+    print(f"package.deb: {msg}", flush=True)
+
+
+def run(cmd, timeout=1800, check=True, **kw):
+    """Runs cmd, output captured; raises with the output on failure."""
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd!r} exited {p.returncode}\n"
+                             f"stdout:\n{p.stdout[-4000:]}\n"
+                             f"stderr:\n{p.stderr[-4000:]}")
+    return p
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_host_tools():
+    """help2man, dpkg-dev and debootstrap from Debian, if missing."""
+    wanted = {"help2man": "help2man", "dpkg-shlibdeps": "dpkg-dev",
+              "debootstrap": "debootstrap"}
+    missing = sorted({pkg for tool, pkg in wanted.items()
+                      if not shutil.which(tool)})
+    if missing:
+        log(f"installing {' '.join(missing)}")
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", *missing],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def build_deb():
+    if os.environ.get("QMESH_DEB"):
+        return os.environ["QMESH_DEB"]
+    build = os.environ.get("QMESH_DEB_BUILD_DIR",
+                           os.path.join(SOURCE_DIR, "build-deb"))
+    log(f"building the package in {build}")
+    p = run(["sh", os.path.join(SOURCE_DIR, "packaging", "build-deb.sh"),
+             build], timeout=3600)
+    return p.stdout.strip().splitlines()[-1]
+
+
+def ensure_root_tarball():
+    """The minbase root as a tarball in CACHE, made once (under a lock)."""
+    os.makedirs(ARCHIVES, exist_ok=True)
+    with open(os.path.join(CACHE, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(ROOT_TARBALL):
+            return
+        tmp = os.path.join(CACHE, "root.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        log(f"debootstrap --variant=minbase {SUITE} (once; cached in {CACHE})")
+        run(["debootstrap", "--variant=minbase", SUITE, tmp, MIRROR],
+            timeout=3600)
+        # debootstrap leaves the base system's .debs in apt's cache.
+        for deb in glob.glob(os.path.join(tmp, "var/cache/apt/archives/*.deb")):
+            os.remove(deb)
+        run(["tar", "-C", tmp, "-czf", ROOT_TARBALL + ".part", "."])
+        os.rename(ROOT_TARBALL + ".part", ROOT_TARBALL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class DebPackageTest(unittest.TestCase):
+    root = None
+
+    @classmethod
+    def setUpClass(cls):
+        ensure_host_tools()
+        cls.deb = build_deb()
+        assert os.path.isfile(cls.deb), cls.deb
+        log(f"package {cls.deb}")
+        ensure_root_tarball()
+        cls.root = tempfile.mkdtemp(prefix="qmesh-debroot-", dir="/var/tmp")
+        cls.addClassCleanup(cls.remove_root)
+        run(["tar", "-C", cls.root, "-xzf", ROOT_TARBALL])
+        shutil.copy("/etc/resolv.conf", os.path.join(cls.root, "etc"))
+        mirror = MIRROR.rstrip("/")
+        with open(os.path.join(cls.root, "etc/apt/sources.list"), "w") as f:
+            f.write(f"deb {mirror} {SUITE} main\n"
+                    f"deb {mirror} {SUITE}-updates main\n"
+                    f"deb {mirror}-security {SUITE}-security main\n")
+        apt_cache = os.path.join(cls.root, "var/cache/apt/archives")
+        for deb in glob.glob(os.path.join(ARCHIVES, "*.deb")):
+            shutil.copy(deb, apt_cache)
+        shutil.copy(cls.deb, os.path.join(cls.root, "tmp"))
+        cls.chroot_deb = "/tmp/" + os.path.basename(cls.deb)
+
+        log("dpkg -i, then apt-get -f install in the fresh root")
+        cls.chroot(["apt-get", "update", "-qq"])
+        # Fails on the missing dependencies; apt-get -f install brings them
+        # and finishes the configuration.
+        cls.dpkg_first = cls.chroot(["dpkg", "-i", cls.chroot_deb],
+                                    check=False)
+        cls.apt_fix = cls.chroot(["apt-get", "-f", "install", "-y", "-q"])
+        for deb in glob.glob(os.path.join(apt_cache, "*.deb")):
+            if not os.path.exists(os.path.join(ARCHIVES,
+                                               os.path.basename(deb))):
+                shutil.copy(deb, ARCHIVES)
+
+    @classmethod
+    def remove_root(cls):
+        # /proc was mounted only in the commands' own mount namespaces.
+        if os.path.ismount(os.path.join(cls.root, "proc")):
+            log(f"{cls.root}/proc is mounted: root left in place")
+            return
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    @classmethod
+    def chroot_argv(cls, cmd, userspec=None):
+        """cmd in the root, with /proc mounted in a mount namespace of its
+        own (gone with the command: nothing stays mounted on the host).
+        The command keeps the PID of the returned argv's process."""
+        opts = [f"--userspec={userspec}"] if userspec else []
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount -t proc proc "$0/proc" && exec chroot "$@"',
+                cls.root, *opts, cls.root, *cmd]
+
+    @classmethod
+    def chroot(cls, cmd, check=True, timeout=1800, userspec=None):
+        return run(cls.chroot_argv(cmd, userspec), check=check,
+                   timeout=timeout, env=CHROOT_ENV)
+
+    def path(self, p):
+        return os.path.join(self.root, p.lstrip("/"))
+
+    def read(self, p, binary=False):
+        """The root's file p (an absolute path inside the root)."""
+        with open(self.path(p), "rb" if binary else "r") as f:
+            return f.read()
+
+    def qmesh_uid(self):
+        for line in self.read("/etc/passwd").splitlines():
+            f = line.split(":")
+            if f[0] == "qmesh":
+                return int(f[2]), int(f[3])
+        self.fail("no qmesh user in the root's /etc/passwd")
+
+    # -- the package --------------------------------------------------------
+
+    def test_1_installed(self):
+        status = self.chroot(["dpkg-query", "-W", "-f=${Status}", "qmesh"])
+        self.assertEqual(status.stdout, "install ok installed")
+        uid, _ = self.qmesh_uid()
+        self.assertLess(uid, 1000, "qmesh is a system user")
+        for f in ["/usr/bin/qmesh-node", "/usr/bin/qmesh",
+                  "/usr/bin/qmesh-request-reply", "/usr/bin/qmesh-bench",
+                  "/etc/qmesh/QM1.ini",
+                  "/usr/share/doc/qmesh/examples/qm2.ini",
+                  "/usr/share/doc/qmesh/operations.md",
+                  "/usr/share/qmesh/web/index.html",
+                  "/usr/share/qmesh/web/chat/index.html",
+                  "/usr/share/bash-completion/completions/qmesh",
+                  "/usr/share/man/man1/qmesh-node.1",
+                  "/usr/share/man/man1/qmesh.1",
+                  "/usr/lib/systemd/system/qmesh-node@.service"]:
+            self.assertTrue(os.path.lexists(self.path(f)), f)
+        st = os.stat(self.path("/var/lib/qmesh"))
+        self.assertEqual(st.st_uid, uid)
+        conffiles = self.chroot(["dpkg-query", "-W", "-f=${Conffiles}",
+                                 "qmesh"]).stdout
+        self.assertIn("/etc/qmesh/QM1.ini", conffiles)
+
+    def test_2_man_pages_follow_help(self):
+        page = self.read("/usr/share/man/man1/qmesh.1")
+        self.assertIn("COMMANDS IN DETAIL", page)
+        # Every command of `qmesh --help` has its own subsection.
+        helptext = self.chroot(["qmesh", "--help"]).stdout
+        commands = re.findall(r"^  ([a-z][a-z-]+)", helptext.split(
+            "Commands:")[1].split("Global options:")[0], re.M)
+        self.assertIn("list-queues", commands)
+        for c in commands:
+            self.assertIn(f'.SS "{c}"', page)
+        node_page = self.read("/usr/share/man/man1/qmesh-node.1")
+        self.assertIn(r"\-\-data\-dir", node_page)
+
+    def test_3_unit(self):
+        unit = self.read("/usr/lib/systemd/system/qmesh-node@.service")
+        for line in ["User=qmesh", "StateDirectory=qmesh/%i",
+                     "Restart=on-failure", "NoNewPrivileges=yes",
+                     "ProtectSystem=strict"]:
+            self.assertIn(line + "\n", unit)
+        exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1)
+        self.assertNotIn("--log-file", exec_start, "logs go to the journal")
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            log("SKIP unit check: no systemd-analyze on this host")
+            return
+        # The host's systemd checks the unit as installed, with ExecStart
+        # pointing into the root (the host has no /usr/bin/qmesh-node).
+        with tempfile.TemporaryDirectory() as d:
+            inst = os.path.join(d, "qmesh-node@QM1.service")
+            with open(inst, "w") as f:
+                f.write(unit.replace("=/usr/bin/qmesh-node",
+                                     "=" + self.path("/usr/bin/qmesh-node")))
+            p = run([analyze, "verify", "--man=no", inst], check=False)
+        self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""))
+
+    def test_4_node_runs_as_the_unit_says(self):
+        unit = self.read("/usr/lib/systemd/system/qmesh-node@.service")
+        exec_start = re.search(r"^ExecStart=(.*)$", unit, re.M).group(1)
+        argv = exec_start.replace("%i", "QM1").split()
+        self.assertEqual(argv[0], "/usr/bin/qmesh-node")
+        uid, gid = self.qmesh_uid()
+        # What StateDirectory= does before the start.
+        self.chroot(["install", "-d", "-o", "qmesh", "-g", "qmesh", "-m",
+                     "0750", "/var/lib/qmesh/QM1"])
+        port, http, stomp = free_port(), free_port(), free_port()
+        cmd = self.chroot_argv([*argv, "--listen", f"127.0.0.1:{port}",
+                                "--http-listen", f"127.0.0.1:{http}",
+                                "--stomp-listen", f"127.0.0.1:{stomp}"],
+                               userspec="qmesh:qmesh")
+        node = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=CHROOT_ENV)
+        try:
+            ready, _, _ = select.select([node.stdout], [], [], 60)
+            first = node.stdout.readline().decode() if ready else ""
+            self.assertIn("listening on", first,
+                          node.stderr.read().decode()
+                          if node.poll() is not None else "no start")
+            with open(f"/proc/{node.pid}/status") as f:
+                status_uid = [l for l in f if l.startswith("Uid:")][0].split()
+            self.assertEqual(int(status_uid[1]), uid, "runs as qmesh")
+
+            cli = ["qmesh", "--node", f"127.0.0.1:{port}"]
+            st = self.chroot(cli + ["status"])
+            self.assertIn("QM1", st.stdout)
+            self.chroot(cli + ["put", "ORDERS", "hello"])
+            # The installed completion completes queue names from the node.
+            comp = self.chroot([
+                "bash", "-c",
+                "source /usr/share/bash-completion/completions/qmesh; "
+                f"COMP_WORDS=(qmesh --node 127.0.0.1:{port} inquire OR); "
+                "COMP_CWORD=4; _qmesh; printf '%s\\n' \"${COMPREPLY[@]}\""])
+            self.assertEqual(comp.stdout.split(), ["ORDERS"])
+            # The web console from the installed web root (the node's
+            # compiled-in default --web-root).
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/",
+                                        timeout=10) as r:
+                body = r.read()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(
+                body, self.read("/usr/share/qmesh/web/index.html", True))
+            # The chat page's STOMP.js, when `npm ci` had run in web/.
+            bundle = "node_modules/@stomp/stompjs/bundles/stomp.umd.min.js"
+            if os.path.exists(os.path.join(SOURCE_DIR, "web", bundle)):
+                url = (f"http://127.0.0.1:{http}/vendor/@stomp/stompjs/"
+                       "bundles/stomp.umd.min.js")
+                with urllib.request.urlopen(url, timeout=10) as r:
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(r.read(), self.read(
+                        "/usr/share/qmesh/web/" + bundle, True))
+            else:
+                log("no web/node_modules: /vendor/ not checked")
+        finally:
+            if node.poll() is None:
+                node.send_signal(signal.SIGTERM)
+            try:
+                rc = node.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+                rc = "hung after SIGTERM"
+            err = node.stderr.read().decode()
+            node.stdout.close()
+            node.stderr.close()
+        self.assertEqual(rc, 0, err[-2000:])
+        # stderr is what the journal gets: plain lines, no terminal colours.
+        self.assertTrue(err.strip(), "the node logs to stderr")
+        self.assertNotIn("\x1b[", err)
+        st = os.stat(self.path("/var/lib/qmesh/QM1"))
+        self.assertEqual((st.st_uid, st.st_gid), (uid, gid))
+        self.assertTrue(os.listdir(self.path("/var/lib/qmesh/QM1")),
+                        "the node wrote its data dir")
+
+    def test_5_purge(self):
+        self.chroot(["dpkg", "--purge", "qmesh"])
+        self.assertFalse(os.path.exists(self.path("/usr/bin/qmesh-node")))
+        self.assertFalse(os.path.exists(self.path("/var/lib/qmesh")))
+        self.assertFalse(os.path.exists(self.path("/etc/qmesh/QM1.ini")))
+        self.assertNotIn("\nqmesh:", self.read("/etc/passwd"))
+        self.assertNotIn("\nqmesh:", self.read("/etc/group"))
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("SKIP: package.deb needs root (chroot, mount, dpkg in a "
+              "Debian root)", flush=True)
+        sys.exit(SKIP)
+    unittest.main(verbosity=2)
