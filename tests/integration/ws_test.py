@@ -94,22 +94,28 @@ def queue_depth(node, name):
     return json.loads(body)["current_depth"]
 
 
+def read_to_close(s, ends):
+    """Everything socket `s` receives until the peer closes it or one of
+    the exceptions `ends` is raised."""
+    out = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except ends:
+        pass
+    return out
+
+
 def raw_http(node, data, timeout=5):
     """Sends raw bytes to the HTTP port; returns what comes back until the
     node closes or the timeout."""
     with socket.create_connection(("127.0.0.1", node.http_port)) as s:
         s.settimeout(timeout)
         s.sendall(data)
-        out = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-        except (socket.timeout, ConnectionResetError):
-            pass
-        return out
+        return read_to_close(s, (socket.timeout, ConnectionResetError))
 
 
 def upgrade_request(key=True, version="13", protocols=None, method="GET",
@@ -666,16 +672,7 @@ def garbage_after_upgrade(test, s):
         head += s.recv(4096)
     test.assertIn(b" 101 ", head.split(b"\r\n")[0])
     s.sendall(b"\x8f\x80\x01\x02\x03\x04")
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    return out
+    return read_to_close(s, (ConnectionResetError, ssl.SSLError))
 
 
 class WssTestCase(unittest.TestCase):
