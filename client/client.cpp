@@ -2,7 +2,8 @@
 //
 // Calls: the calling thread sends its request from a pooled scoped_actor
 // (blocking actor) with a finite timeout and waits for the reply — no extra
-// thread hop.
+// thread hop. Asynchronous calls are sent by the bridge actor (below), which
+// completes their futures; a counting window bounds how many are in flight.
 //
 // The bridge actor is the client's consumer actor (the session sends every
 // delivery to it and ends when it goes) and monitors the session. When the
@@ -19,6 +20,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -104,16 +106,76 @@ std::string context_of(const caf::error& err) {
   return pos == std::string::npos ? std::string{} : str.substr(pos + 2);
 }
 
+/// The client_error for a failed call to the node at `endpoint` that had
+/// `timeout`, if `err` is one the client knows (a qmesh reason, a timeout,
+/// a lost connection, the client closing).
+std::optional<client_error> known_error(const caf::error& err, ms timeout,
+                                        const std::string& endpoint) {
+  if (err.category() == caf::atom("qmesh")) {
+    auto code = static_cast<ec>(err.code());
+    return client_error{mqrc(code), std::string{to_name(code)},
+                        context_of(err)};
+  }
+  if (err == caf::sec::request_timeout)
+    return broken("no reply from the node at " + endpoint + " within "
+                  + format_ms(timeout));
+  if (err == caf::exit_reason::remote_link_unreachable
+      || err == caf::sec::request_receiver_down)
+    return broken("lost the connection to the node at " + endpoint);
+  if (err == caf::exit_reason::user_shutdown)
+    return closed_error();
+  return std::nullopt;
+}
+
+bool is_no_msg(const caf::error& err) {
+  return err.category() == caf::atom("qmesh")
+         && static_cast<ec>(err.code()) == ec::no_msg_available;
+}
+
+/// Splits a get's wait into requests of at most max_wait_chunk_ms, so that
+/// every request has a finite reply timeout.
+class wait_chunks {
+public:
+  explicit wait_chunks(int64_t wait_ms)
+    : wait_ms_(wait_ms),
+      deadline_(clock::now() + ms{std::max<int64_t>(wait_ms, 0)}) {
+  }
+
+  /// The wait of the next request; `last` is false while more may follow.
+  int64_t next(bool& last) const {
+    last = true;
+    if (wait_ms_ == wait_unlimited) {
+      last = false;
+      return max_wait_chunk_ms;
+    }
+    if (wait_ms_ <= max_wait_chunk_ms)
+      return wait_ms_;
+    auto left = std::chrono::duration_cast<ms>(deadline_ - clock::now())
+                  .count();
+    left = std::max<int64_t>(left, 0);
+    last = left <= max_wait_chunk_ms;
+    return std::min(left, max_wait_chunk_ms);
+  }
+
+private:
+  using clock = std::chrono::steady_clock;
+  int64_t wait_ms_;
+  clock::time_point deadline_;
+};
+
 // -- pending calls ------------------------------------------------------------
 
-/// One call a caller thread waits for.
+/// One call a caller thread waits for (or, overridden, a future).
 struct pending_base {
   std::mutex mtx;
   std::condition_variable cv;
   bool done = false;
   caf::error err;
 
-  void fail(caf::error e) {
+  virtual ~pending_base() = default;
+
+  /// Completes the call with an error; later completions are ignored.
+  virtual void fail(caf::error e) {
     std::lock_guard<std::mutex> guard{mtx};
     if (done)
       return;
@@ -140,6 +202,75 @@ struct pending : pending_base {
     value.emplace(std::move(xs)...);
     done = true;
     cv.notify_all();
+  }
+};
+
+/// The bound on asynchronous calls in flight (client_options::window).
+/// Shared by the client and its calls: a call completing after the client
+/// went still releases its slot.
+class call_window {
+public:
+  explicit call_window(size_t size) : free_(std::max<size_t>(size, 1)) {
+  }
+
+  /// Blocks until a slot is free and takes it.
+  void acquire() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait(guard, [this] { return free_ > 0; });
+    --free_;
+  }
+
+  void release() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  size_t free_;
+};
+
+/// An asynchronous call: completes its promise exactly once (with the
+/// reply, or the error as client_error) and then frees its window slot.
+template <class T>
+struct async_call : pending_base {
+  std::promise<T> promise;
+  std::shared_ptr<call_window> window;
+  std::string endpoint;
+  ms timeout{0};
+
+  async_call(std::shared_ptr<call_window> w, std::string ep, ms t)
+    : window(std::move(w)), endpoint(std::move(ep)), timeout(t) {
+  }
+
+  void fail(caf::error e) override {
+    if (!finish())
+      return;
+    auto known = known_error(e, timeout, endpoint);
+    promise.set_exception(std::make_exception_ptr(
+      known ? std::move(*known)
+            : client_error{2195, "unexpected_error", caf::to_string(e)}));
+    window->release();
+  }
+
+  void set(T&& x) {
+    if (!finish())
+      return;
+    promise.set_value(std::move(x));
+    window->release();
+  }
+
+private:
+  bool finish() {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (done)
+      return false;
+    done = true;
+    return true;
   }
 };
 
@@ -302,6 +433,14 @@ struct bridge_state {
     for (auto& kvp : tmp)
       kvp.second->fail(reason);
   }
+
+  /// The bridge is gone (the client closed, or it failed): calls whose
+  /// replies can no longer arrive complete now, so no future is left
+  /// without a result.
+  ~bridge_state() {
+    fail_all(broken ? caf::make_error(caf::exit_reason::remote_link_unreachable)
+                    : caf::make_error(caf::exit_reason::user_shutdown));
+  }
 };
 
 caf::behavior bridge_impl(bridge_ptr self, std::shared_ptr<channel> ch,
@@ -432,6 +571,7 @@ struct client::impl {
   caf::actor_system sys;
   std::shared_ptr<channel> ch;
   std::shared_ptr<call_registry> registry;
+  std::shared_ptr<call_window> window;
   std::mutex pool_mtx;
   /// Idle scoped actors for calls (one per concurrent caller at most).
   std::vector<std::unique_ptr<caf::scoped_actor>> pool;
@@ -449,7 +589,8 @@ struct client::impl {
       cfg(x),
       sys(cfg),
       ch(std::make_shared<channel>()),
-      registry(std::make_shared<call_registry>()) {
+      registry(std::make_shared<call_registry>()),
+      window(std::make_shared<call_window>(x.window)) {
     ch->bridge = sys.spawn(bridge_impl, ch, registry);
   }
 
@@ -487,16 +628,8 @@ struct client::impl {
   }
 
   client_error to_client_error(const caf::error& err, ms timeout) const {
-    if (err.category() == caf::atom("qmesh")) {
-      auto code = static_cast<ec>(err.code());
-      return {mqrc(code), std::string{to_name(code)}, context_of(err)};
-    }
-    if (err == caf::sec::request_timeout)
-      return broken("no reply from the node at " + endpoint + " within "
-                    + format_ms(timeout));
-    if (err == caf::exit_reason::remote_link_unreachable
-        || err == caf::sec::request_receiver_down)
-      return broken("lost the connection to the node at " + endpoint);
+    if (auto known = known_error(err, timeout, endpoint))
+      return std::move(*known);
     if (closed)
       return closed_error();
     return {2195, "unexpected_error", sys.render(err)};
@@ -509,14 +642,12 @@ struct client::impl {
 
   // -- calls --
 
-  /// Sends `xs` to `dest` from the bridge and waits for the reply or the
-  /// error; `hook` runs on the bridge with the reply values before the
-  /// caller wakes.
-  template <class... Rs, class Hook, class Dest, class... Ts>
-  std::shared_ptr<pending<Rs...>> exchange(Hook hook, ms timeout, Dest dest,
-                                           Ts... xs) {
-    check_open();
-    auto p = std::make_shared<pending<Rs...>>();
+  /// Sends `xs` to `dest` from the bridge; `p->set(rs...)` gets the reply
+  /// after `hook` ran on the bridge with it, `p->fail(e)` an error. Does not
+  /// wait.
+  template <class... Rs, class P, class Hook, class Dest, class... Ts>
+  void post_request(std::shared_ptr<P> p, Hook hook, ms timeout, Dest dest,
+                    Ts... xs) {
     auto args = std::make_tuple(std::move(xs)...);
     job j;
     j.call = p;
@@ -544,6 +675,18 @@ struct client::impl {
         args);
     };
     ch->post(std::move(j));
+  }
+
+  /// Sends `xs` to `dest` from the bridge and waits for the reply or the
+  /// error; `hook` runs on the bridge with the reply values before the
+  /// caller wakes.
+  template <class... Rs, class Hook, class Dest, class... Ts>
+  std::shared_ptr<pending<Rs...>> exchange(Hook hook, ms timeout, Dest dest,
+                                           Ts... xs) {
+    check_open();
+    auto p = std::make_shared<pending<Rs...>>();
+    post_request<Rs...>(p, std::move(hook), timeout, std::move(dest),
+                        std::move(xs)...);
     // The bridge answers every call (reply, timeout or lost connection);
     // the extra limit only guards against a bug.
     if (!p->wait(timeout + ms{10'000}))
@@ -710,22 +853,11 @@ struct client::impl {
 
   std::optional<message> get(const std::string& queue,
                              const get_options& opts_in) {
-    using clock = std::chrono::steady_clock;
-    const bool unlimited = opts_in.wait_ms == wait_unlimited;
-    auto deadline = clock::now() + ms{std::max<int64_t>(opts_in.wait_ms, 0)};
+    wait_chunks chunks{opts_in.wait_ms};
     for (;;) {
       auto o = opts_in;
       bool last = true;
-      if (unlimited) {
-        o.wait_ms = max_wait_chunk_ms;
-        last = false;
-      } else if (opts_in.wait_ms > max_wait_chunk_ms) {
-        auto left = std::chrono::duration_cast<ms>(deadline - clock::now())
-                      .count();
-        left = std::max<int64_t>(left, 0);
-        last = left <= max_wait_chunk_ms;
-        o.wait_ms = std::min(left, max_wait_chunk_ms);
-      }
+      o.wait_ms = chunks.next(last);
       try {
         auto timeout = opts.timeout + ms{std::max<int64_t>(o.wait_ms, 0)};
         return std::get<0>(
@@ -737,6 +869,79 @@ struct client::impl {
           return std::nullopt;
       }
     }
+  }
+
+  // -- asynchronous calls --
+
+  std::future<msg_id> put_async(const std::string& address, message msg,
+                                uint64_t uow) {
+    check_open();
+    auto timeout = put_timeout(msg);
+    window->acquire();
+    auto p = std::make_shared<async_call<msg_id>>(window, endpoint, timeout);
+    auto result = p->promise.get_future();
+    auto no_hook = [](bridge_ptr, msg_id&) {};
+    if (uow == 0)
+      post_request<msg_id>(p, no_hook, timeout, session, atom::put_v, address,
+                           std::move(msg));
+    else
+      post_request<msg_id>(p, no_hook, timeout, session, atom::put_v, address,
+                           std::move(msg), uow);
+    return result;
+  }
+
+  /// A get_async in progress: re-sent while its wait lasts (see
+  /// wait_chunks); 2033 at the end completes it with nullopt.
+  struct async_get : async_call<std::optional<message>> {
+    using async_call::async_call;
+    session_actor session;
+    std::string queue;
+    get_options opts;
+    std::optional<wait_chunks> chunks;
+    ms base_timeout{0};
+  };
+
+  static void send_get(bridge_ptr self, std::shared_ptr<async_get> p) {
+    auto& st = self->state;
+    if (st.broken) {
+      p->fail(caf::make_error(caf::exit_reason::remote_link_unreachable));
+      return;
+    }
+    auto o = p->opts;
+    bool last = true;
+    o.wait_ms = p->chunks->next(last);
+    p->timeout = p->base_timeout + ms{std::max<int64_t>(o.wait_ms, 0)};
+    auto id = st.track(p);
+    self->request(p->session, p->timeout, atom::get_v, p->queue, std::move(o))
+      .then(
+        [self, p, id](message& msg) {
+          self->state.calls.erase(id);
+          p->set(std::optional<message>{std::move(msg)});
+        },
+        [self, p, id, last](caf::error& e) {
+          self->state.calls.erase(id);
+          if (!is_no_msg(e))
+            p->fail(std::move(e));
+          else if (last)
+            p->set(std::nullopt);
+          else
+            send_get(self, p);
+        });
+  }
+
+  std::future<std::optional<message>> get_async(const std::string& queue,
+                                                const get_options& opts_in) {
+    check_open();
+    window->acquire();
+    auto p = std::make_shared<async_get>(window, endpoint, opts.timeout);
+    p->session = session;
+    p->queue = queue;
+    p->opts = opts_in;
+    p->chunks.emplace(opts_in.wait_ms);
+    p->base_timeout = opts.timeout;
+    auto result = p->promise.get_future();
+    ch->post(job{[p](bridge_ptr self) { send_get(self, p); }, p});
+    return result;
   }
 
   // -- consumers --
@@ -1094,6 +1299,16 @@ message client::get(const std::string& queue, const get_options& opts) {
 std::optional<message> client::try_get(const std::string& queue,
                                        const get_options& opts) {
   return deref(impl_).get(queue, opts);
+}
+
+std::future<msg_id> client::put_async(const std::string& address,
+                                     message msg, uint64_t uow) {
+  return deref(impl_).put_async(address, std::move(msg), uow);
+}
+
+std::future<std::optional<message>>
+client::get_async(const std::string& queue, const get_options& opts) {
+  return deref(impl_).get_async(queue, opts);
 }
 
 uint64_t client::consume(const std::string& queue, handler f,

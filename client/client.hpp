@@ -23,7 +23,10 @@
 //
 // Threads. All calls are blocking and thread-safe: any number of threads may
 // use one client. Consumer callbacks run on threads the client owns (one per
-// consumer) and may call back into the client (ack, put, ...).
+// consumer) and may call back into the client (ack, put, ...). The
+// asynchronous calls (put_async, get_async) return a std::future at once, so
+// that one thread can keep many requests in flight; at most
+// client_options::window of them are in flight per client.
 //
 // Lifetime. Everything the client opened, consumed, subscribed without a
 // durable name or left uncommitted belongs to its session on the node and is
@@ -36,6 +39,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -88,6 +92,9 @@ struct client_options {
   std::chrono::milliseconds connect_timeout{10'000};
   /// CAF scheduler threads of the client (0 = CAF's default, one per core).
   size_t threads = 2;
+  /// Most asynchronous calls in flight at once (put_async, get_async); a
+  /// call beyond it blocks until one of them completes (at least 1).
+  size_t window = 256;
   /// Credentials for a node with users (docs/client.md); empty user:
   /// anonymous, which only a node without users accepts.
   std::string user;
@@ -244,6 +251,27 @@ public:
   /// As get(), but returns nullopt instead of throwing 2033.
   std::optional<message> try_get(const std::string& queue,
                                  const get_options& opts = {});
+
+  // -- asynchronous point to point ------------------------------------------
+
+  // Each returns at once (or, with client_options::window calls in flight,
+  // as soon as one of them completes) and sends its request in call order:
+  // the node applies one client's puts to a queue, and serves its gets from
+  // a queue, in the order they were called. The future yields the result or
+  // throws client_error as the blocking call would (2009 also when no reply
+  // comes within the timeout, 2018 when the client is closed first). A
+  // future that is never waited for is harmless: the call completes anyway.
+  // Messages a destructive get_async took are the caller's once the node
+  // answered, whether or not the future is read; get under a unit of work
+  // (get_options::uow) to keep them recoverable until commit.
+
+  /// As put(address, msg), or under a unit of work when `uow` is not 0.
+  std::future<msg_id> put_async(const std::string& address, message msg,
+                                uint64_t uow = 0);
+
+  /// As try_get(): nullopt when no message arrives in time (2033).
+  std::future<std::optional<message>> get_async(const std::string& queue,
+                                                const get_options& opts = {});
 
   // -- consumers --------------------------------------------------------------
 

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <map>
 #include <chrono>
@@ -32,6 +33,7 @@
 
 #include "client/client.hpp"
 #include "core/json_view.hpp"
+#include "tools/cli_batch.hpp"
 
 namespace po = boost::program_options;
 using json = nlohmann::ordered_json;
@@ -354,13 +356,16 @@ void print_descriptor(const qmesh::message& m) {
     std::cout << "property " << shown(k) << ": " << shown(v) << '\n';
 }
 
-void print_message(const qmesh::message& m, bool descriptor) {
+/// Prints one message; `flush`: at once (a batch flushes once at its end).
+void print_message(const qmesh::message& m, bool descriptor,
+                   bool flush = true) {
   if (descriptor)
     print_descriptor(m);
   std::cout << m.body << '\n';
   if (descriptor)
     std::cout << '\n';
-  std::cout.flush();
+  if (flush)
+    std::cout.flush();
 }
 
 // -- message options (put, publish) -------------------------------------------
@@ -830,6 +835,77 @@ int cmd_put(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+/// Gets in flight at once in bulk gets and moves.
+constexpr size_t bulk_window = 256;
+
+/// Messages per unit of work of a bulk get.
+constexpr uint64_t get_batch_size = 1000;
+
+/// A destructive get of many messages from a local queue: pipelined gets
+/// under a unit of work per batch, committed once the batch is written to
+/// stdout. Killed or cut off mid-batch, the CLI leaves the batch on the
+/// queue (redelivered, delivery_count + 1): at least once, never lost.
+/// The batches do not wait; once the queue is empty, one get waits (up to
+/// --wait) and what it brings is printed at once, then batches resume.
+template <class Fewer>
+int get_in_batches(qmesh::client& c, const std::string& address,
+                   qmesh::get_options opts, bool all, uint64_t count,
+                   bool show, progress_line& progress, Fewer fewer) {
+  const auto wait_ms = opts.wait_ms;
+  uint64_t got = 0;
+  auto batch = get_batch_size;
+  bool waiting = false;
+  while (all || got < count) {
+    auto uow = c.begin();
+    opts.uow = uow;
+    opts.wait_ms = waiting ? wait_ms : 0;
+    auto want = waiting ? 1 : all ? batch : std::min(batch, count - got);
+    auto res = qmesh::cli::get_batch(c, address, opts, want, bulk_window);
+    for (auto& msg : res.messages)
+      print_message(msg, show, false);
+    std::cout.flush();
+    auto n = res.messages.size();
+    auto keep = [&](const std::string& why) {
+      try {
+        c.backout(uow);
+      } catch (const qmesh::client_error&) {
+        // The node ends an abandoned unit of work itself.
+      }
+      progress.done();
+      return why + " (the last " + std::to_string(n) + " stay on "
+             + address + ")";
+    };
+    if (!std::cout)
+      throw std::runtime_error(keep("writing stdout failed"));
+    try {
+      c.commit(uow);
+    } catch (const qmesh::client_error& e) {
+      throw qmesh::client_error{e.code(), e.name(), keep(e.text())};
+    }
+    got += n;
+    progress.update(got);
+    if (res.failure) {
+      // A unit of work smaller than this batch (the node's
+      // --max-uncommitted): go on with batches of what fitted.
+      if (res.failure->code() == 2024 && n > 0) {
+        batch = n;
+        continue;
+      }
+      progress.done();
+      throw *res.failure;
+    }
+    if (res.empty) {
+      if (waiting || wait_ms == 0)
+        return fewer(got);
+      waiting = true;
+    } else {
+      waiting = false;
+    }
+  }
+  progress.done();
+  return exit_ok;
+}
+
 int cmd_get(const command& cmd, std::vector<std::string>& args,
             global_options& g) {
   std::string address;
@@ -901,27 +977,33 @@ int cmd_get(const command& cmd, std::vector<std::string>& args,
                    "delete it with qmesh delete-queue)\n";
   };
   progress_line progress{browse ? "browsed" : "got"};
-  for (uint64_t n = 0; all || n < count; ++n) {
-    auto msg = c.try_get(address, opts);
-    if (!msg) {
-      progress.done();
-      note_if_defined();
-      if (all)
-        return exit_ok;
-      throw qmesh::client_error{qmesh::client_rc::no_msg_available,
-                                "no_msg_available",
-                                address + ": " + std::to_string(n) + " of "
-                                  + std::to_string(count)
-                                  + " messages got"};
+  auto fewer = [&](uint64_t n) {
+    progress.done();
+    note_if_defined();
+    if (all)
+      return exit_ok;
+    throw qmesh::client_error{qmesh::client_rc::no_msg_available,
+                              "no_msg_available",
+                              address + ": " + std::to_string(n) + " of "
+                                + std::to_string(count) + " messages got"};
+  };
+  if (browse || !qmesh::cli::is_local(c, address)) {
+    // A browse needs the previous message's cursor, and a unit of work
+    // takes only local queues: one get at a time.
+    for (uint64_t n = 0; all || n < count; ++n) {
+      auto msg = c.try_get(address, opts);
+      if (!msg)
+        return fewer(n);
+      print_message(*msg, show);
+      progress.update(n + 1);
+      if (browse) {
+        opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
+        opts.browse_cursor = msg->tag;
+      }
     }
-    print_message(*msg, show);
-    progress.update(n + 1);
-    if (browse) {
-      opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
-      opts.browse_cursor = msg->tag;
-    }
+    return exit_ok;
   }
-  return exit_ok;
+  return get_in_batches(c, address, opts, all, count, show, progress, fewer);
 }
 
 /// Moves messages from one queue to another address, a batch per unit of
@@ -980,18 +1062,33 @@ int cmd_move(const command& cmd, std::vector<std::string>& args,
       qmesh::get_options opts;
       opts.uow = uow;
       auto want = all ? batch : std::min(batch, count - moved);
-      for (; in_batch < want; ++in_batch) {
-        auto msg = c.try_get(source, opts);
-        if (!msg) {
-          empty = true;
-          break;
-        }
+      auto got = qmesh::cli::get_batch(c, source, opts, want, bulk_window);
+      in_batch = got.messages.size();
+      if (got.failure)
+        throw *got.failure;
+      empty = got.empty;
+      // The puts go in order, pipelined; the first failure backs the
+      // whole batch out.
+      std::vector<std::future<qmesh::msg_id>> puts;
+      puts.reserve(got.messages.size());
+      for (auto& msg : got.messages) {
         if (!keep) {
-          msg->properties.erase("qmesh.dlq.reason");
-          msg->properties.erase("qmesh.dlq.source");
+          msg.properties.erase("qmesh.dlq.reason");
+          msg.properties.erase("qmesh.dlq.source");
         }
-        c.put(target, std::move(*msg), uow);
+        puts.push_back(c.put_async(target, std::move(msg), uow));
       }
+      std::optional<qmesh::client_error> failed;
+      for (auto& f : puts) {
+        try {
+          f.get();
+        } catch (const qmesh::client_error& e) {
+          if (!failed)
+            failed = e;
+        }
+      }
+      if (failed)
+        throw *failed;
       c.commit(uow);
     } catch (const qmesh::client_error& e) {
       try {

@@ -6,7 +6,7 @@ import subprocess
 import time
 import unittest
 
-from client_harness import CLI, ClientTestCase, free_port
+from client_harness import CLI, ClientTestCase, Node, free_port, wait_for
 
 
 class AdminTests(ClientTestCase):
@@ -186,6 +186,70 @@ class MessagingTests(ClientTestCase):
         out = self.ok("get", "BULK", "--all")
         self.assertEqual(out.splitlines(), lines)
         self.assertEqual(self.inquire("BULK")["current_depth"], "0")
+
+    def test_bulk_get_spans_batches_in_order(self):
+        # 2,500 messages: three units of work of pipelined gets.
+        lines = [f"m{i:05d}" for i in range(2500)]
+        self.ok("put", "BULK", input="\n".join(lines) + "\n")
+        self.assertEqual(self.ok("get", "BULK", "--count", "1500").splitlines(),
+                         lines[:1500])
+        st = self.inquire("BULK")
+        self.assertEqual((st["current_depth"], st["uncommitted_count"]),
+                         ("1000", "0"))
+        self.assertEqual(self.ok("get", "BULK", "--all").splitlines(),
+                         lines[1500:])
+        self.assertEqual(self.inquire("BULK")["current_depth"], "0")
+
+    def test_bulk_get_killed_mid_batch_loses_nothing(self):
+        # The CLI writes to a pipe nobody reads: 200 KiB fill it, so the
+        # CLI blocks mid-batch with every message taken. Killed there, it
+        # leaves them all on the queue, redelivered, in order.
+        body = "x" * 1024
+        lines = [f"{i:04d}{body}" for i in range(200)]
+        self.ok("put", "KEEP", input="\n".join(lines) + "\n")
+        getter = subprocess.Popen(
+            [CLI, "--node", self.node.address, "get", "KEEP", "--all"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(getter.stdout.close)
+        self.addCleanup(getter.kill)
+        taken = wait_for(
+            lambda: self.inquire("KEEP")["uncommitted_count"] == "200")
+        self.assertTrue(taken, self.inquire("KEEP"))
+        self.assertIsNone(getter.poll())
+        getter.kill()
+        getter.wait()
+        back = wait_for(
+            lambda: self.inquire("KEEP")["uncommitted_count"] == "0")
+        self.assertTrue(back, self.inquire("KEEP"))
+        self.assertEqual(self.inquire("KEEP")["current_depth"], "200")
+        out = self.ok("get", "KEEP", "--show-descriptor")
+        self.assertIn("delivery_count: 1\n", out)
+        self.assertIn("redelivered: true\n", out)
+        self.assertEqual(out.splitlines()[-2], lines[0])
+        self.assertEqual(self.ok("get", "KEEP", "--all").splitlines(),
+                         lines[1:])
+
+    def test_bulk_get_with_wait_prints_a_late_message_at_once(self):
+        self.ok("put", "LATE", "early")
+        getter = self.background(CLI, "--node", self.node.address, "get",
+                                 "LATE", "--all", "--wait", "60000")
+        getter.wait_line("^early$")
+        self.ok("put", "LATE", "late")
+        # Printed (and taken) while the get still waits for more.
+        getter.wait_line("^late$")
+        self.assertTrue(wait_for(
+            lambda: self.inquire("LATE")["current_depth"] == "0"))
+        self.assertIsNone(getter.proc.poll())
+
+    def test_bulk_get_under_a_small_unit_of_work_limit(self):
+        node = Node("--max-uncommitted", "300", qmgr="QMU")
+        self.addCleanup(node.stop)
+        lines = [f"u{i}" for i in range(1000)]
+        r = node.cli("put", "U", input="\n".join(lines) + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = node.cli("get", "U", "--all")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), lines)
 
     def test_stdin_keeps_empty_lines_and_last_line_without_newline(self):
         self.ok("put", "Q1", input="a\n\nb")
@@ -409,7 +473,7 @@ class MoveTests(ClientTestCase):
         # The first batch fits, the second does not: it is backed out.
         self.assertEqual(r.stdout, "2 messages moved from SRC to TINY\n")
         self.assert_reason(r, 2053, "q_full")
-        self.assertIn("(this batch of 1 stays in SRC)", r.stderr)
+        self.assertIn("(this batch of 2 stays in SRC)", r.stderr)
         self.assertEqual(self.inquire("TINY")["current_depth"], "2")
         self.assertEqual(self.inquire("SRC")["current_depth"], "5")
         self.assertEqual(self.ok("get", "SRC"), "s2\n")
