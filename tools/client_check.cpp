@@ -21,8 +21,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -410,6 +412,73 @@ struct api_checks {
     EXPECT_REASON(2425, c.publish("bad/#/topic", text("x")));
   }
 
+  void async_calls() {
+    auto name = q("ASYNC");
+    // A small window: the calls beyond it wait for earlier ones.
+    qmesh::client_options o;
+    o.window = 4;
+    auto a = client::connect(host, port, o);
+    std::vector<std::future<qmesh::msg_id>> puts;
+    for (int i = 0; i < 500; ++i)
+      puts.push_back(a.put_async(name, text("a" + std::to_string(i))));
+    std::vector<qmesh::msg_id> ids;
+    for (auto& f : puts)
+      ids.push_back(f.get());
+    std::set<std::string> distinct;
+    for (auto& id : ids)
+      distinct.insert(qmesh::to_string(id));
+    CHECK_EQ(distinct.size(), 500u);
+    // Gets are served in call order: the queue's order.
+    std::vector<std::future<std::optional<qmesh::message>>> gets;
+    for (int i = 0; i < 501; ++i)
+      gets.push_back(a.get_async(name));
+    for (int i = 0; i < 500; ++i) {
+      auto m = gets[static_cast<size_t>(i)].get();
+      CHECK(m.has_value());
+      CHECK_EQ(m->body, "a" + std::to_string(i));
+      CHECK(m->id == ids[static_cast<size_t>(i)]);
+    }
+    CHECK(!gets.back().get().has_value()); // empty: nullopt, not 2033
+    // Under a unit of work, and a waiting get that a later put satisfies.
+    auto uow = a.begin();
+    a.put_async(name, text("in-uow"), uow).get();
+    CHECK(!c.try_get(name));
+    a.commit(uow);
+    CHECK_EQ(a.get_async(name).get()->body, "in-uow");
+    auto waiting = a.get_async(name, client::wait(30'000));
+    c.put(name, text("late"));
+    CHECK_EQ(waiting.get()->body, "late");
+    // The window holds: with one call in flight, the next call returns
+    // only once that one completed (here a put the full queue holds for
+    // 300 ms, then refuses).
+    {
+      qmesh::client_options one;
+      one.window = 1;
+      auto w = client::connect(host, port, one);
+      auto full = q("ASYNC.FULL");
+      w.define(full, {{"max_depth", "1"}});
+      w.put(full, text("fills it"));
+      auto held = text("held");
+      held.put_wait_ms = 300;
+      auto first = w.put_async(full, held);
+      auto second = w.put_async(full, held);
+      CHECK(first.wait_for(0s) == std::future_status::ready);
+      EXPECT_REASON(2053, first.get());
+      EXPECT_REASON(2053, second.get());
+    }
+    // The node's reasons arrive through the future.
+    a.define(q("ASYNC.INH"), {{"put_inhibited", "true"}});
+    auto refused = a.put_async(q("ASYNC.INH"), text("x"));
+    EXPECT_REASON(2051, refused.get());
+    EXPECT_REASON(2152, a.get_async("bad name!").get());
+    // Closing completes what is still in flight with 2018; later calls
+    // throw at once.
+    auto forever = a.get_async(name, client::wait(qmesh::wait_unlimited));
+    a.close();
+    EXPECT_REASON(qmesh::client_rc::hconn_error, forever.get());
+    EXPECT_REASON(qmesh::client_rc::hconn_error, a.put_async(name, text("y")));
+  }
+
   void close_and_errors() {
     auto other = client::connect(host, port);
     CHECK(other.connected());
@@ -439,6 +508,7 @@ int api(const std::string& host, uint16_t port, const std::string& prefix) {
     {"concurrent_calls", &api_checks::concurrent_calls},
     {"units_of_work", &api_checks::units_of_work},
     {"pubsub", &api_checks::pubsub},
+    {"async_calls", &api_checks::async_calls},
     {"close_and_errors", &api_checks::close_and_errors},
   };
   int failed = 0;
