@@ -872,7 +872,9 @@ int get_in_batches(qmesh::client& c, const std::string& address,
         // The node ends an abandoned unit of work itself.
       }
       progress.done();
-      return why + " (the last " + std::to_string(n) + " stay on "
+      if (n == 0)
+        return why;
+      return why + " (this batch of " + std::to_string(n) + " stays on "
              + address + ")";
     };
     if (!std::cout)

@@ -229,6 +229,19 @@ class MessagingTests(ClientTestCase):
         self.assertEqual(self.ok("get", "KEEP", "--all").splitlines(),
                          lines[1:])
 
+    def test_bulk_get_to_a_closed_stdout_keeps_the_batch(self):
+        self.ok("put", "CLOSED", "a", "b", "c")
+        r = subprocess.run(
+            ["sh", "-c", 'exec "$0" "$@" >&-', CLI, "--node",
+             self.node.address, "get", "CLOSED", "--all"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("writing stdout failed (this batch of 3 stays on "
+                      "CLOSED)", r.stderr)
+        self.assertTrue(wait_for(
+            lambda: self.inquire("CLOSED")["uncommitted_count"] == "0"))
+        self.assertEqual(self.ok("get", "CLOSED", "--all"), "a\nb\nc\n")
+
     def test_bulk_get_with_wait_prints_a_late_message_at_once(self):
         self.ok("put", "LATE", "early")
         getter = self.background(CLI, "--node", self.node.address, "get",
