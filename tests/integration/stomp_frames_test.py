@@ -117,6 +117,10 @@ class Stomp:
     complete frames (content-length honoured, heart-beat EOLs skipped and
     counted)."""
 
+    # Decodes server header names and values: STOMP 1.2 escapes (a test of
+    # another version replaces it on its connection).
+    unescape = staticmethod(unescape)
+
     def __init__(self, address, timeout=READ_TIMEOUT):
         self.sock = socket.create_connection(address, timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -126,9 +130,6 @@ class Stomp:
         self.eof = False
         self.stash = collections.deque()   # MESSAGEs read while waiting
         self.connected = None
-        # Decodes server header names and values (STOMP 1.2 escapes; other
-        # versions replace it).
-        self.unescape = unescape
 
     def close(self):
         try:
