@@ -53,24 +53,6 @@ bool parse_uint(std::string_view text, T& out) {
   return res.ec == std::errc{} && res.ptr == text.data() + text.size();
 }
 
-/// True if the comma-separated `accept-version` list holds 1.2.
-bool accepts_12(std::string_view versions) {
-  while (!versions.empty()) {
-    auto comma = versions.find(',');
-    auto v = versions.substr(0, comma);
-    while (!v.empty() && v.front() == ' ')
-      v.remove_prefix(1);
-    while (!v.empty() && v.back() == ' ')
-      v.remove_suffix(1);
-    if (v == "1.2")
-      return true;
-    if (comma == std::string_view::npos)
-      break;
-    versions.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 /// `cx,cy` of a heart-beat header; false if malformed.
 bool parse_heartbeat(std::string_view text, uint32_t& x, uint32_t& y) {
   auto comma = text.find(',');
@@ -179,7 +161,7 @@ bool connection_state::handle(frame& f) {
     return on_send(f);
   if (cmd == "ACK")
     return on_ack(f, true);
-  if (cmd == "NACK")
+  if (cmd == "NACK" && version != protocol_version::v1_0)
     return on_ack(f, false);
   if (cmd == "SUBSCRIBE")
     return on_subscribe(f);
@@ -206,19 +188,32 @@ bool connection_state::handle(frame& f) {
 // -- frames -------------------------------------------------------------------
 
 bool connection_state::on_connect(frame& f) {
-  if (!accepts_12(header_or_empty(f, "accept-version"))) {
+  auto accept = f.header("accept-version");
+  if (!negotiate_version(accept, highest, version)) {
+    // The versions this connection speaks, oldest first.
+    std::string ours = "1.0";
+    for (auto v : {protocol_version::v1_1, protocol_version::v1_2})
+      if (v <= highest) {
+        ours += ',';
+        ours += to_string(v);
+      }
     std::string bytes;
     append_error(bytes, mqrc(ec::options_error),
-                 to_string(ec::options_error)
-                   + ": this server speaks STOMP 1.2 only",
-                 header_or_empty(f, "receipt"), "1.2");
+                 to_string(ec::options_error) + ": no STOMP version in common"
+                   " (the client accepts '"
+                   + accept->substr(0, 64) + "', this server speaks " + ours
+                   + ")",
+                 header_or_empty(f, "receipt"), ours);
     blocked = true;
     finish_slot(open_slot(), std::move(bytes), true);
     return true;
   }
   uint32_t cx = 0;
   uint32_t cy = 0;
-  if (auto hb = f.header("heart-beat"); hb && !parse_heartbeat(*hb, cx, cy)) {
+  // STOMP 1.0 has no heart-beats: the header is ignored.
+  if (auto hb = f.header("heart-beat");
+      hb && version != protocol_version::v1_0
+      && !parse_heartbeat(*hb, cx, cy)) {
     fail(f, ec::options_error, "heart-beat must be two numbers: cx,cy");
     return true;
   }
@@ -239,21 +234,27 @@ bool connection_state::on_connect(frame& f) {
         // connection, the node stops) ends the connection with an ERROR.
         self->monitor(session);
         connected = true;
+        // cx = cy = 0 for 1.0: no heart-beats either way.
         send_every = negotiate(cfg->heartbeat, cy);
         expect_every = negotiate(cfg->heartbeat, cx);
-        std::string bytes = "CONNECTED\nversion:1.2\nserver:";
+        std::string bytes = "CONNECTED\nversion:";
+        bytes += to_string(version);
+        bytes += "\nserver:";
         bytes += cfg->server_name;
         bytes += "\nsession:";
         bytes += opaque_session_id();
-        bytes += "\nheart-beat:";
-        bytes += std::to_string(cfg->heartbeat.count());
-        bytes += ',';
-        bytes += std::to_string(cfg->heartbeat.count());
+        if (version != protocol_version::v1_0) {
+          bytes += "\nheart-beat:";
+          bytes += std::to_string(cfg->heartbeat.count());
+          bytes += ',';
+          bytes += std::to_string(cfg->heartbeat.count());
+        }
         bytes += "\n\n";
         bytes += '\0';
         bytes += receipt;
-        log::stomp().info("stomp {}: connected from {} (session {})",
-                          self->id(), conn->peer(), session.id());
+        log::stomp().info("stomp {}: connected from {} (session {}, STOMP {})",
+                          self->id(), conn->peer(), session.id(),
+                          to_string(version));
         if (send_every.count() > 0 || expect_every.count() > 0)
           schedule_tick();
         blocked = false;
@@ -334,7 +335,7 @@ bool connection_state::on_send(frame& f) {
   }
   std::string receipt_bytes;
   if (!last_receipt_id.empty())
-    append_receipt(receipt_bytes, last_receipt_id);
+    append_receipt(receipt_bytes, last_receipt_id, version);
   auto n = open_slot();
   ++outstanding;
   auto on_error = [this, n, last_receipt_id](caf::error& e) {
@@ -376,11 +377,16 @@ bool connection_state::on_send(frame& f) {
 bool connection_state::on_subscribe(frame& f) {
   if (!temps_ready(f))
     return false;
-  auto id = need(f, "id");
+  // STOMP 1.0: `id` is optional; without it the destination stands for it.
+  bool anonymous = version == protocol_version::v1_0
+                   && header_or_empty(f, "id").empty();
+  auto id = need(f, anonymous ? "destination" : "id");
   if (!id)
     return true;
   if (subs.count(*id) > 0) {
-    fail(f, ec::options_error, "subscription id '" + *id + "' is in use");
+    fail(f, ec::options_error,
+         anonymous ? "already subscribed to '" + *id + "' without an id"
+                   : "subscription id '" + *id + "' is in use");
     return true;
   }
   if (subs.size() >= cfg->max_subscriptions) {
@@ -419,6 +425,7 @@ bool connection_state::on_subscribe(frame& f) {
   }
   auto sub = std::make_shared<subscription>();
   sub->id = *id;
+  sub->anonymous = anonymous;
   sub->destination = *dest_text;
   sub->kind = dest->kind;
   sub->durable = dest->kind == destination::topic && !durable->empty();
@@ -504,9 +511,18 @@ bool connection_state::on_subscribe(frame& f) {
 }
 
 bool connection_state::on_unsubscribe(frame& f) {
-  auto id = need(f, "id");
-  if (!id)
+  // STOMP 1.0: by `id`, or by `destination` (a SUBSCRIBE without id).
+  auto id = f.header("id");
+  if (version == protocol_version::v1_0 && (!id || id->empty())) {
+    id = f.header("destination");
+    if (!id || id->empty()) {
+      fail(f, ec::options_error,
+           "UNSUBSCRIBE needs a non-empty 'id' or 'destination' header");
+      return true;
+    }
+  } else if (id = need(f, "id"); !id) {
     return true;
+  }
   // A durable-subscription header on UNSUBSCRIBE deletes that durable
   // subscription (after detaching the consumer `id`, if there is one).
   auto doomed = durable_name(f, client_id);
@@ -597,14 +613,50 @@ connection_state::parse_ack_id(std::string_view id, uint64_t& tag) {
   return i->second.get();
 }
 
-bool connection_state::on_ack(frame& f, bool ack) {
-  auto id = need(f, "id");
-  if (!id)
-    return true;
-  uint64_t tag = 0;
+connection_state::subscription*
+connection_state::ack_target(const frame& f, uint64_t& tag, ec& code,
+                             std::string& why) {
+  const char* key = version == protocol_version::v1_2 ? "id" : "message-id";
+  auto id = f.header(key);
+  const std::string* sid = nullptr;
+  if (version != protocol_version::v1_2) {
+    sid = f.header("subscription");
+    if (version == protocol_version::v1_1 && (!sid || sid->empty())) {
+      code = ec::options_error;
+      why = f.command + " needs a non-empty 'subscription' header";
+      return nullptr;
+    }
+  }
+  if (!id || id->empty()) {
+    code = ec::options_error;
+    why = f.command + " needs a non-empty '" + key + "' header";
+    return nullptr;
+  }
   auto sub = parse_ack_id(*id, tag);
   if (!sub) {
-    fail(f, ec::hobj_error, "unknown ack id '" + id->substr(0, 64) + "'");
+    code = ec::hobj_error;
+    why = std::string{version == protocol_version::v1_2 ? "unknown ack id '"
+                                                        : "unknown message-id '"}
+          + id->substr(0, 64) + "'";
+    return nullptr;
+  }
+  if (sid && !sid->empty() && sub->id != *sid) {
+    code = ec::hobj_error;
+    why = "message-id '" + id->substr(0, 64)
+          + "' was not delivered to subscription '" + sid->substr(0, 64)
+          + "'";
+    return nullptr;
+  }
+  return sub;
+}
+
+bool connection_state::on_ack(frame& f, bool ack) {
+  uint64_t tag = 0;
+  ec code = ec::hobj_error;
+  std::string why;
+  auto sub = ack_target(f, tag, code, why);
+  if (!sub) {
+    fail(f, code, std::move(why));
     return true;
   }
   bool requeue = header_or_empty(f, "requeue") != "false";
@@ -628,9 +680,10 @@ bool connection_state::on_ack(frame& f, bool ack) {
       auto& next = input[1];
       if (next.command != "ACK" || next.header("transaction") != nullptr)
         break;
-      auto nid = next.header("id");
       uint64_t ntag = 0;
-      if (!nid || parse_ack_id(*nid, ntag) != sub || ntag != last + 1)
+      ec ncode = ec::hobj_error;
+      std::string nwhy;
+      if (ack_target(next, ntag, ncode, nwhy) != sub || ntag != last + 1)
         break;
       last = ntag;
       receipt_id = header_or_empty(next, "receipt");
@@ -639,7 +692,7 @@ bool connection_state::on_ack(frame& f, bool ack) {
   }
   std::string receipt_bytes;
   if (!receipt_id.empty())
-    append_receipt(receipt_bytes, receipt_id);
+    append_receipt(receipt_bytes, receipt_id, version);
   auto n = open_slot();
   ++outstanding;
   auto on_ok = [this, n, receipt_bytes](uint64_t) {
@@ -838,18 +891,22 @@ void connection_state::on_deliver(delivery_batch& batch) {
     auto colon = text.find(": ");
     text.insert(colon == std::string::npos ? text.size() : colon + 2,
                 "subscription " + sub.id + ": ");
-    append_error(out, mqrc(ec::connection_broken), text, {});
+    append_error(out, mqrc(ec::connection_broken), text, {}, {}, version);
     close_now();
     return;
   }
+  // The delivery id: 1.2 sends it as `ack` (client-ack only), 1.0 and 1.1
+  // as `message-id` (always).
+  bool with_id = sub.client_ack || version != protocol_version::v1_2;
+  std::string_view sub_header = sub.anonymous ? std::string_view{} : sub.id;
   std::string ack_id;
   for (auto& m : batch.messages) {
-    if (sub.client_ack) {
+    if (with_id) {
       ack_id = std::to_string(sub.consumer);
       ack_id += '-';
       ack_id += std::to_string(m.tag);
     }
-    append_message(out, m, sub.id, sub.destination, ack_id);
+    append_message(out, m, sub_header, sub.destination, ack_id, version);
   }
   if (!sub.client_ack && !sub.cancelling) {
     auto n = static_cast<uint32_t>(batch.messages.size());
@@ -873,12 +930,12 @@ void connection_state::on_session_down(const caf::down_msg& dm) {
   log::stomp().info("stomp {}: session ended: {}", self->id(),
                     render(dm.reason));
   if (dm.reason && dm.reason.category() == caf::atom("qmesh"))
-    append_error(out, dm.reason, {});
+    append_error(out, dm.reason, {}, version);
   else
     append_error(out, mqrc(ec::connection_broken),
                  to_string(ec::connection_broken) + ": the session ended ("
                    + render(dm.reason) + ")",
-                 {});
+                 {}, {}, version);
   close_now();
 }
 
@@ -928,7 +985,7 @@ void connection_state::on_tick(uint64_t gen) {
     append_error(out, mqrc(ec::options_error),
                  to_string(ec::options_error) + ": frame not completed within "
                    + std::to_string(cfg->frame_timeout.count()) + " ms",
-                 {});
+                 {}, {}, version);
     close_now();
     return;
   }
@@ -937,7 +994,7 @@ void connection_state::on_tick(uint64_t gen) {
       append_error(out, mqrc(ec::options_error),
                    to_string(ec::options_error) + ": no CONNECT within "
                      + std::to_string(connect_deadline.count()) + " ms",
-                   {});
+                   {}, {}, version);
       close_now();
       return;
     }
@@ -953,7 +1010,7 @@ void connection_state::on_tick(uint64_t gen) {
                  to_string(ec::options_error) + ": heart-beat timeout (nothing "
                    "received for "
                    + std::to_string(2 * expect_every.count()) + " ms)",
-                 {});
+                 {}, {}, version);
     close_now();
     return;
   }
@@ -1018,17 +1075,17 @@ void connection_state::finish_slot(uint64_t n, std::string bytes,
   flush();
 }
 
-std::string connection_state::receipt_for(const frame& f) {
+std::string connection_state::receipt_for(const frame& f) const {
   std::string bytes;
   if (auto r = f.header("receipt"))
-    append_receipt(bytes, *r);
+    append_receipt(bytes, *r, version);
   return bytes;
 }
 
 void connection_state::error_slot(uint64_t n, const caf::error& err,
                                   std::string_view receipt_id) {
   std::string bytes;
-  append_error(bytes, err, receipt_id);
+  append_error(bytes, err, receipt_id, version);
   finish_slot(n, std::move(bytes), true);
 }
 
@@ -1206,13 +1263,16 @@ connection_actor::behavior_type
 connection_impl(connection_actor::stateful_pointer<connection_state> self,
                 std::shared_ptr<net::stream> conn,
                 front_door_actor door,
-                std::shared_ptr<const server_settings> cfg) {
+                std::shared_ptr<const server_settings> cfg,
+                protocol_version highest) {
   auto& st = self->state;
   st.self = self;
   st.conn = conn;
   st.door = std::move(door);
   st.cfg = cfg;
+  st.highest = highest;
   st.codec = parser{cfg->frame_limits};
+  st.codec.negotiate_on_connect(highest);
   st.tx_bytes = net::budget_share{cfg->transaction_memory};
   st.started = st.last_read = st.last_write = steady_clock::now();
   // However the actor ends, the socket closes.

@@ -78,7 +78,10 @@ struct connection_state {
   // -- member types -----------------------------------------------------------
 
   struct subscription {
+    /// The SUBSCRIBE `id`; a 1.0 SUBSCRIBE without one: its destination.
     std::string id;
+    /// A 1.0 SUBSCRIBE without `id`: MESSAGEs carry no `subscription`.
+    bool anonymous = false;
     /// As the client wrote it (MESSAGE destination for queue deliveries).
     std::string destination;
     destination::kind_t kind = destination::queue;
@@ -126,6 +129,13 @@ struct connection_state {
   parser codec;
   session_actor session;
   bool connected = false;
+  /// The STOMP version: 1.2 until CONNECT negotiates (the codec switches by
+  /// itself, for frames read behind the CONNECT). Every version-dependent
+  /// step branches on it.
+  protocol_version version = protocol_version::v1_2;
+  /// The highest version this connection may negotiate (a WebSocket's
+  /// subprotocol caps it).
+  protocol_version highest = protocol_version::v1_2;
   /// CONNECT's `client-id` ("" if none): part of durable subscription names.
   std::string client_id;
   /// Durable subscriptions this connection is deleting (UNSUBSCRIBE in
@@ -292,8 +302,16 @@ struct connection_state {
   /// false if handling must wait.
   bool temps_ready(const frame& f);
 
-  /// The subscription of an ack id `<consumer>-<tag>`.
+  /// The subscription of a delivery id `<consumer>-<tag>` (the 1.2 `ack`
+  /// header, the 1.0/1.1 `message-id`) of a client-ack subscription.
   subscription* parse_ack_id(std::string_view id, uint64_t& tag);
+
+  /// The client-ack subscription and tag the ACK or NACK `f` names, by the
+  /// version: 1.2 `id`; 1.1 `message-id` and `subscription`; 1.0
+  /// `message-id` (and `subscription` if present). nullptr with `code` and
+  /// `why` set if it names none.
+  subscription* ack_target(const frame& f, uint64_t& tag, ec& code,
+                           std::string& why);
 
   /// The value of header `name`, or nullptr after answering `f` with an
   /// ERROR (absent or empty).
@@ -310,13 +328,14 @@ struct connection_state {
   std::vector<tx_op> take_transaction(const std::string& name);
 
   /// Makes a RECEIPT for `f` if it asked (empty string otherwise).
-  static std::string receipt_for(const frame& f);
+  std::string receipt_for(const frame& f) const;
 };
 
 connection_actor::behavior_type
 connection_impl(connection_actor::stateful_pointer<connection_state> self,
                 std::shared_ptr<net::stream> conn,
                 front_door_actor door,
-                std::shared_ptr<const server_settings> cfg);
+                std::shared_ptr<const server_settings> cfg,
+                protocol_version highest);
 
 } // namespace qmesh::stomp

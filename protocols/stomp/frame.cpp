@@ -15,6 +15,53 @@ void frame::add(std::string name, std::string value) {
   headers.emplace_back(std::move(name), std::move(value));
 }
 
+std::string_view to_string(protocol_version v) noexcept {
+  switch (v) {
+    case protocol_version::v1_0:
+      return "1.0";
+    case protocol_version::v1_1:
+      return "1.1";
+    case protocol_version::v1_2:
+      break;
+  }
+  return "1.2";
+}
+
+bool negotiate_version(const std::string* accept_version,
+                       protocol_version highest, protocol_version& out) {
+  if (accept_version == nullptr) {
+    out = protocol_version::v1_0;
+    return true;
+  }
+  bool found = false;
+  std::string_view versions{*accept_version};
+  for (;;) {
+    auto comma = versions.find(',');
+    auto v = versions.substr(0, comma);
+    while (!v.empty() && v.front() == ' ')
+      v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ')
+      v.remove_suffix(1);
+    auto pv = protocol_version::v1_0;
+    bool known = true;
+    if (v == "1.2")
+      pv = protocol_version::v1_2;
+    else if (v == "1.1")
+      pv = protocol_version::v1_1;
+    else if (v == "1.0")
+      pv = protocol_version::v1_0;
+    else
+      known = false;
+    if (known && pv <= highest && (!found || pv > out)) {
+      out = pv;
+      found = true;
+    }
+    if (comma == std::string_view::npos)
+      return found;
+    versions.remove_prefix(comma + 1);
+  }
+}
+
 bool uses_escapes(std::string_view command) noexcept {
   return command != "CONNECT" && command != "CONNECTED";
 }
@@ -52,7 +99,55 @@ void append_escaped(std::string& out, std::string_view text) {
   out.append(run, end);
 }
 
-void encode(const frame& f, std::string& out) {
+namespace {
+
+/// 1.1 escapes: as 1.2 but without one for CR (a space instead).
+inline const char* escape_of_11(char c) noexcept {
+  switch (c) {
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return " ";
+    case ':':
+      return "\\c";
+    default:
+      return nullptr;
+  }
+}
+
+} // namespace
+
+void append_header_text(std::string& out, std::string_view text,
+                        protocol_version v, bool is_name) {
+  if (v == protocol_version::v1_2) {
+    append_escaped(out, text);
+    return;
+  }
+  const char* run = text.data();
+  const char* end = text.data() + text.size();
+  if (v == protocol_version::v1_1) {
+    for (const char* i = run; i != end; ++i) {
+      if (auto esc = escape_of_11(*i)) {
+        out.append(run, i);
+        out += esc;
+        run = i + 1;
+      }
+    }
+  } else {
+    for (const char* i = run; i != end; ++i) {
+      if (*i == '\n' || *i == '\r' || (is_name && *i == ':')) {
+        out.append(run, i);
+        out += ' ';
+        run = i + 1;
+      }
+    }
+  }
+  out.append(run, end);
+}
+
+void encode(const frame& f, std::string& out, protocol_version v) {
   // One allocation in the common case: every byte plus a little escape room.
   size_t size = f.command.size() + 3 + f.body.size();
   for (const auto& [name, value] : f.headers)
@@ -62,9 +157,9 @@ void encode(const frame& f, std::string& out) {
   out += '\n';
   if (uses_escapes(f.command)) {
     for (const auto& [name, value] : f.headers) {
-      append_escaped(out, name);
+      append_header_text(out, name, v, true);
       out += ':';
-      append_escaped(out, value);
+      append_header_text(out, value, v);
       out += '\n';
     }
   } else {

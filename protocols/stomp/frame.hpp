@@ -1,7 +1,8 @@
-// STOMP 1.2 frames and their wire encoding (plain C++, no actors, no I/O).
-// See docs/protocol-stomp-codec.md.
+// STOMP 1.0, 1.1 and 1.2 frames and their wire encoding (plain C++, no
+// actors, no I/O). See docs/protocol-stomp-codec.md.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,17 +28,34 @@ struct frame {
   friend bool operator==(const frame&, const frame&) = default;
 };
 
+/// A STOMP protocol version. The order is the preference order (newer is
+/// preferred).
+enum class protocol_version : uint8_t { v1_0, v1_1, v1_2 };
+
+/// "1.0", "1.1" or "1.2".
+std::string_view to_string(protocol_version v) noexcept;
+
+/// The version a CONNECT or STOMP frame asks for, given its
+/// `accept-version` header (nullptr if absent): absent means 1.0 (STOMP
+/// 1.1 "Protocol Negotiation"); otherwise the highest version of the
+/// comma-separated list that is at most `highest` (spaces around entries
+/// are ignored, unknown entries skipped). False if there is none.
+bool negotiate_version(const std::string* accept_version,
+                       protocol_version highest, protocol_version& out);
+
 /// False for CONNECT and CONNECTED, whose header names and values are not
 /// escaped on the wire (STOMP 1.2 "Value Encoding"); true for every other
 /// command. The parser and encode() both decide by this function.
 bool uses_escapes(std::string_view command) noexcept;
 
-/// Appends the wire form of `f` to `out`: command, headers (escaped per 1.2
-/// except for CONNECT and CONNECTED frames), a content-length header is NOT
+/// Appends the wire form of `f` to `out`: command, headers (written by
+/// append_header_text() for `v`, except for CONNECT and CONNECTED frames,
+/// whose headers are written literally), a content-length header is NOT
 /// added automatically (caller adds it), blank line, body, NUL. Uses LF line
 /// endings. For CONNECT/CONNECTED the caller must not put CR, LF (or ':' in
 /// names) into headers: they cannot be represented.
-void encode(const frame& f, std::string& out);
+void encode(const frame& f, std::string& out,
+            protocol_version v = protocol_version::v1_2);
 
 /// Length of the first unit at the start of `wire`, which holds output as
 /// this codec writes it (encode(), mapping.hpp's append_* functions): a
@@ -51,5 +69,13 @@ size_t wire_frame_length(std::string_view wire) noexcept;
 /// Appends `text` with the 1.2 header escapes applied: `\` → `\\`,
 /// LF → `\n`, CR → `\r`, `:` → `\c`.
 void append_escaped(std::string& out, std::string_view text);
+
+/// Appends a header name or value as version `v` writes it. 1.2:
+/// append_escaped(). 1.1: `\` → `\\`, LF → `\n`, `:` → `\c`; 1.1 has no
+/// escape for CR, which becomes a space. 1.0: no escapes at all; CR and LF
+/// cannot be represented and become spaces, and so does `:` in a name
+/// (`is_name`). The result never breaks the frame's line structure.
+void append_header_text(std::string& out, std::string_view text,
+                        protocol_version v, bool is_name = false);
 
 } // namespace qmesh::stomp

@@ -31,10 +31,20 @@ void append_number(std::string& out, int64_t x) {
   out.append(buf.data(), res.ptr);
 }
 
-void header(std::string& out, std::string_view name, std::string_view value) {
+/// append_header_text() with 1.2, the common case, decided inline.
+inline void put_text(std::string& out, std::string_view text,
+                     protocol_version v, bool is_name = false) {
+  if (v == protocol_version::v1_2)
+    append_escaped(out, text);
+  else
+    append_header_text(out, text, v, is_name);
+}
+
+void header(std::string& out, std::string_view name, std::string_view value,
+            protocol_version v) {
   out += name;
   out += ':';
-  append_escaped(out, value);
+  put_text(out, value, v);
   out += '\n';
 }
 
@@ -46,20 +56,20 @@ void header(std::string& out, std::string_view name, int64_t value) {
 }
 
 /// Renders reply_to_qmgr / reply_to_queue as a STOMP reply-to value.
-void append_reply_to(std::string& out, const message& m) {
+void append_reply_to(std::string& out, const message& m, protocol_version v) {
   if (m.reply_to_queue.empty())
     return;
   out += "reply-to:";
   if (!is_valid_name(m.reply_to_queue)) {
     // Kept verbatim (a value that was not a /queue/ address).
-    append_escaped(out, m.reply_to_queue);
+    put_text(out, m.reply_to_queue, v);
   } else {
     out += queue_prefix;
     if (!m.reply_to_qmgr.empty()) {
-      append_escaped(out, m.reply_to_qmgr);
+      put_text(out, m.reply_to_qmgr, v);
       out += '/';
     }
-    append_escaped(out, m.reply_to_queue);
+    put_text(out, m.reply_to_queue, v);
   }
   out += '\n';
 }
@@ -263,12 +273,12 @@ caf::error refused_subscribe_header(const frame& f) {
 }
 
 bool is_reserved_header(std::string_view name) noexcept {
-  static constexpr std::array<std::string_view, 18> reserved{
+  static constexpr std::array<std::string_view, 19> reserved{
     "destination", "receipt",       "transaction", "content-length",
     "content-type", "message-id",   "correlation-id", "priority",
     "persistent",   "expires",      "reply-to",    "subscription",
     "ack",          "redelivered",  "timestamp",   "qmesh-origin-qmgr",
-    "receipt-id",   "qmesh-reason",
+    "receipt-id",   "qmesh-reason", "qmesh-message-id",
   };
   for (auto r : reserved)
     if (r == name)
@@ -364,21 +374,31 @@ std::string_view delivery_destination(const message& m, std::string_view dest,
 
 void append_message(std::string& out, const message& m,
                     std::string_view subscription, std::string_view dest,
-                    std::string_view ack_id) {
+                    std::string_view delivery_id, protocol_version v) {
+  bool v12 = v == protocol_version::v1_2;
   out += "MESSAGE\n";
-  header(out, "subscription", subscription);
+  if (!subscription.empty())
+    header(out, "subscription", subscription, v);
   out += "message-id:";
-  out += to_string(m.id);
+  if (v12) {
+    out += to_string(m.id);
+  } else {
+    // 1.0 and 1.1 acknowledge by message-id: the delivery's id. The
+    // message's own id goes in qmesh-message-id.
+    put_text(out, delivery_id, v);
+    out += "\nqmesh-message-id:";
+    out += to_string(m.id);
+  }
   out += '\n';
   std::string scratch;
-  header(out, "destination", delivery_destination(m, dest, scratch));
-  if (!ack_id.empty())
-    header(out, "ack", ack_id);
+  header(out, "destination", delivery_destination(m, dest, scratch), v);
+  if (v12 && !delivery_id.empty())
+    header(out, "ack", delivery_id, v);
   if (!m.content_type.empty())
-    header(out, "content-type", m.content_type);
+    header(out, "content-type", m.content_type, v);
   if (!m.correl_id.empty())
-    header(out, "correlation-id", m.correl_id);
-  append_reply_to(out, m);
+    header(out, "correlation-id", m.correl_id, v);
+  append_reply_to(out, m, v);
   if (m.priority >= 0)
     header(out, "priority", m.priority);
   out += m.is_persistent() ? "persistent:true\n" : "persistent:false\n";
@@ -388,13 +408,13 @@ void append_message(std::string& out, const message& m,
   if (m.redelivered())
     out += "redelivered:true\n";
   if (!m.origin_qmgr.empty())
-    header(out, "qmesh-origin-qmgr", m.origin_qmgr);
-  for (const auto& [k, v] : m.properties) {
+    header(out, "qmesh-origin-qmgr", m.origin_qmgr, v);
+  for (const auto& [k, val] : m.properties) {
     if (is_reserved_header(k))
       continue;
-    append_escaped(out, k);
+    put_text(out, k, v, true);
     out += ':';
-    append_escaped(out, v);
+    put_text(out, val, v);
     out += '\n';
   }
   header(out, "content-length", static_cast<int64_t>(m.body.size()));
@@ -403,27 +423,29 @@ void append_message(std::string& out, const message& m,
   out += '\0';
 }
 
-void append_receipt(std::string& out, std::string_view receipt_id) {
+void append_receipt(std::string& out, std::string_view receipt_id,
+                    protocol_version v) {
   out += "RECEIPT\n";
-  header(out, "receipt-id", receipt_id);
+  header(out, "receipt-id", receipt_id, v);
   out += '\n';
   out += '\0';
 }
 
 void append_error(std::string& out, int mqrc, std::string_view text,
-                  std::string_view receipt_id, std::string_view version) {
+                  std::string_view receipt_id, std::string_view versions,
+                  protocol_version v) {
   // One line in the header; the body carries the same text.
   std::string line{text.substr(0, 1024)};
   for (auto& c : line)
     if (c == '\n' || c == '\r')
       c = ' ';
   out += "ERROR\n";
-  header(out, "message", line);
+  header(out, "message", line, v);
   header(out, "qmesh-reason", mqrc);
   if (!receipt_id.empty())
-    header(out, "receipt-id", receipt_id);
-  if (!version.empty())
-    header(out, "version", version);
+    header(out, "receipt-id", receipt_id, v);
+  if (!versions.empty())
+    header(out, "version", versions, v);
   out += "content-type:text/plain\n";
   header(out, "content-length", static_cast<int64_t>(line.size() + 1));
   out += '\n';
@@ -433,15 +455,15 @@ void append_error(std::string& out, int mqrc, std::string_view text,
 }
 
 void append_error(std::string& out, const caf::error& err,
-                  std::string_view receipt_id) {
+                  std::string_view receipt_id, protocol_version v) {
   if (err && err.category() == caf::atom("qmesh")) {
     append_error(out, mqrc(static_cast<ec>(err.code())), render(err),
-                 receipt_id);
+                 receipt_id, {}, v);
     return;
   }
   append_error(out, mqrc(ec::unexpected_error),
                to_string(ec::unexpected_error) + ": " + render(err),
-               receipt_id);
+               receipt_id, {}, v);
 }
 
 } // namespace qmesh::stomp

@@ -81,22 +81,33 @@ std::string_view delivery_destination(const message& m, std::string_view dest,
                                       std::string& scratch);
 
 /// Appends the MESSAGE frame for `m` (consumed from a subscription) to
-/// `out`. `ack_id` empty for ack:auto subscriptions.
+/// `out`, its headers written for version `v`. `subscription` empty: no
+/// `subscription` header (a 1.0 SUBSCRIBE without id). `delivery_id` names
+/// the delivery for ACK and NACK: in 1.2 it is the `ack` header (empty for
+/// ack:auto subscriptions: none) and `message-id` is the message's id; in
+/// 1.0 and 1.1, which acknowledge by `message-id`, it is the `message-id`
+/// (never empty) and the message's id goes in `qmesh-message-id`.
 void append_message(std::string& out, const message& m,
                     std::string_view subscription, std::string_view dest,
-                    std::string_view ack_id);
+                    std::string_view delivery_id,
+                    protocol_version v = protocol_version::v1_2);
 
 /// Appends a RECEIPT frame.
-void append_receipt(std::string& out, std::string_view receipt_id);
+void append_receipt(std::string& out, std::string_view receipt_id,
+                    protocol_version v = protocol_version::v1_2);
 
 /// Appends an ERROR frame: `message: <text>`, `qmesh-reason: <mqrc>`,
-/// `receipt-id` if non-empty, `version` if non-empty, and the text as body.
+/// `receipt-id` if non-empty, `version` (the versions the server speaks)
+/// if `versions` is non-empty, and the text as body; headers written for
+/// version `v`.
 void append_error(std::string& out, int mqrc, std::string_view text,
-                  std::string_view receipt_id, std::string_view version = {});
+                  std::string_view receipt_id, std::string_view versions = {},
+                  protocol_version v = protocol_version::v1_2);
 
 /// Appends an ERROR frame for a CAF error (qmesh reasons keep their MQRC;
 /// anything else is 2195).
 void append_error(std::string& out, const caf::error& err,
-                  std::string_view receipt_id);
+                  std::string_view receipt_id,
+                  protocol_version v = protocol_version::v1_2);
 
 } // namespace qmesh::stomp

@@ -44,10 +44,11 @@ inline const char* find(const char* first, size_t size, char c) noexcept {
   return static_cast<const char*>(std::memchr(first, c, size));
 }
 
-/// Decodes the 1.2 header escapes of [first, first + size) into `out`.
-/// On error returns false with the error text in `what`.
+/// Decodes the header escapes of [first, first + size) into `out`: 1.2's,
+/// or 1.1's (no `\r`) if !cr. On error returns false with the error text
+/// in `what`.
 bool unescape(const char* first, size_t size, std::string& out,
-              std::string& what) {
+              std::string& what, bool cr) {
   const char* end = first + size;
   const char* bs = find(first, size, '\\');
   if (bs == nullptr) {
@@ -66,6 +67,11 @@ bool unescape(const char* first, size_t size, std::string& out,
         out += '\n';
         break;
       case 'r':
+        if (!cr) {
+          what = "undefined escape sequence \"\\r\" in a header (STOMP 1.1 "
+                 "has no \\r)";
+          return false;
+        }
         out += '\r';
         break;
       case 'c':
@@ -213,7 +219,9 @@ bool parser::on_line(const char* line, size_t size, const char* rest,
                   + std::to_string(lim_.max_command_length) + " bytes)");
     frame_.command.assign(line, size);
     frame_.headers.reserve(8);
-    escapes_ = uses_escapes(frame_.command);
+    frame_version_ = version_;
+    escapes_ = uses_escapes(frame_.command)
+               && frame_version_ != protocol_version::v1_0;
     partial_ = raw;
     state_ = state::headers;
     return true;
@@ -264,8 +272,9 @@ bool parser::on_header(const char* line, size_t size) {
     val.assign(value, value_size);
     return true;
   }
-  if (!unescape(line, name_size, name, error_)
-      || !unescape(value, value_size, val, error_)) {
+  bool cr = frame_version_ == protocol_version::v1_2;
+  if (!unescape(line, name_size, name, error_, cr)
+      || !unescape(value, value_size, val, error_, cr)) {
     frame_.headers.pop_back();
     return false;
   }
@@ -337,7 +346,8 @@ bool parser::fail(std::string what, const char* rest, const char* end) {
           auto v = line.substr(key.size());
           if (!escapes_)
             receipt_.assign(v);
-          else if (unescape(v.data(), v.size(), val, ignored))
+          else if (unescape(v.data(), v.size(), val, ignored,
+                            frame_version_ == protocol_version::v1_2))
             receipt_ = std::move(val);
           break;
         }
@@ -353,6 +363,11 @@ bool parser::fail(std::string what, const char* rest, const char* end) {
 }
 
 void parser::emit(std::vector<frame>& out) {
+  if (negotiate_
+      && (frame_.command == "CONNECT" || frame_.command == "STOMP")) {
+    negotiate_version(frame_.header("accept-version"), highest_, version_);
+    negotiate_ = false;
+  }
   out.push_back(std::move(frame_));
   frame_ = frame{};
   partial_ = 0;

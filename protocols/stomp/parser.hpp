@@ -1,4 +1,4 @@
-// Incremental STOMP 1.2 frame parser (plain C++, no actors, no I/O).
+// Incremental STOMP 1.0/1.1/1.2 frame parser (plain C++, no actors, no I/O).
 // See docs/protocol-stomp-codec.md for the limits and the error texts.
 #pragma once
 
@@ -21,13 +21,15 @@ struct limits {
   size_t max_body = 4 * 1024 * 1024;  // bytes; the node sets it to its max message length
 };
 
-/// Incremental STOMP 1.2 parser: frames split across any number of feed()
+/// Incremental STOMP parser: frames split across any number of feed()
 /// calls, several frames in one call; CRLF or LF line ends; EOLs between
 /// frames (heart-beats) are skipped and counted; bodies by content-length
-/// (may contain NULs) or up to the first NUL; header escapes `\r` `\n` `\c`
-/// `\\` decoded (any other escape is an error; no unescaping in CONNECT and
-/// CONNECTED frames — their header values are taken literally); repeated
-/// headers kept (frame::header returns the first).
+/// (may contain NULs) or up to the first NUL; header escapes decoded by the
+/// version in use (version()): 1.2 `\r` `\n` `\c` `\\`, 1.1 the same
+/// without `\r`, 1.0 none (a `\` is a `\`); any other escape is an error;
+/// no unescaping in CONNECT and CONNECTED frames — their header values are
+/// taken literally; repeated headers kept (frame::header returns the
+/// first).
 ///
 /// Limits are checked before memory is taken: a content-length over max_body
 /// fails as soon as the header section ends, without buffering the body; a
@@ -62,6 +64,30 @@ public:
   /// After a failure the parser stays failed (further feed() calls return
   /// false and leave `out` alone).
   bool feed(const char* data, size_t size, std::vector<frame>& out);
+
+  /// The version whose escapes the frames after the current one use; 1.2
+  /// until set_version() or a CONNECT (see negotiate_on_connect()).
+  protocol_version version() const noexcept {
+    return version_;
+  }
+
+  /// Decodes the header escapes of the frames that start from now on by
+  /// version `v`.
+  void set_version(protocol_version v) noexcept {
+    version_ = v;
+  }
+
+  /// Server side: the next complete CONNECT or STOMP frame (only the
+  /// first: a server refuses a second) sets the version of the frames after
+  /// it to negotiate_version() of its `accept-version` header with
+  /// `highest` (unchanged if there is none in common: the server refuses
+  /// that CONNECT). Frames a client sends right behind its CONNECT, in the
+  /// same read, are thereby decoded by the version the server is about to
+  /// answer with.
+  void negotiate_on_connect(protocol_version highest) noexcept {
+    negotiate_ = true;
+    highest_ = highest;
+  }
 
   /// One line, empty while no error occurred.
   const std::string& error() const noexcept {
@@ -135,6 +161,10 @@ private:
   limits lim_;
   state state_ = state::command;
   bool escapes_ = true;      // the current frame decodes header escapes
+  protocol_version version_ = protocol_version::v1_2; // of the frames to come
+  protocol_version frame_version_ = protocol_version::v1_2; // current frame
+  bool negotiate_ = false;   // the next CONNECT sets version_
+  protocol_version highest_ = protocol_version::v1_2;
   frame frame_;              // the frame being parsed
   std::string line_;         // an incomplete line (no LF yet)
   size_t partial_ = 0;       // raw bytes of the current frame outside line_

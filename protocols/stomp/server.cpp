@@ -27,14 +27,16 @@ listen(net::io_thread& io, caf::actor_system& sys, front_door_actor door,
       net::accept_tls(std::move(conn), tls,
                       [&sys, door, cfg](std::shared_ptr<net::stream> s) {
                         auto hdl = sys.spawn(connection_impl, std::move(s),
-                                             door, cfg);
+                                             door, cfg,
+                                             protocol_version::v1_2);
                         return std::make_shared<net::actor_bridge>(
                           std::move(hdl));
                       });
     };
   } else {
     make = [&sys, door, cfg](std::shared_ptr<net::tcp_connection> conn) {
-      auto hdl = sys.spawn(connection_impl, conn, door, cfg);
+      auto hdl = sys.spawn(connection_impl, conn, door, cfg,
+                           protocol_version::v1_2);
       conn->start(std::make_shared<net::actor_bridge>(std::move(hdl)));
     };
   }
@@ -66,10 +68,15 @@ websocket_settings(caf::actor_system& sys, front_door_actor door,
   ws->max_message = max_frame_size(cfg->frame_limits);
   ws->server_name = cfg->server_name;
   ws->make = [&sys, door, cfg](std::shared_ptr<net::stream> conn,
-                               const std::string&)
+                               const std::string& subprotocol)
     -> std::shared_ptr<net::connection_handler> {
-    // Version negotiation is CONNECT's business, as on TCP.
-    auto hdl = sys.spawn(connection_impl, std::move(conn), door, cfg);
+    // Version negotiation is CONNECT's business, as on TCP, but the agreed
+    // subprotocol caps it: a v11.stomp connection never speaks 1.2.
+    auto highest = subprotocol == "v10.stomp"   ? protocol_version::v1_0
+                   : subprotocol == "v11.stomp" ? protocol_version::v1_1
+                                                : protocol_version::v1_2;
+    auto hdl = sys.spawn(connection_impl, std::move(conn), door, cfg,
+                         highest);
     return std::make_shared<net::actor_bridge>(std::move(hdl));
   };
   return ws;

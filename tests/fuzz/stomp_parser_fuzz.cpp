@@ -1,17 +1,20 @@
-// libFuzzer harness for the STOMP 1.2 codec (protocols/stomp/).
+// libFuzzer harness for the STOMP codec (protocols/stomp/).
 //
 // Build and run: `make fuzz` (10 minutes) or ctest `fuzz.stomp_parser`
 // (20 seconds); both go through tests/fuzz/run_fuzz.sh.
 //
 // The input is raw wire bytes (the seed corpus holds the spec's example
-// frames). A hash of the input picks the parser limits (defaults, or tiny
-// ones so that every limit is reachable with short inputs) and the points at
-// which the input is split across feed() calls. Invariants checked:
+// frames and 1.0/1.1 sessions). A hash of the input picks the parser limits
+// (defaults, or tiny ones so that every limit is reachable with short
+// inputs), whether a CONNECT switches the version (negotiate_on_connect) and
+// the points at which the input is split across feed() calls. Invariants
+// checked:
 //  - feeding the input whole or in pieces gives the same frames, the same
 //    success, the same kind of error and the same heart-beat count;
 //  - every frame respects the limits;
 //  - a failed parser stays failed; error() is one non-empty line;
-//  - the parsed frames, encoded and parsed again, are the same frames;
+//  - the parsed frames, encoded (each by the version it was parsed with)
+//    and parsed again, are the same frames;
 //  - buffered() never exceeds what the limits allow.
 #include <algorithm>
 #include <cstddef>
@@ -111,9 +114,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const char* bytes = reinterpret_cast<const char*>(data);
   uint64_t rng = fnv1a(data, size) | 1;
   auto lim = pick_limits(rng);
+  bool negotiate = next(rng) % 2 == 0;
+  auto make = [&](limits l) {
+    parser p{l};
+    if (negotiate)
+      p.negotiate_on_connect(protocol_version::v1_2);
+    return p;
+  };
 
   // 1. The whole input in one call.
-  parser whole{lim};
+  parser whole = make(lim);
   std::vector<frame> frames;
   bool ok = whole.feed(bytes, size, frames);
   check_frames(frames, lim);
@@ -128,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // 2. The same bytes in pieces: one byte at a time, or pieces of random
   // length (empty ones included).
-  parser pieces{lim};
+  parser pieces = make(lim);
   std::vector<frame> frames2;
   bool ok2 = true;
   size_t heartbeats2 = 0;
@@ -151,16 +161,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             "split input: same kind of error");
 
   // 3. Encode what was parsed and parse it again (with limits that the
-  // encoding can exceed: it may escape a ':' that came in literally).
+  // encoding can exceed: it may escape a ':' that came in literally). Each
+  // frame is encoded by the version it was parsed with: 1.2 until the
+  // first CONNECT or STOMP, then the one it negotiated.
   std::string wire;
-  for (const auto& f : frames)
-    encode(f, wire);
+  auto version = protocol_version::v1_2;
+  bool switched = false;
+  for (const auto& f : frames) {
+    encode(f, wire, version);
+    if (negotiate && !switched
+        && (f.command == "CONNECT" || f.command == "STOMP")) {
+      negotiate_version(f.header("accept-version"), protocol_version::v1_2,
+                        version);
+      switched = true;
+    }
+  }
   limits open;
   open.max_command_length = 64;
   open.max_headers = lim.max_headers;
   open.max_header_line = 2 * lim.max_header_line + 2;
   open.max_body = lim.max_body;
-  parser again{open};
+  parser again = make(open);
   std::vector<frame> reparsed;
   require(again.feed(wire.data(), wire.size(), reparsed),
           "re-encoded frames parse");

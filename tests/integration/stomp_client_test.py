@@ -56,14 +56,14 @@ class ConnectTests(StompTestCase):
         self.assertNotEqual(a.rec.connected_frame.headers["session"],
                             b.rec.connected_frame.headers["session"])
 
-    def test_version_1_0_only_is_refused_with_version_header(self):
+    def test_unknown_version_is_refused_with_version_header(self):
         r = self.raw(connect=False)
-        r.send("CONNECT", {"accept-version": "1.0,1.1", "host": "x"})
+        r.send("CONNECT", {"accept-version": "2.0", "host": "x"})
         frames = r.read_until_eof()
         self.assertEqual(len(frames), 1, frames)
         cmd, headers, _ = frames[0]
         self.assertEqual(cmd, "ERROR")
-        self.assertEqual(headers.get("version"), "1.2", headers)
+        self.assertEqual(headers.get("version"), "1.0,1.1,1.2", headers)
         self.assertTrue(headers.get("message", "").startswith("2046 "),
                         headers)
 

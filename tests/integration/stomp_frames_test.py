@@ -117,6 +117,10 @@ class Stomp:
     complete frames (content-length honoured, heart-beat EOLs skipped and
     counted)."""
 
+    # Decodes server header names and values: STOMP 1.2 escapes (a test of
+    # another version replaces it on its connection).
+    unescape = staticmethod(unescape)
+
     def __init__(self, address, timeout=READ_TIMEOUT):
         self.sock = socket.create_connection(address, timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -178,7 +182,7 @@ class Stomp:
                 raise AssertionError(f"server sent a header without ':' "
                                      f"{line!r}")
             if not literal:
-                name, value = unescape(name), unescape(value)
+                name, value = self.unescape(name), self.unescape(value)
             headers.append((name, value))
         cl = next((v for k, v in headers if k == "content-length"), None)
         if cl is not None:
@@ -483,20 +487,14 @@ class ConnectTests(StompCase):
 
     def test_no_shared_version(self):
         c = self.open()
-        c.send("CONNECT", [("accept-version", "1.0,1.1"), ("host", "h")])
-        f = self.assert_error(c, 2046)
-        self.assertEqual(f.get("version"), "1.2")
-
-    def test_no_accept_version_means_10(self):
-        c = self.open()
-        c.send("CONNECT", [("host", "h")])
-        f = self.assert_error(c, 2046)
-        self.assertEqual(f.get("version"), "1.2")
+        c.send("CONNECT", [("accept-version", "2.0,0.9"), ("host", "h")])
+        f = self.assert_error(c, 2046, contains="no STOMP version in common")
+        self.assertEqual(f.get("version"), "1.0,1.1,1.2")
 
     def test_stomp_without_12(self):
         c = self.open()
         c.send("STOMP", [("accept-version", "1.1"), ("host", "h")])
-        self.assertEqual(self.assert_error(c, 2046).get("version"), "1.2")
+        self.assertEqual(c.expect("CONNECTED")["version"], "1.1")
 
     def test_frame_before_connect(self):
         q = unique()

@@ -229,20 +229,69 @@ class WsTestCase(unittest.TestCase):
 class WsStompTest(WsTestCase):
 
     def test_each_subprotocol_connects(self):
+        # The subprotocol caps the version CONNECT negotiates: a client
+        # accepting every version speaks the subprotocol's.
         async def go():
-            for offered, chosen in [
-                    (["v12.stomp"], "v12.stomp"),
-                    (["v11.stomp"], "v11.stomp"),
-                    (["v10.stomp"], "v10.stomp"),
-                    (["v10.stomp", "v11.stomp", "v12.stomp"], "v12.stomp"),
-                    (["mqtt", "v11.stomp"], "v11.stomp"),
-                    (None, None)]:
-                ws = await Ws.open(self.node, subprotocols=offered)
+            for offered, chosen, version in [
+                    (["v12.stomp"], "v12.stomp", "1.2"),
+                    (["v11.stomp"], "v11.stomp", "1.1"),
+                    (["v10.stomp"], "v10.stomp", "1.0"),
+                    (["v10.stomp", "v11.stomp", "v12.stomp"], "v12.stomp",
+                     "1.2"),
+                    (["mqtt", "v11.stomp"], "v11.stomp", "1.1"),
+                    (None, None, "1.2")]:
+                ws = await Ws.open(self.node, subprotocols=offered,
+                                   connect=False)
                 self.assertEqual(ws.conn.subprotocol, chosen, offered)
-                self.assertEqual(ws.connected["version"], "1.2")
+                await ws.send(frame("CONNECT", {
+                    "accept-version": "1.0,1.1,1.2", "host": "/"}))
+                cmd, headers, _ = await ws.recv()
+                self.assertEqual((cmd, headers.get("version")),
+                                 ("CONNECTED", version), offered)
                 self.assertTrue(
                     ws.conn.response_headers["Server"].startswith("qmesh"))
+                await ws.send(frame("SEND", {"destination": "/queue/WSV",
+                                             "receipt": "s"}, "x"))
+                await ws.receipt("s")
                 await ws.close()
+        run(go())
+
+    def test_v11_subprotocol_speaks_11(self):
+        async def go():
+            # A 1.1 client: ACK by message-id and subscription.
+            ws = await Ws.open(self.node, subprotocols=["v11.stomp"],
+                               connect=False)
+            await ws.send(frame("CONNECT", {"accept-version": "1.1",
+                                            "host": "/"}))
+            cmd, headers, _ = await ws.recv()
+            self.assertEqual((cmd, headers.get("version")),
+                             ("CONNECTED", "1.1"))
+            await ws.send(frame("SEND", {"destination": "/queue/WS11",
+                                         "receipt": "s"}, "eleven"))
+            await ws.receipt("s")
+            await ws.send(frame("SUBSCRIBE", {
+                "destination": "/queue/WS11", "id": "a",
+                "ack": "client-individual"}))
+            cmd, headers, body = await ws.recv()
+            self.assertEqual((cmd, body), ("MESSAGE", b"eleven"))
+            self.assertNotIn("ack", headers)
+            await ws.send(frame("ACK", {"message-id": headers["message-id"],
+                                        "subscription": "a",
+                                        "receipt": "a"}))
+            await ws.receipt("a")
+            self.assertEqual(queue_depth(self.node, "WS11"), 0)
+            await ws.close()
+            # A client that picked v11.stomp but accepts only 1.2 is told
+            # which versions this WebSocket speaks.
+            ws = await Ws.open(self.node, subprotocols=["v11.stomp"],
+                               connect=False)
+            await ws.send(frame("CONNECT", {"accept-version": "1.2",
+                                            "host": "/"}))
+            cmd, headers, _ = await ws.recv()
+            self.assertEqual((cmd, headers.get("version")),
+                             ("ERROR", "1.0,1.1"))
+            self.assertTrue(headers["message"].startswith("2046 "), headers)
+            await ws.closed()
         run(go())
 
     def test_send_subscribe_message_ack_with_receipts(self):

@@ -874,3 +874,156 @@ CAF_TEST(200000 frames parse from socket-sized reads) {
   CAF_CHECK_EQUAL(out.back().body, "0123456789abcdef");
   CAF_CHECK_EQUAL(*out.back().header("receipt"), "r9999");
 }
+
+// -- versions -----------------------------------------------------------------
+
+namespace {
+
+/// Parses `wire` in one feed() call with version `v`.
+result parse_as(protocol_version v, std::string_view wire) {
+  parser p;
+  p.set_version(v);
+  std::vector<frame> frames;
+  bool ok = p.feed(wire.data(), wire.size(), frames);
+  return finish(p, ok, std::move(frames));
+}
+
+std::string negotiated(const char* accept,
+                       protocol_version highest = protocol_version::v1_2) {
+  std::string header = accept ? accept : "";
+  auto v = protocol_version::v1_2;
+  if (!negotiate_version(accept ? &header : nullptr, highest, v))
+    return "<none>";
+  return std::string{to_string(v)};
+}
+
+} // namespace
+
+CAF_TEST(version negotiation) {
+  CAF_CHECK_EQUAL(negotiated(nullptr), "1.0"); // no accept-version
+  CAF_CHECK_EQUAL(negotiated("1.0"), "1.0");
+  CAF_CHECK_EQUAL(negotiated("1.0,1.1"), "1.1");
+  CAF_CHECK_EQUAL(negotiated("1.1,1.2"), "1.2");
+  CAF_CHECK_EQUAL(negotiated("1.2,1.0"), "1.2"); // order does not matter
+  CAF_CHECK_EQUAL(negotiated(" 1.1 , 1.0 "), "1.1");
+  CAF_CHECK_EQUAL(negotiated("2.0,1.1,x"), "1.1");
+  CAF_CHECK_EQUAL(negotiated("2.0"), "<none>");
+  CAF_CHECK_EQUAL(negotiated(""), "<none>");
+  CAF_CHECK_EQUAL(negotiated(",,"), "<none>");
+  CAF_CHECK_EQUAL(negotiated("1.20"), "<none>");
+  // Capped (a WebSocket subprotocol).
+  CAF_CHECK_EQUAL(negotiated("1.0,1.1,1.2", protocol_version::v1_1), "1.1");
+  CAF_CHECK_EQUAL(negotiated("1.2", protocol_version::v1_1), "<none>");
+  CAF_CHECK_EQUAL(negotiated(nullptr, protocol_version::v1_0), "1.0");
+}
+
+CAF_TEST(the 1.1 escapes have no backslash r) {
+  auto r = parse_as(protocol_version::v1_1,
+                    "SEND\nk\\cey:a\\nb\\cc\\\\d\n\n\0"s);
+  CAF_REQUIRE(r.ok);
+  CAF_CHECK_EQUAL(*r.frames.at(0).header("k:ey"), "a\nb:c\\d");
+  CAF_CHECK_EQUAL(error_of("SEND\nk:a\\rb\n\n\0"s), "<ok>"); // 1.2 has it
+  r = parse_as(protocol_version::v1_1, "SEND\nreceipt:r9\nk:a\\rb\n\n\0"s);
+  CAF_CHECK(!r.ok);
+  CAF_CHECK_EQUAL(r.error, "undefined escape sequence \"\\r\" in a header "
+                           "(STOMP 1.1 has no \\r)");
+  CAF_CHECK_EQUAL(r.receipt, "r9");
+  // The best-effort receipt after the bad line decodes by 1.1 too.
+  r = parse_as(protocol_version::v1_1, "SEND\nk:\\t\nreceipt:a\\cb\n\n\0"s);
+  CAF_CHECK_EQUAL(r.receipt, "a:b");
+  CAF_CHECK(!parse_as(protocol_version::v1_1, "SEND\nk:\\t\n\n\0"s).ok);
+}
+
+CAF_TEST(1.0 has no escapes) {
+  auto r = parse_as(protocol_version::v1_0,
+                    "SEND\npath:C:\\new\\table\\\nk\\c:\\r\\\\\n\n\0"s);
+  CAF_REQUIRE(r.ok);
+  CAF_CHECK_EQUAL(*r.frames.at(0).header("path"), "C:\\new\\table\\");
+  CAF_CHECK_EQUAL(*r.frames.at(0).header("k\\c"), "\\r\\\\");
+  // Other rules stay: a CR inside a line is still an error.
+  CAF_CHECK(!parse_as(protocol_version::v1_0, "SEND\nk:a\rb\n\n\0"s).ok);
+}
+
+CAF_TEST(negotiate on connect switches the frames behind the connect) {
+  // `\c` is an escape in 1.1 and 1.2, two characters in 1.0.
+  for (auto [connect, version] :
+       std::vector<std::pair<std::string, protocol_version>>{
+         {"CONNECT\n\n\0"s, protocol_version::v1_0},
+         {"CONNECT\naccept-version:1.0,1.1\n\n\0"s, protocol_version::v1_1},
+         {"STOMP\naccept-version:1.1,1.2\n\n\0"s, protocol_version::v1_2},
+         {"CONNECT\naccept-version:9.9\n\n\0"s, protocol_version::v1_2}}) {
+    parser p;
+    p.negotiate_on_connect(protocol_version::v1_2);
+    auto wire = connect + "SEND\nk:a\\cb\n\n\0"s;
+    std::vector<frame> frames;
+    // Byte by byte: the switch happens between frames, however split.
+    bool ok = true;
+    for (size_t i = 0; i < wire.size() && ok; ++i)
+      ok = p.feed(wire.data() + i, 1, frames);
+    CAF_REQUIRE(ok);
+    CAF_CHECK(p.version() == version);
+    CAF_REQUIRE_EQUAL(frames.size(), 2u);
+    CAF_CHECK_EQUAL(*frames[1].header("k"),
+                    version == protocol_version::v1_0 ? "a\\cb" : "a:b");
+  }
+  // Capped, and only the first CONNECT counts.
+  parser p;
+  p.negotiate_on_connect(protocol_version::v1_1);
+  std::vector<frame> frames;
+  auto wire = "CONNECT\naccept-version:1.1,1.2\n\n\0"s
+              + "CONNECT\naccept-version:1.0\n\n\0"s;
+  CAF_REQUIRE(p.feed(wire.data(), wire.size(), frames));
+  CAF_CHECK(p.version() == protocol_version::v1_1);
+  // Without negotiate_on_connect a CONNECT changes nothing.
+  parser plain;
+  wire = "CONNECT\n\n\0"s;
+  CAF_REQUIRE(plain.feed(wire.data(), wire.size(), frames));
+  CAF_CHECK(plain.version() == protocol_version::v1_2);
+}
+
+CAF_TEST(header text by version) {
+  auto text = [](std::string_view in, protocol_version v, bool name = false) {
+    std::string out;
+    append_header_text(out, in, v, name);
+    return out;
+  };
+  auto all = "a\\b\nc:d\re"sv;
+  CAF_CHECK_EQUAL(text(all, protocol_version::v1_2), "a\\\\b\\nc\\cd\\re");
+  CAF_CHECK_EQUAL(text(all, protocol_version::v1_1), "a\\\\b\\nc\\cd e");
+  CAF_CHECK_EQUAL(text(all, protocol_version::v1_0), "a\\b c:d e");
+  CAF_CHECK_EQUAL(text(all, protocol_version::v1_0, true), "a\\b c d e");
+  CAF_CHECK_EQUAL(text("plain", protocol_version::v1_0), "plain");
+  // encode() with a version; CONNECTED stays literal in every version.
+  auto f = make("MESSAGE", {{"k:1", "x\\y\n"}});
+  std::string out;
+  encode(f, out, protocol_version::v1_0);
+  CAF_CHECK_EQUAL(out, "MESSAGE\nk 1:x\\y \n\n\0"s);
+  out.clear();
+  encode(f, out, protocol_version::v1_1);
+  CAF_CHECK_EQUAL(out, "MESSAGE\nk\\c1:x\\\\y\\n\n\n\0"s);
+  out.clear();
+  encode(make("CONNECTED", {{"version", "1.0"}, {"s", "a\\b"}}), out,
+         protocol_version::v1_1);
+  CAF_CHECK_EQUAL(out, "CONNECTED\nversion:1.0\ns:a\\b\n\n\0"s);
+}
+
+CAF_TEST(what each version writes it reads back) {
+  // Values a 1.0 or 1.1 parser can produce survive encode and parse.
+  auto f = make("SEND", {{"a", "x\\y:z"}, {"b", ""}}, "body");
+  for (auto v : {protocol_version::v1_0, protocol_version::v1_1,
+                 protocol_version::v1_2}) {
+    std::string out;
+    encode(f, out, v);
+    auto r = parse_as(v, out);
+    CAF_REQUIRE(r.ok);
+    CAF_CHECK(r.frames.at(0) == f);
+  }
+  auto g = make("SEND", {{"a", "line\nbreak"}});
+  for (auto v : {protocol_version::v1_1, protocol_version::v1_2}) {
+    std::string out;
+    encode(g, out, v);
+    auto r = parse_as(v, out);
+    CAF_REQUIRE(r.ok);
+    CAF_CHECK(r.frames.at(0) == g);
+  }
+}

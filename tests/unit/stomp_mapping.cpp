@@ -438,3 +438,52 @@ CAF_TEST(persistent on SEND is true or false) {
     CAF_CHECK(render(err).find("persistent") != std::string::npos);
   }
 }
+
+CAF_TEST(MESSAGE for 1.0 and 1.1 clients) {
+  message m;
+  m.id = *msg_id::parse("000102030405060708090a0b0c0d0e0f");
+  m.correl_id = "c:1\\x";
+  m.properties["we\\ird:name"] = "multi\nline\r";
+  m.body = "b";
+  for (auto v : {protocol_version::v1_0, protocol_version::v1_1}) {
+    std::string out;
+    append_message(out, m, "sub-1", "/queue/Q", "3-17", v);
+    parser p;
+    p.set_version(v);
+    std::vector<frame> frames;
+    CAF_REQUIRE(p.feed(out.data(), out.size(), frames));
+    CAF_REQUIRE_EQUAL(frames.size(), 1u);
+    auto& f = frames[0];
+    // Acknowledged by message-id: the delivery id; no ack header.
+    CAF_CHECK_EQUAL(*f.header("message-id"), "3-17");
+    CAF_CHECK_EQUAL(*f.header("qmesh-message-id"),
+                    "000102030405060708090a0b0c0d0e0f");
+    CAF_CHECK(f.header("ack") == nullptr);
+    CAF_CHECK_EQUAL(*f.header("subscription"), "sub-1");
+    CAF_CHECK_EQUAL(*f.header("correlation-id"), "c:1\\x");
+    if (v == protocol_version::v1_1) {
+      CAF_CHECK_EQUAL(*f.header("we\\ird:name"), "multi\nline ");
+    } else {
+      CAF_CHECK_EQUAL(*f.header("we\\ird name"), "multi line ");
+    }
+    CAF_CHECK_EQUAL(f.body, "b");
+  }
+  // A 1.0 SUBSCRIBE without id: no subscription header.
+  std::string out;
+  append_message(out, m, "", "/queue/Q", "3-18", protocol_version::v1_0);
+  CAF_CHECK(out.find("subscription:") == std::string::npos);
+  // qmesh-message-id is reserved: a SEND cannot fake it.
+  CAF_CHECK(is_reserved_header("qmesh-message-id"));
+}
+
+CAF_TEST(errors and receipts for 1.0 are not escaped) {
+  std::string out;
+  append_receipt(out, "r:1\\", protocol_version::v1_0);
+  append_error(out, mqrc(ec::options_error), "2046 options_error: a\\b",
+               "r:2", "1.0,1.1,1.2", protocol_version::v1_0);
+  CAF_CHECK_EQUAL(out.substr(0, out.find('\0')),
+                  "RECEIPT\nreceipt-id:r:1\\\n\n");
+  CAF_CHECK(out.find("message:2046 options_error: a\\b\n")
+            != std::string::npos);
+  CAF_CHECK(out.find("version:1.0,1.1,1.2\n") != std::string::npos);
+}
