@@ -1,4 +1,5 @@
-#include "tools/cli_batch.hpp"
+// Pipelined gets for the CLI's bulk commands (see batch.hpp).
+#include "tools/cli/batch.hpp"
 
 #include <deque>
 #include <future>
