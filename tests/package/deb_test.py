@@ -10,8 +10,10 @@ outside the repository), `dpkg -i` + `apt-get -f install` inside it, check
 the installed files and the unit (`systemd-analyze verify` when the host has
 it), start the installed node with the unit's ExecStart as user qmesh on free
 loopback ports, ask it `qmesh status`, complete a queue name with the
-installed bash completion, stop it with SIGTERM; then upgrade (install the
-same .deb again), remove, install again and purge.
+installed bash completion, stop it with SIGTERM; build
+examples/client_hello.cpp there against qmesh-dev with g++ and pkg-config
+and run it against a node; then upgrade (install the same .deb again),
+remove, install again and purge.
 
 No systemd runs in the root, so the root gets /run/systemd/system (the
 scripts' test for a running systemd) and a systemctl stand-in
@@ -39,6 +41,7 @@ Environment:
 """
 import fcntl
 import glob
+import gzip
 import os
 import pwd
 import re
@@ -193,6 +196,12 @@ class DebPackageTest(unittest.TestCase):
         # start from an empty record.
         cls.install_calls = cls.standin_calls()
         cls.reset_calls()
+        cls.save_downloads()
+
+    @classmethod
+    def save_downloads(cls):
+        """apt's downloads in the root, kept in the cache for next time."""
+        apt_cache = os.path.join(cls.root, "var/cache/apt/archives")
         for deb in glob.glob(os.path.join(apt_cache, "*.deb")):
             if not os.path.exists(os.path.join(ARCHIVES,
                                                os.path.basename(deb))):
@@ -320,8 +329,8 @@ class DebPackageTest(unittest.TestCase):
                   "/usr/share/qmesh/web/index.html",
                   "/usr/share/qmesh/web/chat/index.html",
                   "/usr/share/bash-completion/completions/qmesh",
-                  "/usr/share/man/man1/qmesh-node.1",
-                  "/usr/share/man/man1/qmesh.1",
+                  "/usr/share/man/man1/qmesh-node.1.gz",
+                  "/usr/share/man/man1/qmesh.1.gz",
                   "/usr/lib/systemd/system/qmesh-node@.service"]:
             self.assertTrue(os.path.lexists(self.path(f)), f)
         st = os.stat(self.path("/var/lib/qmesh"))
@@ -350,7 +359,8 @@ class DebPackageTest(unittest.TestCase):
         self.assertRegex(pc, r"Cflags: .*-I\$\{includedir\}/qmesh")
 
     def test_2_man_pages_follow_help(self):
-        page = self.read("/usr/share/man/man1/qmesh.1")
+        page = gzip.decompress(
+            self.read("/usr/share/man/man1/qmesh.1.gz", True)).decode()
         self.assertIn("COMMANDS IN DETAIL", page)
         # Every command of `qmesh --help` has its own subsection.
         helptext = self.chroot(["qmesh", "--help"]).stdout
@@ -359,7 +369,8 @@ class DebPackageTest(unittest.TestCase):
         self.assertIn("list-queues", commands)
         for c in commands:
             self.assertIn(f'.SS "{c}"', page)
-        node_page = self.read("/usr/share/man/man1/qmesh-node.1")
+        node_page = gzip.decompress(
+            self.read("/usr/share/man/man1/qmesh-node.1.gz", True)).decode()
         self.assertIn(r"\-\-data\-dir", node_page)
 
     def test_3_unit(self):
@@ -460,6 +471,42 @@ class DebPackageTest(unittest.TestCase):
         self.assertEqual((st.st_uid, st.st_gid), (uid, gid))
         self.assertTrue(os.listdir(self.path("/var/lib/qmesh/QM1")),
                         "the node wrote its data dir")
+
+    def test_4b_dev_package_builds_a_program(self):
+        # What a user of qmesh-dev does: g++ and pkg-config from Debian, the
+        # example built with pkg-config's flags only, run against a node.
+        self.chroot(["apt-get", "install", "-y", "-q",
+                     "--no-install-recommends", "g++", "pkg-config"])
+        self.save_downloads()
+        shutil.copy(os.path.join(SOURCE_DIR, "examples", "client_hello.cpp"),
+                    self.path("/tmp"))
+        self.chroot(["sh", "-c", "cd /tmp && g++ -Wall -Wextra -Werror "
+                     "-o client_hello client_hello.cpp "
+                     "$(pkg-config --cflags --libs qmesh-client)"],
+                    timeout=600)
+        port = free_port()
+        node = subprocess.Popen(self.chroot_argv(
+            ["qmesh-node", "--qmgr", "DEVTEST", "--data-dir", "/tmp/devnode",
+             "--listen", f"127.0.0.1:{port}", "--stomp-listen", "none",
+             "--http-listen", "none"]),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=CHROOT_ENV)
+        try:
+            ready, _, _ = select.select([node.stdout], [], [], 60)
+            first = node.stdout.readline().decode() if ready else ""
+            self.assertIn("listening on", first)
+            hello = self.chroot(["/tmp/client_hello", "127.0.0.1", str(port),
+                                 "HELLO", "from the package"])
+            self.assertIn("connected to DEVTEST\n", hello.stdout)
+            self.assertIn('got "from the package"', hello.stdout)
+        finally:
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                node.kill()
+                node.wait()
+            node.stdout.close()
+            node.stderr.close()
 
     # -- the maintainer scripts under "systemd" ----------------------------
 
