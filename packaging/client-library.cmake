@@ -25,10 +25,12 @@ set_target_properties(qmesh_client_dist PROPERTIES
 install(TARGETS qmesh_client_dist ARCHIVE
   DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
 # `cmake --install --strip` and CPack leave static archives as they are; the
-# debug information is most of this one's size (hundreds of MB), so drop it.
+# debug information is most of this one's size (hundreds of MB), so drop it
+# (and the compiler's .comment, as Debian's dh_strip does).
 install(CODE "
   if(CMAKE_INSTALL_DO_STRIP)
     execute_process(COMMAND \"${CMAKE_STRIP}\" --strip-debug
+      --remove-section=.comment
       \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/$<TARGET_FILE_NAME:qmesh_client_dist>\"
       COMMAND_ERROR_IS_FATAL ANY)
   endif()" COMPONENT dev)
