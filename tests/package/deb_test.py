@@ -549,6 +549,20 @@ class DebPackageTest(unittest.TestCase):
         self.assertEqual(self.units("enabled"), {QM1})
         self.assertEqual(self.units("active"), {QM1})
 
+    def test_6_configure_keeps_a_statoverride(self):
+        self.chroot(["dpkg-statoverride", "--update", "--add", "root",
+                     "qmesh", "0770", "/var/lib/qmesh"])
+        try:
+            self.maintscript("postinst", "configure", "0.1.0")
+            st = os.stat(self.path("/var/lib/qmesh"))
+            self.assertEqual((st.st_uid, st.st_mode & 0o7777), (0, 0o770))
+        finally:
+            self.chroot(["dpkg-statoverride", "--remove", "/var/lib/qmesh"])
+        self.maintscript("postinst", "configure", "0.1.0")
+        st = os.stat(self.path("/var/lib/qmesh"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777),
+                         (self.qmesh_uid()[0], 0o750))
+
     def test_6_policy_rc_d_forbids_starting(self):
         # policy-rc.d exit 101 (a chroot or an image build): QM1 is enabled
         # but not started.

@@ -16,7 +16,7 @@ touch "$STATE/calls" "$STATE/enabled" "$STATE/active"
 echo "${DPKG_MAINTSCRIPT_PACKAGE:--} ${DPKG_MAINTSCRIPT_NAME:--}: $*" \
   >> "$STATE/calls"
 
-verb= now= state= units=
+verb='' now='' state='' units=''
 for a in "$@"; do
   case $a in
     --now) now=1 ;;
@@ -56,6 +56,7 @@ case $verb in
     [ -z "$state" ] || [ "$state" = active ] || exit 0
     while read -r u; do
       for pattern in ${units:-*}; do
+        # shellcheck disable=SC2254 # the pattern is a glob
         case $u in
           $pattern) echo "$u loaded active running qmesh queue manager" ;;
         esac
