@@ -5,9 +5,9 @@ program outside the source tree.
 then: every installed header compiles on its own from <prefix>/include/qmesh;
 qmesh-client.pc names that prefix; examples/client_hello.cpp, copied out of
 the tree, builds with nothing but `g++ $(pkg-config --cflags --libs
-qmesh-client)` (so the .pc's Libs are all the archive needs); and it puts a
-message on a real node and gets it back, or reports 2059 when no node is
-there.
+qmesh-client)` (so the .pc's Libs are all the archive needs), and as a
+CMake project through pkg_check_modules; and it puts a message on a real
+node and gets it back, or reports 2059 when no node is there.
 
 Environment (set by ctest): QMESH_BUILD_DIR (the build directory, with the
 target qmesh_client_dist built), QMESH_NODE, QMESH_CLI, QMESH_SOURCE_DIR.
@@ -113,6 +113,29 @@ class ClientLibraryTests(unittest.TestCase):
                              inq.stdout)
         finally:
             node.stop()
+
+    def test_cmake_project_through_pkg_check_modules(self):
+        # The CMake route docs/operations.md gives.
+        proj = os.path.join(self.tmp, "cmake-project")
+        os.makedirs(proj)
+        shutil.copy(os.path.join(self.work, "client_hello.cpp"), proj)
+        with open(os.path.join(proj, "CMakeLists.txt"), "w") as f:
+            f.write("cmake_minimum_required(VERSION 3.20)\n"
+                    "project(hello CXX)\n"
+                    "find_package(PkgConfig REQUIRED)\n"
+                    "pkg_check_modules(QMESH REQUIRED IMPORTED_TARGET "
+                    "qmesh-client)\n"
+                    "add_executable(client_hello client_hello.cpp)\n"
+                    "target_link_libraries(client_hello PRIVATE "
+                    "PkgConfig::QMESH)\n")
+        build = os.path.join(proj, "build")
+        run(["cmake", "-S", proj, "-B", build], env=self.env)
+        run(["cmake", "--build", build], env=self.env)
+        p = subprocess.run([os.path.join(build, "client_hello"), "127.0.0.1",
+                            str(free_port()), "Q", "x"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("2059 q_mgr_not_available", p.stderr)
 
     def test_example_without_a_node_reports_2059(self):
         self.assertEqual(self.build.returncode, 0, self.build.stderr[-3000:])
