@@ -18,8 +18,10 @@ DEB_PACKAGES += $(shell command -v node >/dev/null 2>&1 || echo nodejs) \
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# `make deb`: the Debian package (qmesh_VERSION_ARCH.deb) in its own build
-# directory, DEB_BUILD_DIR (docs/operations.md, "Install").
+# `make deb`: the Debian packages (qmesh_VERSION_ARCH.deb and, the client
+# library, qmesh-dev_VERSION_ARCH.deb) in their own build directory,
+# DEB_BUILD_DIR; QMESH_PACKAGE_CONTACT in the environment sets their
+# Maintainer (docs/operations.md, "Install").
 DEB_BUILD_DIR ?= build-deb
 DEB_TOOLS := help2man dpkg-dev
 
