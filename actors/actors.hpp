@@ -123,6 +123,9 @@ using queue_actor = caf::typed_actor<
   caf::replies_to<atom::put, message, uint64_t>::with<msg_id>,
   // Get or browse one message, waiting as the options say.
   caf::replies_to<atom::get, get_options>::with<message>,
+  // Get or browse up to n messages that are ready now (no wait), in queue
+  // order; 2033 if there is none.
+  caf::replies_to<atom::get, get_options, uint32_t>::with<std::vector<message>>,
   // Register a consumer with a prefetch window and ack mode; replies its id.
   caf::replies_to<atom::consume, consumer_actor, uint32_t,
                   ack_mode>::with<uint64_t>,
@@ -226,6 +229,9 @@ using queue_manager_actor = caf::typed_actor<
                   std::vector<message>>::with<uint64_t>,
   // Get from a queue (options may name a unit of work of the sender).
   caf::replies_to<atom::get, std::string, get_options>::with<message>,
+  // Get up to n ready messages from a queue in one reply (as above).
+  caf::replies_to<atom::get, std::string, get_options,
+                  uint32_t>::with<std::vector<message>>,
   // Start a consumer on a queue; replies the queue and the consumer id.
   caf::replies_to<atom::consume, std::string, consumer_actor, uint32_t,
                   ack_mode>::with<queue_actor, uint64_t>,
@@ -362,6 +368,8 @@ using session_actor = caf::typed_actor<
   caf::replies_to<atom::put, std::string,
                   std::vector<message>>::with<uint64_t>,
   caf::replies_to<atom::get, std::string, get_options>::with<message>,
+  caf::replies_to<atom::get, std::string, get_options,
+                  uint32_t>::with<std::vector<message>>,
   // Start a consumer; deliveries go to the session's client with the
   // returned session-wide consumer id.
   caf::replies_to<atom::consume, std::string, uint32_t,

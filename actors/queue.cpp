@@ -677,6 +677,45 @@ caf::result<message> queue_state::get(get_options& opts) {
   return w.rp;
 }
 
+caf::result<std::vector<message>> queue_state::get_many(get_options& opts,
+                                                       uint32_t max) {
+  if (cfg.attrs.get_inhibited)
+    return reason_error(ec::get_inhibited, cfg.name);
+  if (opts.wait_ms != 0)
+    return reason_error(ec::options_error, "a batch get does not wait");
+  if (max == 0 || max > max_get_batch)
+    return reason_error(ec::options_error,
+                        "a batch get takes 1 to "
+                          + std::to_string(max_get_batch) + " messages");
+  if (opts.browse > static_cast<uint8_t>(browse_mode::next))
+    return reason_error(ec::options_error, "unknown browse mode");
+  if (opts.browse != 0 && opts.uow != 0)
+    return reason_error(ec::options_error, "browse under a unit of work");
+  std::vector<message> out;
+  uint64_t last_seq = 0;
+  while (out.size() < max) {
+    uint64_t seq = 0;
+    auto msg = try_get(opts, seq);
+    if (!msg)
+      break;
+    if (opts.browse != 0) {
+      opts.browse = static_cast<uint8_t>(browse_mode::next);
+      opts.browse_cursor = msg->tag;
+    }
+    out.push_back(std::move(*msg));
+    if (seq == store::append_failed) {
+      last_seq = seq;
+      break;
+    }
+    last_seq = std::max(last_seq, seq);
+  }
+  if (out.empty())
+    return reason_error(ec::no_msg_available, cfg.name);
+  if (!blocked.empty() && opts.browse == 0)
+    serve(); // the gets made room
+  return reply_durable(last_seq, std::move(out));
+}
+
 caf::result<uint64_t> queue_state::consume(consumer_actor hdl,
                                            uint32_t prefetch, ack_mode mode) {
   if (!hdl)
@@ -1044,6 +1083,9 @@ queue_impl(queue_actor::stateful_pointer<queue_state> self, queue_config cfg) {
       return self->state.put_in_uow(msg, uow);
     },
     [self](atom::get, get_options& opts) { return self->state.get(opts); },
+    [self](atom::get, get_options& opts, uint32_t max) {
+      return self->state.get_many(opts, max);
+    },
     [self](atom::consume, consumer_actor& hdl, uint32_t prefetch,
            ack_mode mode) {
       return self->state.consume(std::move(hdl), prefetch, mode);

@@ -170,6 +170,10 @@ struct queue_state {
   caf::result<std::vector<message>> transfer(std::vector<message>& msgs,
                                              uint64_t uow, bool force);
   caf::result<message> get(get_options& opts);
+  /// Up to `max` messages that are ready now, in queue order (a browse
+  /// goes on from the cursor); no wait. Replies once their removals are
+  /// durable, as get() does.
+  caf::result<std::vector<message>> get_many(get_options& opts, uint32_t max);
   caf::result<uint64_t> consume(consumer_actor hdl, uint32_t prefetch,
                                 ack_mode mode);
   void credit(uint64_t consumer_id, uint32_t n);

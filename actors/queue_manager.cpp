@@ -631,6 +631,53 @@ caf::result<message> queue_manager_state::get(const std::string& name,
   return rp;
 }
 
+caf::result<std::vector<message>>
+queue_manager_state::get_many(const std::string& name, get_options& opts,
+                              uint32_t max) {
+  if (auto r = route_of(name); r && r->remote()) {
+    if (opts.uow != 0)
+      return reason_error(ec::options_error,
+                          name + ": a get under a unit of work must name a "
+                                 "queue of this queue manager");
+    auto peer = peer_qm(r->qmgr);
+    if (!peer)
+      return std::move(peer.error());
+    return ask_peer<std::vector<message>>(*peer, 0, atom::get_v,
+                                          r->remote_queue, std::move(opts),
+                                          max);
+  }
+  if (auto e = check_reader(name))
+    return e;
+  auto q = resolve(name, true);
+  if (!q)
+    return std::move(q.error());
+  if (opts.uow == 0)
+    return self->delegate(*q, atom::get_v, std::move(opts), max);
+  auto entry = own_uow(opts.uow);
+  if (!entry)
+    return std::move(entry.error());
+  if ((*entry)->count >= cfg.max_uncommitted)
+    return reason_error(ec::syncpoint_limit_reached,
+               std::to_string(cfg.max_uncommitted) + " uncommitted messages");
+  // Counted when the reply comes: the room left is not reserved, so
+  // requests in flight together may pass the limit by their sizes; each
+  // is clamped to what was left when it was sent.
+  max = static_cast<uint32_t>(
+    std::min<uint64_t>(max, cfg.max_uncommitted - (*entry)->count));
+  join(**entry, *q);
+  auto uow = opts.uow;
+  auto rp = self->make_response_promise<std::vector<message>>();
+  self->request(*q, caf::infinite, atom::get_v, std::move(opts), max)
+    .then(
+      [this, rp, uow](std::vector<message>& msgs) mutable {
+        if (auto i = uows.find(uow); i != uows.end())
+          i->second.count += msgs.size();
+        rp.deliver(std::move(msgs));
+      },
+      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  return rp;
+}
+
 caf::result<queue_actor, uint64_t>
 queue_manager_state::consume(const std::string& name, consumer_actor hdl,
                              uint32_t prefetch, ack_mode mode) {
@@ -1240,6 +1287,8 @@ queue_manager_impl(queue_manager_actor::stateful_pointer<queue_manager_state>
     [self](atom::get, const std::string& name, get_options& opts) {
       return self->state.get(name, opts);
     },
+    [self](atom::get, const std::string& name, get_options& opts,
+           uint32_t max) { return self->state.get_many(name, opts, max); },
     [self](atom::consume, const std::string& name, consumer_actor& hdl,
            uint32_t prefetch, ack_mode mode) {
       return self->state.consume(name, std::move(hdl), prefetch, mode);

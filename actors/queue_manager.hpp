@@ -287,6 +287,10 @@ struct queue_manager_state {
   caf::result<msg_id> put_in_uow(const std::string& address, message& msg,
                                  uint64_t uow);
   caf::result<message> get(const std::string& name, get_options& opts);
+  /// Up to `max` ready messages of one queue (queue_state::get_many); under
+  /// a unit of work at most what still fits in it.
+  caf::result<std::vector<message>> get_many(const std::string& name,
+                                             get_options& opts, uint32_t max);
   caf::result<queue_actor, uint64_t> consume(const std::string& name,
                                              consumer_actor hdl,
                                              uint32_t prefetch, ack_mode mode);

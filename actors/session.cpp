@@ -191,9 +191,8 @@ void session_state::deliver(delivery_batch& batch) {
   self->send(client, atom::deliver_v, std::move(batch));
 }
 
-caf::result<message> session_state::get(const std::string& address,
-                                        get_options& opts) {
-  auto rp = self->make_response_promise<message>();
+uint64_t session_state::track_get(const std::string& address,
+                                  const get_options& opts) {
   pending_get g;
   // The address, so that a message got for a client that went returns to
   // its queue, also on another queue manager.
@@ -203,22 +202,61 @@ caf::result<message> session_state::get(const std::string& address,
                   && opts.browse == static_cast<uint8_t>(browse_mode::none);
   auto token = next_get++;
   gets.emplace(token, std::move(g));
+  return token;
+}
+
+bool session_state::hand_out(const pending_get& g, message& msg) {
+  if (!leaving || !g.destructive || g.queue.empty())
+    return true;
+  log::qm().info("session {}: client gone; message {} returned to {}",
+                 self->id(), to_string(msg.id), g.queue);
+  msg.tag = 0;
+  caf::anon_send(qm, atom::dead_letter_v, g.queue, std::move(msg),
+                 std::string{}, uint64_t{0});
+  return false;
+}
+
+caf::result<std::vector<message>>
+session_state::get_many(const std::string& address, get_options& opts,
+                        uint32_t max) {
+  auto rp = self->make_response_promise<std::vector<message>>();
+  auto token = track_get(address, opts);
+  self
+    ->request(qm, caf::infinite, atom::get_v, address, std::move(opts), max)
+    .then(
+      [this, rp, token](std::vector<message>& msgs) mutable {
+        auto g = std::move(gets[token]);
+        gets.erase(token);
+        bool kept = true;
+        for (auto& msg : msgs)
+          kept = hand_out(g, msg) && kept;
+        if (kept)
+          rp.deliver(std::move(msgs));
+        else if (exit_reason) // closed by an administrator: the client is told
+          rp.deliver(exit_reason);
+        maybe_quit();
+      },
+      [this, rp, token](caf::error& e) mutable {
+        gets.erase(token);
+        rp.deliver(exit_reason ? exit_reason : std::move(e));
+        maybe_quit();
+      });
+  return rp;
+}
+
+caf::result<message> session_state::get(const std::string& address,
+                                        get_options& opts) {
+  auto rp = self->make_response_promise<message>();
+  auto token = track_get(address, opts);
   self->request(qm, caf::infinite, atom::get_v, address, std::move(opts))
     .then(
       [this, rp, token](message& msg) mutable {
         auto g = std::move(gets[token]);
         gets.erase(token);
-        if (leaving && g.destructive && !g.queue.empty()) {
-          log::qm().info("session {}: client gone; message {} returned to {}",
-                         self->id(), to_string(msg.id), g.queue);
-          msg.tag = 0;
-          caf::anon_send(qm, atom::dead_letter_v, g.queue, std::move(msg),
-                         std::string{}, uint64_t{0});
-          if (exit_reason) // closed by an administrator: the client is told
-            rp.deliver(exit_reason);
-        } else {
+        if (hand_out(g, msg))
           rp.deliver(std::move(msg));
-        }
+        else if (exit_reason) // closed by an administrator: the client is told
+          rp.deliver(exit_reason);
         maybe_quit();
       },
       [this, rp, token](caf::error& e) mutable {
@@ -448,6 +486,14 @@ session_impl(session_actor::stateful_pointer<session_state> self,
       if (auto err = self->state.check(permission::get, name))
         return err;
       return self->state.get(name, opts);
+    },
+    [self](atom::get, const std::string& name, get_options& opts,
+           uint32_t max) -> caf::result<std::vector<message>> {
+      if (auto err = self->state.check_sender("get"))
+        return err;
+      if (auto err = self->state.check(permission::get, name))
+        return err;
+      return self->state.get_many(name, opts, max);
     },
     [self](atom::consume, std::string& name, uint32_t prefetch,
            ack_mode mode) -> caf::result<uint64_t> {

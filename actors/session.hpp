@@ -131,6 +131,17 @@ struct session_state {
   /// to its queue.
   caf::result<message> get(const std::string& address, get_options& opts);
 
+  /// Relays a batch get, as get() does a get.
+  caf::result<std::vector<message>>
+  get_many(const std::string& address, get_options& opts, uint32_t max);
+
+  /// Registers a get about to be relayed; returns its token.
+  uint64_t track_get(const std::string& address, const get_options& opts);
+
+  /// The reply to get `token` came: true if the client may have `msg`;
+  /// false if the client went and the message went back to its queue.
+  bool hand_out(const pending_get& g, message& msg);
+
   /// The client went: end waiting gets, then the session.
   void on_client_gone();
 

@@ -929,6 +929,43 @@ struct client::impl {
         });
   }
 
+  /// A get_many_async: "no message" (2033) completes it with no messages.
+  struct async_get_many : async_call<std::vector<message>> {
+    using async_call::async_call;
+
+    void fail(caf::error e) override {
+      if (is_no_msg(e))
+        set(std::vector<message>{});
+      else
+        async_call::fail(std::move(e));
+    }
+  };
+
+  std::vector<message> get_many(const std::string& queue, uint32_t max,
+                                const get_options& o) {
+    try {
+      return std::get<0>(call<std::vector<message>>(
+        opts.timeout, session, atom::get_v, queue, o, max));
+    } catch (const client_error& e) {
+      if (e.code() == client_rc::no_msg_available)
+        return {};
+      throw;
+    }
+  }
+
+  std::future<std::vector<message>>
+  get_many_async(const std::string& queue, uint32_t max,
+                 const get_options& o) {
+    check_open();
+    window->acquire();
+    auto p = std::make_shared<async_get_many>(window, endpoint, opts.timeout);
+    auto result = p->promise.get_future();
+    post_request<std::vector<message>>(
+      p, [](bridge_ptr, std::vector<message>&) {}, opts.timeout, session,
+      atom::get_v, queue, o, max);
+    return result;
+  }
+
   std::future<std::optional<message>> get_async(const std::string& queue,
                                                 const get_options& opts_in) {
     check_open();
@@ -1309,6 +1346,17 @@ std::future<msg_id> client::put_async(const std::string& address,
 std::future<std::optional<message>>
 client::get_async(const std::string& queue, const get_options& opts) {
   return deref(impl_).get_async(queue, opts);
+}
+
+std::vector<message> client::get_many(const std::string& queue, uint32_t max,
+                                     const get_options& opts) {
+  return deref(impl_).get_many(queue, max, opts);
+}
+
+std::future<std::vector<message>>
+client::get_many_async(const std::string& queue, uint32_t max,
+                       const get_options& opts) {
+  return deref(impl_).get_many_async(queue, max, opts);
 }
 
 uint64_t client::consume(const std::string& queue, handler f,

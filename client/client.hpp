@@ -252,6 +252,15 @@ public:
   std::optional<message> try_get(const std::string& queue,
                                  const get_options& opts = {});
 
+  /// Gets up to `max` messages (1 to max_get_batch, 10,000) in one round
+  /// trip: those ready now, in queue order, without waiting (opts.wait_ms
+  /// must be 0, else 2046). With opts.browse it browses them instead (first,
+  /// or next after opts.browse_cursor; a following batch goes on from the
+  /// last one's `tag`). Under opts.uow at most what still fits in the unit
+  /// of work. Empty when no message is ready.
+  std::vector<message> get_many(const std::string& queue, uint32_t max,
+                                const get_options& opts = {});
+
   // -- asynchronous point to point ------------------------------------------
 
   // Each returns at once (or, with client_options::window calls in flight,
@@ -272,6 +281,11 @@ public:
   /// As try_get(): nullopt when no message arrives in time (2033).
   std::future<std::optional<message>> get_async(const std::string& queue,
                                                 const get_options& opts = {});
+
+  /// As get_many(): an empty vector when no message is ready.
+  std::future<std::vector<message>>
+  get_many_async(const std::string& queue, uint32_t max,
+                 const get_options& opts = {});
 
   // -- consumers --------------------------------------------------------------
 

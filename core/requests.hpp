@@ -15,6 +15,9 @@ namespace qmesh {
 /// Wait value meaning "wait until a message arrives".
 constexpr int64_t wait_unlimited = -1;
 
+/// Most messages one batch get returns.
+constexpr uint32_t max_get_batch = 10'000;
+
 /// How a queue is opened; counts show in inquire.
 enum class open_mode : uint8_t { input = 1, output = 2, browse = 3 };
 

@@ -479,6 +479,51 @@ struct api_checks {
     EXPECT_REASON(qmesh::client_rc::hconn_error, a.put_async(name, text("y")));
   }
 
+  void batch_gets() {
+    auto name = q("MANY");
+    std::vector<qmesh::message> msgs;
+    for (int i = 0; i < 250; ++i)
+      msgs.push_back(text("m" + std::to_string(i)));
+    c.put_many(name, std::move(msgs));
+    // Browse in batches: everything, in order, nothing removed.
+    qmesh::get_options browse;
+    browse.browse = static_cast<uint8_t>(qmesh::browse_mode::first);
+    std::vector<std::string> seen;
+    for (auto part = c.get_many(name, 100, browse); !part.empty();
+         part = c.get_many(name, 100, browse)) {
+      for (auto& m : part)
+        seen.push_back(m.body);
+      browse.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
+      browse.browse_cursor = part.back().tag;
+    }
+    CHECK_EQ(seen.size(), 250u);
+    CHECK_EQ(seen[249], "m249");
+    CHECK_EQ(c.inquire(name).current_depth, 250u);
+    // Under a unit of work, taken and given back.
+    auto uow = c.begin();
+    qmesh::get_options in_uow;
+    in_uow.uow = uow;
+    CHECK_EQ(c.get_many(name, 100, in_uow).size(), 100u);
+    c.backout(uow);
+    // Destructive, pipelined: all 250 in order, then nothing.
+    auto a = c.get_many_async(name, 100);
+    auto b = c.get_many_async(name, 100);
+    auto d = c.get_many_async(name, 100);
+    auto first = a.get();
+    CHECK_EQ(first.size(), 100u);
+    CHECK_EQ(first[0].body, "m0");
+    CHECK_EQ(first[0].delivery_count, 1u); // backed out once
+    CHECK_EQ(b.get()[99].body, "m199");
+    auto last = d.get();
+    CHECK_EQ(last.size(), 50u);
+    CHECK_EQ(last.back().body, "m249");
+    CHECK(c.get_many(name, 100).empty());
+    CHECK(c.get_many_async(name, 5).get().empty());
+    EXPECT_REASON(2046, c.get_many(name, 10, client::wait(100)));
+    EXPECT_REASON(2046, c.get_many(name, 0));
+    EXPECT_REASON(2046, c.get_many_async(name, 10, client::wait(5)).get());
+  }
+
   void close_and_errors() {
     auto other = client::connect(host, port);
     CHECK(other.connected());
@@ -509,6 +554,7 @@ int api(const std::string& host, uint16_t port, const std::string& prefix) {
     {"units_of_work", &api_checks::units_of_work},
     {"pubsub", &api_checks::pubsub},
     {"async_calls", &api_checks::async_calls},
+    {"batch_gets", &api_checks::batch_gets},
     {"close_and_errors", &api_checks::close_and_errors},
   };
   int failed = 0;

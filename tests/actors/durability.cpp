@@ -107,6 +107,24 @@ CAF_TEST(a persistent put is confirmed and visible only once on disk) {
   CAF_CHECK_EQUAL((**got)->body, "p1");
 }
 
+CAF_TEST(a batch get of persistent messages replies once their removals are on disk) {
+  define("Q");
+  for (auto x : {"p1", "p2", "p3"}) {
+    auto r = ask_later<msg_id>(qm, atom::put_v, std::string{"Q"},
+                               persistent(x));
+    sync();
+    CAF_REQUIRE(r->has_value());
+  }
+  auto got = ask_later<std::vector<message>>(qm, atom::get_v, std::string{"Q"},
+                                             get_options{}, uint32_t{10});
+  CAF_CHECK(!got->has_value());
+  sync();
+  CAF_REQUIRE(got->has_value());
+  CAF_REQUIRE(static_cast<bool>(**got));
+  CAF_CHECK_EQUAL((**got)->size(), 3u);
+  CAF_CHECK_EQUAL(inquire("Q").current_depth, 0u);
+}
+
 CAF_TEST(non persistent messages never touch the journal) {
   define("Q");
   auto before = journal->records.size();

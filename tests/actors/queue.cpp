@@ -266,6 +266,64 @@ CAF_TEST(browse first and next walk the queue without removing) {
   CAF_CHECK_EQUAL(get("Q1")->body, "b");
 }
 
+CAF_TEST(a batch get takes up to n ready messages in queue order) {
+  define("Q1");
+  put("Q1", text("a"));
+  put("Q1", text("b", 5));
+  put("Q1", text("c"));
+  put("Q1", text("d"));
+  auto first = ask<std::vector<message>>(qm, atom::get_v, std::string{"Q1"},
+                                         get_options{}, uint32_t{3});
+  CAF_REQUIRE(first);
+  std::vector<std::string> bodies;
+  for (auto& m : *first)
+    bodies.push_back(m.body);
+  CAF_CHECK_EQUAL(bodies, (std::vector<std::string>{"b", "a", "c"}));
+  // Fewer left than asked: what there is; then none: 2033.
+  auto rest = ask<std::vector<message>>(qm, atom::get_v, std::string{"Q1"},
+                                        get_options{}, uint32_t{10});
+  CAF_REQUIRE(rest);
+  CAF_REQUIRE_EQUAL(rest->size(), 1u);
+  CAF_CHECK_EQUAL(rest->front().body, "d");
+  CAF_CHECK_EQUAL(reason(ask<std::vector<message>>(
+                    qm, atom::get_v, std::string{"Q1"}, get_options{},
+                    uint32_t{10})),
+                  2033);
+  CAF_CHECK_EQUAL(inquire("Q1").current_depth, 0u);
+}
+
+CAF_TEST(a batch get browses on from the cursor and refuses waits and bad sizes) {
+  define("Q1");
+  for (auto x : {"a", "b", "c", "d", "e"})
+    put("Q1", text(x));
+  get_options opts;
+  opts.browse = static_cast<uint8_t>(browse_mode::first);
+  std::vector<std::string> seen;
+  for (;;) {
+    auto got = ask<std::vector<message>>(qm, atom::get_v, std::string{"Q1"},
+                                         opts, uint32_t{2});
+    if (!got)
+      break;
+    for (auto& m : *got)
+      seen.push_back(m.body);
+    opts.browse = static_cast<uint8_t>(browse_mode::next);
+    opts.browse_cursor = got->back().tag;
+  }
+  CAF_CHECK_EQUAL(seen, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  CAF_CHECK_EQUAL(inquire("Q1").current_depth, 5u);
+  auto ask_n = [&](get_options o, uint32_t n) {
+    return reason(ask<std::vector<message>>(qm, atom::get_v,
+                                            std::string{"Q1"}, o, n));
+  };
+  CAF_CHECK_EQUAL(ask_n(wait_for(100), 2), 2046);
+  CAF_CHECK_EQUAL(ask_n(get_options{}, 0), 2046);
+  CAF_CHECK_EQUAL(ask_n(get_options{}, max_get_batch + 1), 2046);
+  ask<queue_status>(qm, atom::alter_v, std::string{"Q1"},
+                    attr_map{{"get_inhibited", "true"}});
+  CAF_CHECK_EQUAL(ask_n(get_options{}, 2), 2016);
+  CAF_CHECK_EQUAL(inquire("Q1").current_depth, 5u);
+}
+
 CAF_TEST(get matches by msg_id and by correl_id) {
   define("Q1");
   put("Q1", with_correl("r1", "req-1"));

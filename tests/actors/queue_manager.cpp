@@ -956,6 +956,35 @@ CAF_TEST(the fourth uncommitted put is 2024) {
   CAF_CHECK_EQUAL(inquire("Q").current_depth, 4u);
 }
 
+CAF_TEST(a batch get under a unit of work takes only what still fits) {
+  define("Q");
+  for (auto x : {"1", "2", "3", "4", "5"})
+    CAF_CHECK(put("Q", text(x)));
+  auto u = begin();
+  get_options opts;
+  opts.uow = u;
+  auto got = ask<std::vector<message>>(qm, atom::get_v, std::string{"Q"},
+                                       opts, uint32_t{10});
+  CAF_REQUIRE(got);
+  CAF_CHECK_EQUAL(got->size(), 3u); // the limit is 3
+  CAF_CHECK_EQUAL(inquire("Q").uncommitted_count, 3u);
+  CAF_CHECK_EQUAL(reason(ask<std::vector<message>>(
+                    qm, atom::get_v, std::string{"Q"}, opts, uint32_t{1})),
+                  2024);
+  // Backout returns them all, in order, redelivered.
+  CAF_REQUIRE(ask<atom::ok>(qm, atom::backout_v, u));
+  auto again = ask<std::vector<message>>(qm, atom::get_v, std::string{"Q"},
+                                         get_options{}, uint32_t{10});
+  CAF_REQUIRE(again);
+  std::vector<std::string> bodies;
+  for (auto& m : *again)
+    bodies.push_back(m.body);
+  CAF_CHECK_EQUAL(bodies,
+                  (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  CAF_CHECK_EQUAL((*again)[0].delivery_count, 1u);
+  CAF_CHECK_EQUAL((*again)[3].delivery_count, 0u);
+}
+
 CAF_TEST(gets count toward the limit and refused puts do not) {
   define("Q");
   define("ONE", {{"max_depth", "1"}});

@@ -144,6 +144,24 @@ CAF_TEST(the client going releases everything the session held) {
   CAF_CHECK(first->redelivered());
 }
 
+CAF_TEST(messages of a batch get answered after the client went go back) {
+  define("Q1");
+  for (auto x : {"a", "b", "c"})
+    put("Q1", text(x));
+  // The session relays the get; the client dies before the reply is back.
+  self->request(session, caf::infinite, atom::get_v, std::string{"Q1"},
+                get_options{}, uint32_t{10});
+  sched.run_once();
+  caf::anon_send_exit(client, caf::exit_reason::kill);
+  run();
+  CAF_CHECK_EQUAL(inquire("Q1").current_depth, 3u);
+  std::vector<std::string> bodies;
+  while (auto m = get("Q1"))
+    bodies.push_back(m->body);
+  std::sort(bodies.begin(), bodies.end());
+  CAF_CHECK_EQUAL(bodies, (std::vector<std::string>{"a", "b", "c"}));
+}
+
 CAF_TEST(the connection list names each session and closing one releases it) {
   auto conns = ask<std::vector<connection_info>>(session, atom::list_v,
                                                  atom::conns_v);

@@ -1,13 +1,13 @@
-// Pipelined gets for the CLI's bulk commands (get --count / --all, move).
+// Batched gets for the CLI's bulk commands (get --count / --all, move).
 //
-// The gets of one batch are sent with up to `window` in flight through the
-// client's asynchronous API and collected in queue order. The caller runs
-// them under a unit of work and commits only once it has written (get) or
-// put (move) what they returned: a CLI killed or cut off mid-batch leaves
-// the batch on its queue (delivery_count + 1) instead of losing it.
+// The messages of one batch come in batch gets (many messages per round
+// trip), several in flight through the client's asynchronous API, and are
+// collected in queue order. The caller runs them under a unit of work and
+// commits only once it has written (get) or put (move) what they returned:
+// a CLI killed or cut off mid-batch leaves the batch on its queue
+// (delivery_count + 1) instead of losing it.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,20 +19,20 @@ namespace qmesh::cli {
 
 /// What one batch of gets returned.
 struct batch_result {
-  /// The messages, in the order the gets were sent (queue order).
+  /// The messages, in queue order.
   std::vector<message> messages;
-  /// A get found no message: the queue is empty (or its wait elapsed).
+  /// The queue had no more (or a waiting get's wait elapsed).
   bool empty = false;
-  /// The first get that failed; no get was sent after it.
+  /// The first request that failed; none was sent after it.
   std::optional<client_error> failure;
 };
 
-/// Gets up to `want` messages from `queue` as `opts` says, keeping up to
-/// `window` gets in flight, and stops sending at the first empty or failed
-/// get (the ones already in flight are still collected).
+/// Gets up to `want` messages from `queue` as `opts` says: batch gets that
+/// do not wait, several in flight, until one comes back short (the queue
+/// had no more) or fails (those already in flight are still collected).
+/// With a wait (opts.wait_ms != 0), one get of one message.
 batch_result get_batch(client& c, const std::string& queue,
-                       const get_options& opts, uint64_t want,
-                       size_t window);
+                       const get_options& opts, uint64_t want);
 
 /// True if `address` (`Q` or `QM/Q`) names a queue of the queue manager `c`
 /// is connected to: units of work take only those.

@@ -86,9 +86,6 @@ void put_stdin(qmesh::client& c, const std::string& address,
   progress.done();
 }
 
-/// Gets in flight at once in bulk gets and moves.
-constexpr size_t bulk_window = 256;
-
 /// Messages per unit of work of a bulk get.
 constexpr uint64_t get_batch_size = 1000;
 
@@ -111,7 +108,7 @@ int get_in_batches(qmesh::client& c, const std::string& address,
     opts.uow = uow;
     opts.wait_ms = waiting ? wait_ms : 0;
     auto want = waiting ? 1 : all ? batch : std::min(batch, count - got);
-    auto res = qmesh::cli::get_batch(c, address, opts, want, bulk_window);
+    auto res = qmesh::cli::get_batch(c, address, opts, want);
     for (auto& msg : res.messages)
       print_message(msg, show, false);
     std::cout.flush();
@@ -198,6 +195,38 @@ int cmd_put(const command& cmd, std::vector<std::string>& args,
   return exit_ok;
 }
 
+/// A browse of many messages: batch browses of up to get_batch_size, each
+/// going on from the last message's cursor; once none is left, one browse
+/// waits (up to --wait), then batches resume.
+template <class Fewer>
+int browse_in_batches(qmesh::client& c, const std::string& address,
+                      qmesh::get_options opts, bool all, uint64_t count,
+                      bool show, progress_line& progress, Fewer fewer) {
+  const auto wait_ms = opts.wait_ms;
+  uint64_t got = 0;
+  while (all || got < count) {
+    auto want = all ? get_batch_size : std::min(get_batch_size, count - got);
+    opts.wait_ms = 0;
+    auto msgs = c.get_many(address, static_cast<uint32_t>(want), opts);
+    if (msgs.empty() && wait_ms != 0) {
+      opts.wait_ms = wait_ms;
+      if (auto msg = c.try_get(address, opts))
+        msgs.push_back(std::move(*msg));
+    }
+    if (msgs.empty())
+      return fewer(got);
+    for (auto& msg : msgs)
+      print_message(msg, show, false);
+    std::cout.flush();
+    got += msgs.size();
+    progress.update(got);
+    opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
+    opts.browse_cursor = msgs.back().tag;
+  }
+  progress.done();
+  return exit_ok;
+}
+
 int cmd_get(const command& cmd, std::vector<std::string>& args,
             global_options& g) {
   std::string address;
@@ -279,19 +308,18 @@ int cmd_get(const command& cmd, std::vector<std::string>& args,
                               address + ": " + std::to_string(n) + " of "
                                 + std::to_string(count) + " messages got"};
   };
-  if (browse || !qmesh::cli::is_local(c, address)) {
-    // A browse needs the previous message's cursor, and a unit of work
-    // takes only local queues: one get at a time.
+  if (browse)
+    return browse_in_batches(c, address, opts, all, count, show, progress,
+                             fewer);
+  if (!qmesh::cli::is_local(c, address)) {
+    // A unit of work takes only local queues: one get at a time, so that
+    // at most the message being printed is at risk.
     for (uint64_t n = 0; all || n < count; ++n) {
       auto msg = c.try_get(address, opts);
       if (!msg)
         return fewer(n);
       print_message(*msg, show);
       progress.update(n + 1);
-      if (browse) {
-        opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
-        opts.browse_cursor = msg->tag;
-      }
     }
     return exit_ok;
   }
@@ -354,7 +382,7 @@ int cmd_move(const command& cmd, std::vector<std::string>& args,
       qmesh::get_options opts;
       opts.uow = uow;
       auto want = all ? batch : std::min(batch, count - moved);
-      auto got = qmesh::cli::get_batch(c, source, opts, want, bulk_window);
+      auto got = qmesh::cli::get_batch(c, source, opts, want);
       in_batch = got.messages.size();
       if (got.failure)
         throw *got.failure;
