@@ -588,8 +588,10 @@ caf::result<msg_id> queue_manager_state::put_in_uow(const std::string& address,
   return rp;
 }
 
-caf::result<message> queue_manager_state::get(const std::string& name,
-                                              get_options& opts) {
+caf::expected<queue_manager_state::get_target>
+queue_manager_state::route_get(const std::string& name,
+                               const get_options& opts) {
+  get_target t;
   if (auto r = route_of(name); r && r->remote()) {
     // Units of work stay on their queue manager.
     if (opts.uow != 0)
@@ -599,83 +601,90 @@ caf::result<message> queue_manager_state::get(const std::string& name,
     auto peer = peer_qm(r->qmgr);
     if (!peer)
       return std::move(peer.error());
-    auto wait = opts.wait_ms == wait_unlimited ? int64_t{24} * 3600 * 1000
-                                                : opts.wait_ms;
-    return ask_peer<message>(*peer, wait, atom::get_v, r->remote_queue,
-                             std::move(opts));
+    t.peer = std::move(*peer);
+    t.remote_queue = r->remote_queue;
+    return t;
   }
   if (auto e = check_reader(name))
     return e;
   auto q = resolve(name, true);
   if (!q)
     return std::move(q.error());
+  t.queue = std::move(*q);
   if (opts.uow == 0)
-    return self->delegate(*q, atom::get_v, std::move(opts));
+    return t;
   auto entry = own_uow(opts.uow);
   if (!entry)
     return std::move(entry.error());
   if ((*entry)->count >= cfg.max_uncommitted)
     return reason_error(ec::syncpoint_limit_reached,
                std::to_string(cfg.max_uncommitted) + " uncommitted messages");
-  join(**entry, *q);
+  // Counted when the reply comes: the room is not reserved, so gets in
+  // flight together may pass the limit by their sizes.
+  t.room = cfg.max_uncommitted - (*entry)->count;
+  join(**entry, t.queue);
+  return t;
+}
+
+namespace {
+
+size_t count_of(const message&) {
+  return 1;
+}
+
+size_t count_of(const std::vector<message>& msgs) {
+  return msgs.size();
+}
+
+} // namespace
+
+template <class T, class... Ts>
+caf::result<T> queue_manager_state::get_in_uow(const queue_actor& q,
+                                              get_options& opts, Ts... more) {
   auto uow = opts.uow;
-  auto rp = self->make_response_promise<message>();
-  self->request(*q, caf::infinite, atom::get_v, std::move(opts))
+  auto rp = self->make_response_promise<T>();
+  self->request(q, caf::infinite, atom::get_v, std::move(opts), more...)
     .then(
-      [this, rp, uow](message& msg) mutable {
+      [this, rp, uow](T& got) mutable {
         if (auto i = uows.find(uow); i != uows.end())
-          ++i->second.count;
-        rp.deliver(std::move(msg));
+          i->second.count += count_of(got);
+        rp.deliver(std::move(got));
       },
       [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
   return rp;
 }
 
+caf::result<message> queue_manager_state::get(const std::string& name,
+                                              get_options& opts) {
+  auto t = route_get(name, opts);
+  if (!t)
+    return std::move(t.error());
+  if (t->peer) {
+    auto wait = opts.wait_ms == wait_unlimited ? int64_t{24} * 3600 * 1000
+                                                : opts.wait_ms;
+    return ask_peer<message>(*t->peer, wait, atom::get_v, t->remote_queue,
+                             std::move(opts));
+  }
+  if (opts.uow == 0)
+    return self->delegate(t->queue, atom::get_v, std::move(opts));
+  return get_in_uow<message>(t->queue, opts);
+}
+
 caf::result<std::vector<message>>
 queue_manager_state::get_many(const std::string& name, get_options& opts,
                               uint32_t max) {
-  if (auto r = route_of(name); r && r->remote()) {
-    if (opts.uow != 0)
-      return reason_error(ec::options_error,
-                          name + ": a get under a unit of work must name a "
-                                 "queue of this queue manager");
-    auto peer = peer_qm(r->qmgr);
-    if (!peer)
-      return std::move(peer.error());
-    return ask_peer<std::vector<message>>(*peer, 0, atom::get_v,
-                                          r->remote_queue, std::move(opts),
+  auto t = route_get(name, opts);
+  if (!t)
+    return std::move(t.error());
+  if (t->peer)
+    return ask_peer<std::vector<message>>(*t->peer, 0, atom::get_v,
+                                          t->remote_queue, std::move(opts),
                                           max);
-  }
-  if (auto e = check_reader(name))
-    return e;
-  auto q = resolve(name, true);
-  if (!q)
-    return std::move(q.error());
   if (opts.uow == 0)
-    return self->delegate(*q, atom::get_v, std::move(opts), max);
-  auto entry = own_uow(opts.uow);
-  if (!entry)
-    return std::move(entry.error());
-  if ((*entry)->count >= cfg.max_uncommitted)
-    return reason_error(ec::syncpoint_limit_reached,
-               std::to_string(cfg.max_uncommitted) + " uncommitted messages");
-  // Counted when the reply comes: the room left is not reserved, so
-  // requests in flight together may pass the limit by their sizes; each
-  // is clamped to what was left when it was sent.
-  max = static_cast<uint32_t>(
-    std::min<uint64_t>(max, cfg.max_uncommitted - (*entry)->count));
-  join(**entry, *q);
-  auto uow = opts.uow;
-  auto rp = self->make_response_promise<std::vector<message>>();
-  self->request(*q, caf::infinite, atom::get_v, std::move(opts), max)
-    .then(
-      [this, rp, uow](std::vector<message>& msgs) mutable {
-        if (auto i = uows.find(uow); i != uows.end())
-          i->second.count += msgs.size();
-        rp.deliver(std::move(msgs));
-      },
-      [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-  return rp;
+    return self->delegate(t->queue, atom::get_v, std::move(opts), max);
+  // At most what the unit of work still takes.
+  max = static_cast<uint32_t>(std::min<uint64_t>(max, t->room));
+  return get_in_uow<std::vector<message>>(t->queue, opts, max);
 }
 
 caf::result<queue_actor, uint64_t>

@@ -36,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -291,6 +292,25 @@ struct queue_manager_state {
   /// a unit of work at most what still fits in it.
   caf::result<std::vector<message>> get_many(const std::string& name,
                                              get_options& opts, uint32_t max);
+
+  /// Where a get goes: another queue manager (`peer`, with the queue's
+  /// name there), or a local queue, joined to the get's unit of work if it
+  /// names one (`room`: how many more messages that unit takes).
+  struct get_target {
+    std::optional<queue_manager_actor> peer;
+    std::string remote_queue;
+    queue_actor queue;
+    uint64_t room = 0;
+  };
+  caf::expected<get_target> route_get(const std::string& name,
+                                      const get_options& opts);
+
+  /// Sends a get (T = message) or batch get (T = std::vector<message>,
+  /// `more` = its size) under opts.uow to a local queue; counts what it
+  /// got toward the unit of work.
+  template <class T, class... Ts>
+  caf::result<T> get_in_uow(const queue_actor& q, get_options& opts,
+                            Ts... more);
   caf::result<queue_actor, uint64_t> consume(const std::string& name,
                                              consumer_actor hdl,
                                              uint32_t prefetch, ack_mode mode);

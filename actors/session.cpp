@@ -216,22 +216,28 @@ bool session_state::hand_out(const pending_get& g, message& msg) {
   return false;
 }
 
-caf::result<std::vector<message>>
-session_state::get_many(const std::string& address, get_options& opts,
-                        uint32_t max) {
-  auto rp = self->make_response_promise<std::vector<message>>();
+bool session_state::hand_out(const pending_get& g,
+                             std::vector<message>& msgs) {
+  bool kept = true;
+  for (auto& msg : msgs)
+    kept = hand_out(g, msg) && kept;
+  return kept;
+}
+
+template <class T, class... Ts>
+caf::result<T> session_state::relay_get(const std::string& address,
+                                        get_options& opts, Ts... more) {
+  auto rp = self->make_response_promise<T>();
   auto token = track_get(address, opts);
   self
-    ->request(qm, caf::infinite, atom::get_v, address, std::move(opts), max)
+    ->request(qm, caf::infinite, atom::get_v, address, std::move(opts),
+              more...)
     .then(
-      [this, rp, token](std::vector<message>& msgs) mutable {
+      [this, rp, token](T& got) mutable {
         auto g = std::move(gets[token]);
         gets.erase(token);
-        bool kept = true;
-        for (auto& msg : msgs)
-          kept = hand_out(g, msg) && kept;
-        if (kept)
-          rp.deliver(std::move(msgs));
+        if (hand_out(g, got))
+          rp.deliver(std::move(got));
         else if (exit_reason) // closed by an administrator: the client is told
           rp.deliver(exit_reason);
         maybe_quit();
@@ -246,25 +252,13 @@ session_state::get_many(const std::string& address, get_options& opts,
 
 caf::result<message> session_state::get(const std::string& address,
                                         get_options& opts) {
-  auto rp = self->make_response_promise<message>();
-  auto token = track_get(address, opts);
-  self->request(qm, caf::infinite, atom::get_v, address, std::move(opts))
-    .then(
-      [this, rp, token](message& msg) mutable {
-        auto g = std::move(gets[token]);
-        gets.erase(token);
-        if (hand_out(g, msg))
-          rp.deliver(std::move(msg));
-        else if (exit_reason) // closed by an administrator: the client is told
-          rp.deliver(exit_reason);
-        maybe_quit();
-      },
-      [this, rp, token](caf::error& e) mutable {
-        gets.erase(token);
-        rp.deliver(exit_reason ? exit_reason : std::move(e));
-        maybe_quit();
-      });
-  return rp;
+  return relay_get<message>(address, opts);
+}
+
+caf::result<std::vector<message>>
+session_state::get_many(const std::string& address, get_options& opts,
+                        uint32_t max) {
+  return relay_get<std::vector<message>>(address, opts, max);
 }
 
 void session_state::on_client_gone() {

@@ -141,6 +141,13 @@ struct session_state {
   /// The reply to get `token` came: true if the client may have `msg`;
   /// false if the client went and the message went back to its queue.
   bool hand_out(const pending_get& g, message& msg);
+  bool hand_out(const pending_get& g, std::vector<message>& msgs);
+
+  /// Relays a get (T = message) or a batch get (T = std::vector<message>,
+  /// `more` = its size) to the queue manager, tracked as `gets`.
+  template <class T, class... Ts>
+  caf::result<T> relay_get(const std::string& address, get_options& opts,
+                           Ts... more);
 
   /// The client went: end waiting gets, then the session.
   void on_client_gone();
