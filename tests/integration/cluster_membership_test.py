@@ -19,6 +19,10 @@ HEARTBEAT_MS = 200
 TIMEOUT_MS = 1500
 FAST = ["--cluster-heartbeat", str(HEARTBEAT_MS),
         "--cluster-timeout", str(TIMEOUT_MS)]
+# How long members may take to see each other up. On a loaded machine a
+# heartbeat can miss the fast timeout above; the link is then dialled again
+# after a back-off of up to 5 s, so convergence gets more than that.
+CONVERGE_S = 20
 
 
 def states(node):
@@ -88,10 +92,11 @@ class ClusterMembershipTest(unittest.TestCase):
     def test_three_members_then_a_fourth_through_one_seed(self):
         a, b, c = self.three()
         all_up = {"QMA": "up", "QMB": "up", "QMC": "up"}
-        self.assert_states([a, b, c], all_up, timeout=5)
+        self.assert_states([a, b, c], all_up, timeout=CONVERGE_S)
         self.assertIn("cluster on " + a.cluster_address, a.first_line)
         d = self.start("QMD", seeds=[c.cluster_address])
-        self.assert_states([a, b, c, d], dict(all_up, QMD="up"), timeout=5)
+        self.assert_states([a, b, c, d], dict(all_up, QMD="up"),
+                           timeout=CONVERGE_S)
         # The table form marks this node.
         out = d.cli("cluster").stdout
         self.assertRegex(out, r"(?m)^\*QMD\s+up\s")
@@ -99,7 +104,7 @@ class ClusterMembershipTest(unittest.TestCase):
 
     def test_taken_name_exits_2_with_the_name(self):
         a, b, c = self.three()
-        self.assert_states([a, b, c], {"QMB": "up"}, timeout=5)
+        self.assert_states([a, b, c], {"QMB": "up"}, timeout=CONVERGE_S)
         dup = Node(*FAST, qmgr="QMB", cluster_port=free_port(),
                    seeds=[a.cluster_address])
         self.nodes.append(dup)
@@ -110,7 +115,7 @@ class ClusterMembershipTest(unittest.TestCase):
         self.assertIn("taken", err)
         self.assertIn(b.cluster_address, err)
         # The real QMB stays up everywhere.
-        self.assert_states([a, b, c], {"QMB": "up"}, timeout=5)
+        self.assert_states([a, b, c], {"QMB": "up"}, timeout=CONVERGE_S)
         # The name of the seed itself is refused too.
         dup2 = Node(*FAST, qmgr="QMA", cluster_port=free_port(),
                     seeds=[a.cluster_address])
@@ -126,7 +131,7 @@ class ClusterMembershipTest(unittest.TestCase):
                        cluster_port=b_port, data_dir=b_dir)
         c = self.start("QMC", seeds=[a.cluster_address])
         self.assert_states([a, b, c], {"QMA": "up", "QMB": "up",
-                                       "QMC": "up"}, timeout=5)
+                                       "QMC": "up"}, timeout=CONVERGE_S)
         b.proc.kill()
         b.proc.wait()
         self.assert_states([a, c], {"QMB": "down"},
@@ -149,7 +154,8 @@ class ClusterMembershipTest(unittest.TestCase):
                  qmgr="QMB", cluster_port=b_port,
                  seeds=[a.cluster_address])
         self.nodes.append(b)
-        self.assert_states([a, b], {"QMA": "up", "QMB": "up"}, timeout=5)
+        self.assert_states([a, b], {"QMA": "up", "QMB": "up"},
+                           timeout=CONVERGE_S)
         os.kill(b.proc.pid, signal.SIGSTOP)  # alive to TCP, silent
         b2 = Node(*FAST, qmgr="QMB", cluster_port=free_port(),
                   seeds=[a.cluster_address])
@@ -164,7 +170,7 @@ class ClusterMembershipTest(unittest.TestCase):
     def test_sigstop_shows_down_and_sigcont_up(self):
         a, b, c = self.three()
         self.assert_states([a, b, c], {"QMA": "up", "QMB": "up",
-                                       "QMC": "up"}, timeout=5)
+                                       "QMC": "up"}, timeout=CONVERGE_S)
         os.kill(c.proc.pid, signal.SIGSTOP)
         try:
             self.assert_states([a, b], {"QMC": "down"},
@@ -177,7 +183,8 @@ class ClusterMembershipTest(unittest.TestCase):
     def test_junk_on_the_cluster_port_does_not_stop_the_node(self):
         a = self.start("QMA")
         b = self.start("QMB", seeds=[a.cluster_address])
-        self.assert_states([a, b], {"QMA": "up", "QMB": "up"}, timeout=5)
+        self.assert_states([a, b], {"QMA": "up", "QMB": "up"},
+                           timeout=CONVERGE_S)
         rng = random.Random(7)
         text = "".join(rng.choice(string.printable)
                        for _ in range(8192)).encode()
@@ -199,20 +206,22 @@ class ClusterMembershipTest(unittest.TestCase):
         r = a.cli("status")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("qmgr: QMA", r.stdout)
-        self.assert_states([a, b], {"QMA": "up", "QMB": "up"}, timeout=5)
+        self.assert_states([a, b], {"QMA": "up", "QMB": "up"},
+                           timeout=CONVERGE_S)
 
     def test_members_file_routes_to_a_member_that_is_down(self):
         a_dir = self.data_dir()
         a_port = free_port()
         a = self.start("QMA", cluster_port=a_port, data_dir=a_dir)
         b = self.start("QMB", seeds=[a.cluster_address])
-        self.assert_states([a, b], {"QMA": "up", "QMB": "up"}, timeout=5)
+        self.assert_states([a, b], {"QMA": "up", "QMB": "up"},
+                           timeout=CONVERGE_S)
         b.proc.kill()
         b.proc.wait()
         self.assertEqual(a.terminate(), 0)
         # A restart without seeds knows QMB from its members file.
         a2 = self.start("QMA", cluster_port=a_port, data_dir=a_dir)
-        self.assert_states([a2], {"QMB": "down"}, timeout=5)
+        self.assert_states([a2], {"QMB": "down"}, timeout=CONVERGE_S)
         r = a2.cli("put", "QMB/ORDERS", "hello")
         self.assertEqual(r.returncode, 0, r.stderr)
         doc = json.loads(a2.cli("cluster", "--json").stdout)
