@@ -89,9 +89,9 @@ void put_stdin(qmesh::client& c, const std::string& address,
 /// Messages per unit of work of a bulk get.
 constexpr uint64_t get_batch_size = 1000;
 
-/// A destructive get of many messages from a local queue: pipelined gets
-/// under a unit of work per batch, committed once the batch is written to
-/// stdout. Killed or cut off mid-batch, the CLI leaves the batch on the
+/// A destructive get of many messages from a local queue: batch gets (see
+/// batch.hpp) under a unit of work per batch, committed once the batch is
+/// written to stdout. Killed or cut off mid-batch, the CLI leaves the batch on the
 /// queue (redelivered, delivery_count + 1): at least once, never lost.
 /// The batches do not wait; once the queue is empty, one get waits (up to
 /// --wait) and what it brings is printed at once, then batches resume.
