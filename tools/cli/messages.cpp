@@ -91,10 +91,11 @@ constexpr uint64_t get_batch_size = 1000;
 
 /// A destructive get of many messages from a local queue: batch gets (see
 /// batch.hpp) under a unit of work per batch, committed once the batch is
-/// written to stdout. Killed or cut off mid-batch, the CLI leaves the batch on the
-/// queue (redelivered, delivery_count + 1): at least once, never lost.
-/// The batches do not wait; once the queue is empty, one get waits (up to
-/// --wait) and what it brings is printed at once, then batches resume.
+/// written to stdout. Killed or cut off mid-batch, the CLI leaves the
+/// batch on the queue (redelivered, delivery_count + 1): at least once,
+/// never lost. The batches do not wait; once the queue is empty, one get
+/// waits (up to --wait) and what it brings is printed at once, then
+/// batches resume.
 template <class Fewer>
 int get_in_batches(qmesh::client& c, const std::string& address,
                    qmesh::get_options opts, bool all, uint64_t count,
