@@ -65,6 +65,13 @@ class ClientLibraryTests(unittest.TestCase):
             ["g++", "-Wall", "-Wextra", "-Werror", "-o", cls.hello,
              "client_hello.cpp", *cls.cflags, *cls.libs],
             cwd=cls.work, capture_output=True, text=True, timeout=600)
+        shutil.copy(os.path.join(SOURCE_DIR, "examples", "client_async.cpp"),
+                    cls.work)
+        cls.async_example = os.path.join(cls.work, "client_async")
+        cls.async_build = subprocess.run(
+            ["g++", "-Wall", "-Wextra", "-Werror", "-o", cls.async_example,
+             "client_async.cpp", *cls.cflags, *cls.libs],
+            cwd=cls.work, capture_output=True, text=True, timeout=600)
 
     def test_pkg_config_names_the_install_prefix(self):
         self.assertIn("-I" + os.path.join(self.prefix, "include", "qmesh"),
@@ -92,6 +99,24 @@ class ClientLibraryTests(unittest.TestCase):
         self.assertEqual(len(lib), 1, lib)
         sections = run(["objdump", "-h", lib[0]]).stdout
         self.assertNotIn(".debug_info", sections)
+
+    def test_async_example_puts_and_drains_in_order(self):
+        self.assertEqual(self.async_build.returncode, 0,
+                         self.async_build.stderr[-3000:])
+        node = Node(qmgr="PKGASYNC")
+        try:
+            p = subprocess.run([self.async_example, "127.0.0.1",
+                                str(node.port), "ASYNC.PKG", "2500"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("put 2500, got 2500 in order\n", p.stdout)
+            attrs = fields(node.cli("inquire", "ASYNC.PKG").stdout)
+            self.assertEqual((attrs.get("current_depth"),
+                              attrs.get("enqueued_total"),
+                              attrs.get("dequeued_total")),
+                             ("0", "2500", "2500"), attrs)
+        finally:
+            node.stop()
 
     def test_example_puts_and_gets_on_a_node(self):
         self.assertEqual(self.build.returncode, 0, self.build.stderr[-3000:])
