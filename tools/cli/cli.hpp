@@ -93,6 +93,11 @@ bool parse_named(const command& cmd, std::vector<std::string>& args,
                  global_options& g, std::string& name, const char* what,
                  po::options_description& desc, po::variables_map& vm);
 
+/// Parses the arguments of a listing whose one option is `--json`
+/// (`json_help` describes it in --help); false after --help.
+bool parse_json_only(const command& cmd, std::vector<std::string>& args,
+                     global_options& g, bool& as_json, const char* json_help);
+
 // -- message options (put, publish) -------------------------------------------
 
 struct message_options {

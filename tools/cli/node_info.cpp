@@ -15,12 +15,7 @@ using json = nlohmann::ordered_json;
 int cmd_connections(const command& cmd, std::vector<std::string>& args,
                     global_options& g) {
   bool as_json = false;
-  po::options_description desc{"Options"};
-  desc.add_options()("json", po::bool_switch(&as_json),
-                     "print a JSON array");
-  po::positional_options_description pos;
-  po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_json_only(cmd, args, g, as_json, "print a JSON array"))
     return exit_ok;
   auto c = connect(g);
   auto conns = c.connections();
@@ -66,12 +61,7 @@ int cmd_disconnect(const command& cmd, std::vector<std::string>& args,
 int cmd_status(const command& cmd, std::vector<std::string>& args,
                global_options& g) {
   bool as_json = false;
-  po::options_description desc{"Options"};
-  desc.add_options()("json", po::bool_switch(&as_json),
-                     "print a JSON object");
-  po::positional_options_description pos;
-  po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_json_only(cmd, args, g, as_json, "print a JSON object"))
     return exit_ok;
   auto c = connect(g);
   auto st = c.status();
@@ -112,12 +102,7 @@ int cmd_status(const command& cmd, std::vector<std::string>& args,
 int cmd_cluster(const command& cmd, std::vector<std::string>& args,
                 global_options& g) {
   bool as_json = false;
-  po::options_description desc{"Options"};
-  desc.add_options()("json", po::bool_switch(&as_json),
-                     "print a JSON object");
-  po::positional_options_description pos;
-  po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_json_only(cmd, args, g, as_json, "print a JSON object"))
     return exit_ok;
   auto c = connect(g);
   auto st = c.cluster();

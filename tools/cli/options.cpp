@@ -253,6 +253,15 @@ bool parse_named(const command& cmd, std::vector<std::string>& args,
   return parse_args(cmd, args, desc, pos, vm, g);
 }
 
+bool parse_json_only(const command& cmd, std::vector<std::string>& args,
+                     global_options& g, bool& as_json, const char* json_help) {
+  po::options_description desc{"Options"};
+  desc.add_options()("json", po::bool_switch(&as_json), json_help);
+  po::positional_options_description pos;
+  po::variables_map vm;
+  return parse_args(cmd, args, desc, pos, vm, g);
+}
+
 // -- message options ----------------------------------------------------------
 
 void message_options::add_put_wait(po::options_description& desc) {

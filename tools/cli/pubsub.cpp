@@ -108,12 +108,7 @@ int cmd_unsubscribe(const command& cmd, std::vector<std::string>& args,
 int cmd_list_subs(const command& cmd, std::vector<std::string>& args,
                   global_options& g) {
   bool as_json = false;
-  po::options_description desc{"Options"};
-  desc.add_options()("json", po::bool_switch(&as_json),
-                     "print a JSON array");
-  po::positional_options_description pos;
-  po::variables_map vm;
-  if (!parse_args(cmd, args, desc, pos, vm, g))
+  if (!parse_json_only(cmd, args, g, as_json, "print a JSON array"))
     return exit_ok;
   auto c = connect(g);
   auto subs = c.subscriptions();
