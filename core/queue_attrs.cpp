@@ -1,9 +1,9 @@
 #include "core/queue_attrs.hpp"
 
-#include <charconv>
 #include <set>
 
 #include "core/names.hpp"
+#include "core/numbers.hpp"
 #include "core/reason.hpp"
 
 namespace qmesh {
@@ -25,13 +25,6 @@ caf::error bad_value(const std::string& key, const std::string& value,
                      const char* expected) {
   return caf::make_error(ec::options_error, key + "=" + value + ": expected "
                                               + expected);
-}
-
-bool parse_uint(const std::string& text, uint64_t& out) {
-  if (text.empty() || text.size() > 20)
-    return false;
-  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
-  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
 }
 
 bool parse_bool(const std::string& text, bool& out) {

@@ -16,6 +16,7 @@
 #include <boost/program_options.hpp>
 
 #include "client/client.hpp"
+#include "core/numbers.hpp"
 
 namespace qmesh::cli {
 
@@ -52,8 +53,7 @@ struct global_options {
 /// `name`'s value, or "" if unset.
 std::string env_or_empty(const char* name);
 
-bool parse_uint(const std::string& text, uint64_t& out);
-bool parse_int(const std::string& text, int64_t& out);
+// Numbers: qmesh::parse_uint and parse_int (core/numbers.hpp).
 
 /// --node HOST:PORT into `g`; a usage error if malformed.
 void parse_node(const std::string& text, global_options& g);

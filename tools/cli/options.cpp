@@ -2,7 +2,6 @@
 // argument parsing, message and queue-attribute options, and connecting.
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -111,19 +110,6 @@ std::string env_or_empty(const char* name) {
   return v ? v : "";
 }
 
-bool parse_uint(const std::string& text, uint64_t& out) {
-  if (text.empty() || text.size() > 20)
-    return false;
-  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
-  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
-}
-
-bool parse_int(const std::string& text, int64_t& out) {
-  if (text.empty() || text.size() > 20)
-    return false;
-  auto res = std::from_chars(text.data(), text.data() + text.size(), out);
-  return res.ec == std::errc{} && res.ptr == text.data() + text.size();
-}
 
 void parse_node(const std::string& text, global_options& g) {
   auto colon = text.rfind(':');
