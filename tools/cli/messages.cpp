@@ -89,6 +89,13 @@ void put_stdin(qmesh::client& c, const std::string& address,
 /// Messages per unit of work of a bulk get.
 constexpr uint64_t get_batch_size = 1000;
 
+/// Prints a batch of messages and flushes stdout once.
+void print_batch(const std::vector<qmesh::message>& msgs, bool show) {
+  for (const auto& msg : msgs)
+    print_message(msg, show, false);
+  std::cout.flush();
+}
+
 /// A destructive get of many messages from a local queue: batch gets (see
 /// batch.hpp) under a unit of work per batch, committed once the batch is
 /// written to stdout. Killed or cut off mid-batch, the CLI leaves the
@@ -110,9 +117,7 @@ int get_in_batches(qmesh::client& c, const std::string& address,
     opts.wait_ms = waiting ? wait_ms : 0;
     auto want = waiting ? 1 : all ? batch : std::min(batch, count - got);
     auto res = qmesh::cli::get_batch(c, address, opts, want);
-    for (auto& msg : res.messages)
-      print_message(msg, show, false);
-    std::cout.flush();
+    print_batch(res.messages, show);
     auto n = res.messages.size();
     auto keep = [&](const std::string& why) {
       try {
@@ -157,6 +162,36 @@ int get_in_batches(qmesh::client& c, const std::string& address,
   return exit_ok;
 }
 
+/// A browse of many messages: batch browses of up to get_batch_size, each
+/// going on from the last message's cursor; once none is left, one browse
+/// waits (up to --wait), then batches resume.
+template <class Fewer>
+int browse_in_batches(qmesh::client& c, const std::string& address,
+                      qmesh::get_options opts, bool all, uint64_t count,
+                      bool show, progress_line& progress, Fewer fewer) {
+  const auto wait_ms = opts.wait_ms;
+  uint64_t got = 0;
+  while (all || got < count) {
+    auto want = all ? get_batch_size : std::min(get_batch_size, count - got);
+    opts.wait_ms = 0;
+    auto msgs = c.get_many(address, static_cast<uint32_t>(want), opts);
+    if (msgs.empty() && wait_ms != 0) {
+      opts.wait_ms = wait_ms;
+      if (auto msg = c.try_get(address, opts))
+        msgs.push_back(std::move(*msg));
+    }
+    if (msgs.empty())
+      return fewer(got);
+    print_batch(msgs, show);
+    got += msgs.size();
+    progress.update(got);
+    opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
+    opts.browse_cursor = msgs.back().tag;
+  }
+  progress.done();
+  return exit_ok;
+}
+
 } // namespace
 
 int cmd_put(const command& cmd, std::vector<std::string>& args,
@@ -193,38 +228,6 @@ int cmd_put(const command& cmd, std::vector<std::string>& args,
     batch.push_back(std::move(m));
   }
   c.put_many(address, std::move(batch));
-  return exit_ok;
-}
-
-/// A browse of many messages: batch browses of up to get_batch_size, each
-/// going on from the last message's cursor; once none is left, one browse
-/// waits (up to --wait), then batches resume.
-template <class Fewer>
-int browse_in_batches(qmesh::client& c, const std::string& address,
-                      qmesh::get_options opts, bool all, uint64_t count,
-                      bool show, progress_line& progress, Fewer fewer) {
-  const auto wait_ms = opts.wait_ms;
-  uint64_t got = 0;
-  while (all || got < count) {
-    auto want = all ? get_batch_size : std::min(get_batch_size, count - got);
-    opts.wait_ms = 0;
-    auto msgs = c.get_many(address, static_cast<uint32_t>(want), opts);
-    if (msgs.empty() && wait_ms != 0) {
-      opts.wait_ms = wait_ms;
-      if (auto msg = c.try_get(address, opts))
-        msgs.push_back(std::move(*msg));
-    }
-    if (msgs.empty())
-      return fewer(got);
-    for (auto& msg : msgs)
-      print_message(msg, show, false);
-    std::cout.flush();
-    got += msgs.size();
-    progress.update(got);
-    opts.browse = static_cast<uint8_t>(qmesh::browse_mode::next);
-    opts.browse_cursor = msgs.back().tag;
-  }
-  progress.done();
   return exit_ok;
 }
 
