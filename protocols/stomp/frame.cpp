@@ -68,8 +68,24 @@ bool uses_escapes(std::string_view command) noexcept {
 
 namespace {
 
-/// Escapes needed for `c`, or nullptr.
-inline const char* escape_of(char c) noexcept {
+/// Appends `text` to `out` with each byte for which `sub` returns a
+/// replacement replaced by it (an empty view: the byte stays).
+template <class Sub>
+void append_replaced(std::string& out, std::string_view text, Sub sub) {
+  const char* run = text.data();
+  const char* end = text.data() + text.size();
+  for (const char* i = run; i != end; ++i) {
+    if (auto rep = sub(*i); !rep.empty()) {
+      out.append(run, i);
+      out.append(rep);
+      run = i + 1;
+    }
+  }
+  out.append(run, end);
+}
+
+/// The 1.2 escape of `c`, or empty.
+inline std::string_view escape_of(char c) noexcept {
   switch (c) {
     case '\\':
       return "\\\\";
@@ -80,71 +96,38 @@ inline const char* escape_of(char c) noexcept {
     case ':':
       return "\\c";
     default:
-      return nullptr;
+      return {};
   }
+}
+
+/// 1.1 escapes: as 1.2 but without one for CR (a space instead).
+inline std::string_view escape_of_11(char c) noexcept {
+  return c == '\r' ? std::string_view{" "} : escape_of(c);
 }
 
 } // namespace
 
 void append_escaped(std::string& out, std::string_view text) {
-  const char* run = text.data();
-  const char* end = text.data() + text.size();
-  for (const char* i = run; i != end; ++i) {
-    if (auto esc = escape_of(*i)) {
-      out.append(run, i);
-      out.append(esc, 2);
-      run = i + 1;
-    }
-  }
-  out.append(run, end);
+  append_replaced(out, text, escape_of);
 }
-
-namespace {
-
-/// 1.1 escapes: as 1.2 but without one for CR (a space instead).
-inline const char* escape_of_11(char c) noexcept {
-  switch (c) {
-    case '\\':
-      return "\\\\";
-    case '\n':
-      return "\\n";
-    case '\r':
-      return " ";
-    case ':':
-      return "\\c";
-    default:
-      return nullptr;
-  }
-}
-
-} // namespace
 
 void append_header_text(std::string& out, std::string_view text,
                         protocol_version v, bool is_name) {
-  if (v == protocol_version::v1_2) {
-    append_escaped(out, text);
-    return;
+  switch (v) {
+    case protocol_version::v1_2:
+      append_escaped(out, text);
+      break;
+    case protocol_version::v1_1:
+      append_replaced(out, text, escape_of_11);
+      break;
+    case protocol_version::v1_0:
+      // No escapes: what would break the frame becomes a space.
+      append_replaced(out, text, [is_name](char c) -> std::string_view {
+        if (c == '\n' || c == '\r' || (is_name && c == ':'))
+          return " ";
+        return {};
+      });
   }
-  const char* run = text.data();
-  const char* end = text.data() + text.size();
-  if (v == protocol_version::v1_1) {
-    for (const char* i = run; i != end; ++i) {
-      if (auto esc = escape_of_11(*i)) {
-        out.append(run, i);
-        out += esc;
-        run = i + 1;
-      }
-    }
-  } else {
-    for (const char* i = run; i != end; ++i) {
-      if (*i == '\n' || *i == '\r' || (is_name && *i == ':')) {
-        out.append(run, i);
-        out += ' ';
-        run = i + 1;
-      }
-    }
-  }
-  out.append(run, end);
 }
 
 void encode(const frame& f, std::string& out, protocol_version v) {
