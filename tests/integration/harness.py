@@ -25,6 +25,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read_to_close(sock, ends=()):
+    """Everything `sock` receives until the peer closes it, or until one of
+    the exceptions `ends` is raised (others, a timeout included unless it
+    is in `ends`, go to the caller)."""
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except ends:
+        pass
+    return out
+
+
 def wait_for(predicate, timeout=10.0, interval=0.02):
     """Polls predicate until it returns a true value or the time runs out."""
     deadline = time.monotonic() + timeout

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import NODE, SOURCE_DIR, Node
+from harness import NODE, SOURCE_DIR, Node, read_to_close
 
 
 def request(node, path, method="GET", headers=None):
@@ -31,12 +31,7 @@ def raw_status(node, target):
     try:
         s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
                   b"Connection: close\r\n\r\n")
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = read_to_close(s)
     finally:
         s.close()
     head, _, body = out.partition(b"\r\n\r\n")

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import CLI, NODE, Node, free_port, wait_for
+from harness import CLI, NODE, Node, free_port, read_to_close, wait_for
 
 
 def get(node, path, method="GET", body=None, headers=None):
@@ -33,16 +33,7 @@ def raw(node, data, read=True, timeout=5):
         s.sendall(data)
         if not read:
             return b""
-        out = b""
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-        except socket.timeout:
-            pass
-        return out
+        return read_to_close(s, socket.timeout)
     finally:
         s.close()
 
@@ -383,12 +374,7 @@ class SubscriptionsAndConnectionsApiTest(unittest.TestCase):
                        % conn["id"])
             self.assertEqual((s, j["closed"]), (200, conn["id"]))
             # The client gets an ERROR with the reason, then the close.
-            data = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_to_close(sock)
             self.assertTrue(data.startswith(b"ERROR\n"), data)
             self.assertIn(b"qmesh-reason:2009", data)
             self.assertIn(b"administrator", data)

@@ -20,7 +20,7 @@ import uuid
 import stomp
 
 from cluster_harness import parse_cluster_json
-from harness import CLI, NODE, Node, free_port, wait_for
+from harness import CLI, NODE, Node, free_port, read_to_close, wait_for
 from tls_harness import Certs
 
 TIMEOUT = 10.0
@@ -41,15 +41,7 @@ def read_until_closed(sock, timeout=TIMEOUT):
     """Everything the peer sends until it closes; raises socket.timeout if
     it does not close in time."""
     sock.settimeout(timeout)
-    out = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return out
-        if not chunk:
-            return out
-        out += chunk
+    return read_to_close(sock, ConnectionResetError)
 
 
 def https_get(port, certs, path):

@@ -27,7 +27,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from auth_test import hash_password, users_text
-from harness import Node, free_port, wait_for
+from harness import Node, free_port, read_to_close, wait_for
 from stomp_harness import RawStomp
 from tls_harness import Certs
 
@@ -92,21 +92,6 @@ def http_get(node, path):
 def queue_depth(node, name):
     status, body = http_get(node, f"/api/queues/{name}")
     return json.loads(body)["current_depth"]
-
-
-def read_to_close(s, ends):
-    """Everything socket `s` receives until the peer closes it or one of
-    the exceptions `ends` is raised."""
-    out = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except ends:
-        pass
-    return out
 
 
 def raw_http(node, data, timeout=5):
@@ -900,15 +885,7 @@ class WssStompTest(WssTestCase):
         with socket.create_connection(("127.0.0.1", self.https)) as s:
             s.settimeout(TIMEOUT)
             s.sendall(upgrade_request() + frame("CONNECT", {"host": "/"}))
-            out = b""
-            try:
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    out += chunk
-            except ConnectionResetError:
-                pass
+            out = read_to_close(s, ConnectionResetError)
             self.assertNotIn(b"HTTP/1.1", out)
             self.assertNotIn(b"CONNECTED", out)
         self.assert_alive()
