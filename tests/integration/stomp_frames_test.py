@@ -35,15 +35,20 @@ def escape(text):
             .replace("\n", "\\n").replace(":", "\\c"))
 
 
-_UNESCAPES = {"\\\\": "\\", "\\r": "\r", "\\n": "\n", "\\c": ":"}
+def header_decoder(table, what="escape"):
+    """A decoder of header text by `table` (escape -> character); any
+    other escape is the server's error."""
+    def decode(text):
+        def sub(m):
+            if m.group(0) not in table:
+                raise ValueError(f"bad {what} {m.group(0)!r} from the server")
+            return table[m.group(0)]
+        return re.sub(r"\\.?", sub, text, flags=re.S)
+    return decode
 
 
-def unescape(text):
-    def sub(m):
-        if m.group(0) not in _UNESCAPES:
-            raise ValueError(f"bad escape {m.group(0)!r} from the server")
-        return _UNESCAPES[m.group(0)]
-    return re.sub(r"\\.?", sub, text, flags=re.S)
+unescape = header_decoder(
+    {"\\\\": "\\", "\\r": "\r", "\\n": "\n", "\\c": ":"})
 
 
 def as_bytes(x):

@@ -16,22 +16,15 @@ import unittest
 import stomp
 
 from harness import wait_for
-from stomp_frames_test import (READ_TIMEOUT, StompCase, frame_bytes, unique,
-                               unescape)
+from stomp_frames_test import (READ_TIMEOUT, StompCase, frame_bytes,
+                               header_decoder, unique, unescape)
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 DELIVERY_ID = re.compile(r"^[0-9]+-[0-9]+$")
 
-_UNESCAPES_11 = {"\\\\": "\\", "\\n": "\n", "\\c": ":"}
-
-
-def unescape_11(text):
-    """STOMP 1.1 header decoding: no \\r (the server must never send it)."""
-    def sub(m):
-        if m.group(0) not in _UNESCAPES_11:
-            raise ValueError(f"bad 1.1 escape {m.group(0)!r} from the server")
-        return _UNESCAPES_11[m.group(0)]
-    return re.sub(r"\\.?", sub, text, flags=re.S)
+# STOMP 1.1 header decoding: no \r (the server must never send it).
+unescape_11 = header_decoder({"\\\\": "\\", "\\n": "\n", "\\c": ":"},
+                             "1.1 escape")
 
 
 def literal(text):
