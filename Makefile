@@ -32,8 +32,9 @@ FUZZ_SECONDS ?= 600
 
 .PHONY: deps deb-deps deb web-deps build test run screenshots bench bench-stomp bench-ws bench-persistent bench-cluster compare-deps compare compare-quick fuzz clean
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# A recipe line that installs those of the Debian packages $(1) that are
+# missing.
+install_missing = @missing=$$(for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -42,15 +43,11 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
 deb-deps:
-	@missing=$$(for p in $(DEB_TOOLS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; \
-	done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:" $$missing; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	$(call install_missing,$(DEB_TOOLS))
 
 deb: deps web-deps deb-deps
 	JOBS=$(JOBS) sh packaging/build-deb.sh $(DEB_BUILD_DIR)
