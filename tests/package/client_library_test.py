@@ -58,20 +58,21 @@ class ClientLibraryTests(unittest.TestCase):
         # The example, away from the source tree and its headers.
         cls.work = os.path.join(cls.tmp, "work")
         os.makedirs(cls.work)
-        shutil.copy(os.path.join(SOURCE_DIR, "examples", "client_hello.cpp"),
+        cls.hello, cls.build = cls.build_example("client_hello")
+        cls.async_example, cls.async_build = cls.build_example("client_async")
+
+    @classmethod
+    def build_example(cls, name):
+        """Compiles examples/NAME.cpp in the work directory with only
+        pkg-config's flags; returns (the program, the compiler's run)."""
+        shutil.copy(os.path.join(SOURCE_DIR, "examples", name + ".cpp"),
                     cls.work)
-        cls.hello = os.path.join(cls.work, "client_hello")
-        cls.build = subprocess.run(
-            ["g++", "-Wall", "-Wextra", "-Werror", "-o", cls.hello,
-             "client_hello.cpp", *cls.cflags, *cls.libs],
+        program = os.path.join(cls.work, name)
+        build = subprocess.run(
+            ["g++", "-Wall", "-Wextra", "-Werror", "-o", program,
+             name + ".cpp", *cls.cflags, *cls.libs],
             cwd=cls.work, capture_output=True, text=True, timeout=600)
-        shutil.copy(os.path.join(SOURCE_DIR, "examples", "client_async.cpp"),
-                    cls.work)
-        cls.async_example = os.path.join(cls.work, "client_async")
-        cls.async_build = subprocess.run(
-            ["g++", "-Wall", "-Wextra", "-Werror", "-o", cls.async_example,
-             "client_async.cpp", *cls.cflags, *cls.libs],
-            cwd=cls.work, capture_output=True, text=True, timeout=600)
+        return program, build
 
     def test_pkg_config_names_the_install_prefix(self):
         self.assertIn("-I" + os.path.join(self.prefix, "include", "qmesh"),
