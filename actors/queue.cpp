@@ -645,15 +645,21 @@ caf::result<uint64_t> queue_state::publish(std::vector<message>& msgs) {
   return reply_durable(seq, n);
 }
 
+caf::error queue_state::check_browse(const get_options& opts) {
+  if (opts.browse > static_cast<uint8_t>(browse_mode::next))
+    return reason_error(ec::options_error, "unknown browse mode");
+  if (opts.browse != 0 && opts.uow != 0)
+    return reason_error(ec::options_error, "browse under a unit of work");
+  return {};
+}
+
 caf::result<message> queue_state::get(get_options& opts) {
   if (cfg.attrs.get_inhibited)
     return reason_error(ec::get_inhibited, cfg.name);
   if (opts.wait_ms < wait_unlimited)
     return reason_error(ec::options_error, "wait must be >= 0 ms or unlimited");
-  if (opts.browse > static_cast<uint8_t>(browse_mode::next))
-    return reason_error(ec::options_error, "unknown browse mode");
-  if (opts.browse != 0 && opts.uow != 0)
-    return reason_error(ec::options_error, "browse under a unit of work");
+  if (auto e = check_browse(opts))
+    return e;
   uint64_t seq = 0;
   if (auto msg = try_get(opts, seq)) {
     if (!blocked.empty())
@@ -687,10 +693,8 @@ caf::result<std::vector<message>> queue_state::get_many(get_options& opts,
     return reason_error(ec::options_error,
                         "a batch get takes 1 to "
                           + std::to_string(max_get_batch) + " messages");
-  if (opts.browse > static_cast<uint8_t>(browse_mode::next))
-    return reason_error(ec::options_error, "unknown browse mode");
-  if (opts.browse != 0 && opts.uow != 0)
-    return reason_error(ec::options_error, "browse under a unit of work");
+  if (auto e = check_browse(opts))
+    return e;
   std::vector<message> out;
   uint64_t last_seq = 0;
   while (out.size() < max) {

@@ -217,6 +217,9 @@ struct queue_state {
   /// Checks one message against the queue's limits (everything but room).
   caf::error check_put(const message& msg) const;
 
+  /// Checks a get's browse options (a get and a batch get alike).
+  static caf::error check_browse(const get_options& opts);
+
   /// 2053 for a put of `n` that finds no room (policy reject, or no wait).
   caf::error full_error(size_t n);
 
